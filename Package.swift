@@ -1,11 +1,17 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+import Foundation
+
 // The hot-path targets are compiled with -Ounchecked in release builds: the
 // engine indexes preallocated buffers whose bounds are checked once, when the
-// network is built.
+// network is built. They are also compiled for the CPU that builds them (the
+// daemon is built where it runs), which lets the state update use the widest
+// vectors there are; set SPIKELOOP_TARGET_CPU (e.g. x86-64, haswell) to build
+// for another machine.
+let targetCPU = ProcessInfo.processInfo.environment["SPIKELOOP_TARGET_CPU"] ?? "native"
 let hotPath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release)),
 ]
 
 let package = Package(

@@ -1,0 +1,322 @@
+import Neural
+
+/// Reads network description files (YAML with unit suffixes; see
+/// `docs/network-file.md`) into a `NetworkSpec`, refusing anything invalid
+/// before a single step runs.
+public enum NetworkFile {
+    public static let topKeys = ["name", "dt", "seed", "populations", "projections"]
+
+    /// Loads and validates `path`. Throws `ConfigurationError` listing every problem.
+    public static func load(path: String) throws -> NetworkSpec {
+        let text: String
+        do {
+            text = try readText(path)
+        } catch {
+            throw ConfigurationError(problems: [Problem(file: path, line: nil, keyPath: "", message: "cannot read the file: \(error)")])
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    public static func parse(yaml: String, file: String) throws -> NetworkSpec {
+        let reader = DocumentReader(file: file)
+        let spec = reader.root(yaml: yaml).flatMap { read($0, reader: reader, allowedKeys: topKeys) }
+        guard let spec, reader.problems.isEmpty else { throw ConfigurationError(problems: reader.problems) }
+        do {
+            _ = try Network(spec)
+        } catch {
+            throw ConfigurationError(problems: [Problem(file: file, line: nil, keyPath: "", message: error.description)])
+        }
+        return spec
+    }
+
+    /// Reads a network mapping, e.g. the `network:` section of a controller configuration.
+    public static func read(_ root: Entry, reader r: DocumentReader, allowedKeys: [String] = topKeys) -> NetworkSpec? {
+        guard let top = r.mapping(root, allowed: allowedKeys) else { return nil }
+        var spec = NetworkSpec()
+        if let e = top["name"], let s = r.string(e) { spec.name = s }
+        if let e = top["dt"], let x = r.quantity(e, .time, positive: true) { spec.dt = x }
+        if let e = top["seed"], let x = r.integer(e, min: 0) { spec.seed = UInt64(x) }
+
+        var sizes: [String: Int] = [:]
+        var models: [String: NeuronModel] = [:]
+        if let e = r.required(top, "populations", in: root, "list the populations, e.g. '- {name: exc, model: lif, size: 100, params: {...}}'"),
+           let list = r.sequence(e) {
+            if list.isEmpty { r.report(e, "at least one population is needed") }
+            for item in list {
+                guard let p = population(item, r) else { continue }
+                if sizes[p.name] != nil {
+                    r.report(item, "population name '\(p.name)' is used twice; names must be unique")
+                    continue
+                }
+                sizes[p.name] = p.size
+                models[p.name] = p.model
+                spec.populations.append(p)
+            }
+        }
+        if let e = top["projections"], let list = r.sequence(e) {
+            for item in list {
+                if let q = projection(item, r, sizes: sizes, models: models) { spec.projections.append(q) }
+            }
+        }
+        return spec
+    }
+
+    // MARK: Populations
+
+    static let models = ["lif", "izhikevich", "poisson", "spike_times"]
+    static let lifKeys = ["tau_m", "v_rest", "v_threshold", "v_reset", "t_ref", "tau_e", "tau_i", "r_m", "i_ext"]
+    static let izhikevichKeys = ["preset", "a", "b", "c", "d", "i_ext"]
+
+    static func population(_ item: Entry, _ r: DocumentReader) -> PopulationSpec? {
+        guard let keys = r.mapping(item, allowed: ["name", "model", "size", "params", "init"]) else { return nil }
+        let name = r.required(keys, "name", in: item, "give the population a name").flatMap(r.string)
+        let model = r.required(keys, "model", in: item, "one of \(models.joined(separator: ", "))").flatMap { r.choice($0, models) }
+        let size = r.required(keys, "size", in: item, "the number of neurons").flatMap { r.integer($0, min: 1) }
+        guard let name, let model, let size else { return nil }
+        let paramsEntry = keys["params"]
+        let initEntry = keys["init"]
+        func params(_ allowed: [String]) -> [String: Entry] {
+            guard let e = paramsEntry else { return [:] }
+            return r.mapping(e, allowed: allowed) ?? [:]
+        }
+        let paramsPath = item.child("params")
+
+        switch model {
+        case "lif":
+            let p = params(lifKeys)
+            func need(_ key: String, _ dim: PhysicalDimension, positive: Bool = false) -> Double? {
+                guard let e = p[key] else {
+                    r.report(at: paramsEntry ?? item, "\(paramsPath).\(key)", "missing; lif needs tau_m, v_rest, v_threshold and v_reset, e.g. \(key): \(dim.example)")
+                    return nil
+                }
+                return r.quantity(e, dim, positive: positive)
+            }
+            let tauM = need("tau_m", .time, positive: true)
+            let vRest = need("v_rest", .voltage), vTh = need("v_threshold", .voltage), vReset = need("v_reset", .voltage)
+            var invalid = false
+            func optional(_ key: String, _ dim: PhysicalDimension, positive: Bool = false, nonNegative: Bool = false) -> Double? {
+                guard let e = p[key] else { return nil }
+                let x = r.quantity(e, dim, nonNegative: nonNegative, positive: positive)
+                if x == nil { invalid = true }
+                return x
+            }
+            let tRef = optional("t_ref", .time, nonNegative: true) ?? 0
+            let tauE = optional("tau_e", .time, positive: true)
+            let tauI = optional("tau_i", .time, positive: true)
+            let rM = optional("r_m", .resistance, positive: true) ?? 1
+            var iExt: PerNeuron = .constant(0)
+            if let e = p["i_ext"] {
+                if let x = perNeuron(e, .current, size: size, r) { iExt = x } else { invalid = true }
+            }
+            var vInit: PerNeuron?
+            if let e = initEntry, let ik = r.mapping(e, allowed: ["v"]), let ve = ik["v"] {
+                vInit = perNeuron(ve, .voltage, size: size, r)
+                if vInit == nil { invalid = true }
+            }
+            if let vTh, let vReset, vReset >= vTh {
+                r.report(at: p["v_reset"], "\(paramsPath).v_reset", "must be below v_threshold (\(vTh.compact) mV), or the neuron would fire again right after its refractory period")
+                invalid = true
+            }
+            guard let tauM, let vRest, let vTh, let vReset, !invalid else { return nil }
+            return PopulationSpec(name: name, size: size, model: .lif(LIFParameters(
+                tauM: tauM, vRest: vRest, vThreshold: vTh, vReset: vReset, tRef: tRef,
+                tauE: tauE, tauI: tauI, rM: rM, iExt: iExt, vInit: vInit)))
+
+        case "izhikevich":
+            let p = params(izhikevichKeys)
+            var base: IzhikevichParameters?
+            if let e = p["preset"] {
+                if let n = r.choice(e, IzhikevichParameters.presets.map(\.name)) { base = IzhikevichParameters.preset(n) }
+                else { return nil }
+            }
+            let a = p["a"].flatMap { r.number($0) } ?? base?.a
+            let b = p["b"].flatMap { r.number($0) } ?? base?.b
+            let c = p["c"].flatMap { r.quantity($0, .voltage) } ?? base?.c
+            let d = p["d"].flatMap { r.number($0) } ?? base?.d
+            for (key, value) in [("a", a), ("b", b), ("c", c), ("d", d)] where value == nil && p[key] == nil {
+                r.report(at: paramsEntry ?? item, "\(paramsPath).\(key)", "missing; give a preset (\(IzhikevichParameters.presets.map(\.name).joined(separator: ", "))) or a, b, c and d")
+            }
+            let iExt = p["i_ext"].map { e -> PerNeuron? in
+                if let x = r.number(e) { return .constant(x) }
+                return nil
+            } ?? .constant(0)
+            var vInit: PerNeuron?
+            if let e = initEntry, let ik = r.mapping(e, allowed: ["v"]), let ve = ik["v"] { vInit = perNeuron(ve, .voltage, size: size, r) }
+            guard let a, let b, let c, let d, let iExt else { return nil }
+            return PopulationSpec(name: name, size: size, model: .izhikevich(
+                IzhikevichParameters(a: a, b: b, c: c, d: d, iExt: iExt, vInit: vInit)))
+
+        case "poisson":
+            let p = params(["rate"])
+            guard let e = p["rate"] else {
+                r.report(at: paramsEntry ?? item, "\(paramsPath).rate", "missing; a poisson population needs a rate, e.g. rate: 20 Hz")
+                return nil
+            }
+            guard let rates = perNeuron(e, .rate, size: size, r, nonNegative: true) else { return nil }
+            return PopulationSpec(name: name, size: size, model: .poisson(rates: rates))
+
+        case "spike_times":
+            let p = params(["times"])
+            guard let e = p["times"] else {
+                r.report(at: paramsEntry ?? item, "\(paramsPath).times", "missing; one list of times per neuron, e.g. times: [[1 ms, 5 ms], [3 ms]]")
+                return nil
+            }
+            guard let lists = r.sequence(e) else { return nil }
+            if lists.count != size { r.report(e, "\(lists.count) lists of times for \(size) neurons; give one list per neuron") }
+            var times: [[Double]] = []
+            for l in lists {
+                guard let ts = r.sequence(l) else { continue }
+                times.append(ts.compactMap { r.quantity($0, .time, nonNegative: true) })
+            }
+            return PopulationSpec(name: name, size: size, model: .spikeTimes(times))
+        default:
+            return nil
+        }
+    }
+
+    /// A scalar, a list with one value per neuron, or `{uniform: [lo, hi]}`.
+    static func perNeuron(_ e: Entry, _ dim: PhysicalDimension, size: Int, _ r: DocumentReader, nonNegative: Bool = false) -> PerNeuron? {
+        switch e.node {
+        case .scalar:
+            return r.quantity(e, dim, nonNegative: nonNegative).map { .constant($0) }
+        case .sequence:
+            guard let items = r.sequence(e) else { return nil }
+            if items.count != size {
+                r.report(e, "\(items.count) values for \(size) neurons; give one value, one per neuron, or {uniform: [lo, hi]}")
+                return nil
+            }
+            let values = items.compactMap { r.quantity($0, dim, nonNegative: nonNegative) }
+            return values.count == size ? .values(values) : nil
+        case .mapping:
+            guard let keys = r.mapping(e, allowed: ["uniform"]), let u = keys["uniform"] else { return nil }
+            guard let bounds = r.sequence(u), bounds.count == 2 else {
+                r.report(u, "expected [lo, hi], e.g. uniform: [-60 mV, -50 mV]")
+                return nil
+            }
+            guard let lo = r.quantity(bounds[0], dim, nonNegative: nonNegative),
+                  let hi = r.quantity(bounds[1], dim, nonNegative: nonNegative) else { return nil }
+            if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
+            return .uniform(lo, hi)
+        default:
+            r.report(e, "expected a value such as '\(dim.example)', a list, or {uniform: [lo, hi]}")
+            return nil
+        }
+    }
+
+    // MARK: Projections
+
+    static let rules = ["all_to_all", "one_to_one", "fixed_probability", "fixed_indegree", "list"]
+
+    static func projection(_ item: Entry, _ r: DocumentReader, sizes: [String: Int], models: [String: NeuronModel]) -> ProjectionSpec? {
+        guard let keys = r.mapping(item, allowed: ["name", "from", "to", "target", "connect", "weight", "delay"]) else { return nil }
+        let known = sizes.keys.sorted().joined(separator: ", ")
+        func population(_ key: String) -> String? {
+            guard let e = r.required(keys, key, in: item, "the name of a population (\(known))"), let n = r.string(e) else { return nil }
+            guard sizes[n] != nil else {
+                r.report(e, "no population named '\(n)'; defined: \(known)")
+                return nil
+            }
+            return n
+        }
+        let source = population("from"), target = population("to")
+        let variableName = r.required(keys, "target", in: item, "the variable to add to: v, g_e or g_i").flatMap {
+            r.choice($0, TargetVariable.allCases.map(\.rawValue))
+        }
+        var variable = variableName.flatMap(TargetVariable.init(rawValue:))
+        if let target, let v = variable, let model = models[target], !model.targets.contains(v) {
+            let valid = model.targets.map(\.rawValue)
+            r.report(keys["target"]!, "a \(model.name) population cannot be a target of '\(v.rawValue)'; valid: \(valid.isEmpty ? "none (it is a spike source)" : valid.joined(separator: ", "))")
+            variable = nil
+        }
+        if let target, let v = variable, case .lif(let p) = models[target] {
+            if v == .ge, p.tauE == nil { r.report(keys["target"]!, "population '\(target)' has no tau_e; add tau_e to its params to use g_e"); variable = nil }
+            if v == .gi, p.tauI == nil { r.report(keys["target"]!, "population '\(target)' has no tau_i; add tau_i to its params to use g_i"); variable = nil }
+        }
+
+        var rule: ConnectionRule?
+        var excludeSelf = false
+        if let c = r.required(keys, "connect", in: item, "a connection rule, e.g. {rule: fixed_probability, p: 0.1}"),
+           let ck = r.mapping(c, allowed: ["rule", "p", "k", "pairs", "exclude_self"]) {
+            if let e = ck["exclude_self"], let b = r.bool(e) { excludeSelf = b }
+            switch r.required(ck, "rule", in: c, "one of \(rules.joined(separator: ", "))").flatMap({ r.choice($0, rules) }) {
+            case "all_to_all": rule = .allToAll
+            case "one_to_one":
+                rule = .oneToOne
+                if let s = source, let t = target, sizes[s] != sizes[t] {
+                    r.report(c, "one_to_one needs equal sizes; '\(s)' has \(sizes[s]!) and '\(t)' has \(sizes[t]!)")
+                    rule = nil
+                }
+            case "fixed_probability":
+                if let e = r.required(ck, "p", in: c, "a probability in [0, 1]"), let p = r.number(e, min: 0, max: 1) { rule = .fixedProbability(p) }
+            case "fixed_indegree":
+                if let e = r.required(ck, "k", in: c, "the number of inputs per target neuron"), let k = r.integer(e, min: 0) {
+                    if let s = source, let n = sizes[s], k > n {
+                        r.report(e, "k = \(k) but '\(s)' has only \(n) neurons")
+                    } else { rule = .fixedIndegree(k) }
+                }
+            case "list":
+                if let e = r.required(ck, "pairs", in: c, "a list of [pre, post] index pairs"), let items = r.sequence(e) {
+                    var pairs: [(Int, Int)] = []
+                    var ok = true
+                    for it in items {
+                        guard let ij = r.sequence(it), ij.count == 2, let i = r.integer(ij[0], min: 0), let j = r.integer(ij[1], min: 0) else {
+                            if case .sequence(let s) = it.node, s.count != 2 { r.report(it, "expected [pre, post]") }
+                            ok = false
+                            continue
+                        }
+                        if let s = source, let n = sizes[s], i >= n { r.report(it, "pre index \(i) is outside '\(s)' (0..<\(n))"); ok = false }
+                        if let t = target, let n = sizes[t], j >= n { r.report(it, "post index \(j) is outside '\(t)' (0..<\(n))"); ok = false }
+                        pairs.append((i, j))
+                    }
+                    if ok { rule = .list(pairs) }
+                }
+            default: break
+            }
+        }
+        let weight = r.required(keys, "weight", in: item, "a weight such as '0.5 mV' or {uniform: [0.2 mV, 0.4 mV]}").flatMap {
+            synapseValues($0, .voltage, r, nonNegative: false)
+        }
+        let delay = keys["delay"].map { synapseValues($0, .time, r, nonNegative: true) } ?? .constant(0)
+        guard let source, let target, let variable, let rule, let weight, let delay else { return nil }
+        let name = keys["name"].flatMap(r.string)
+        return ProjectionSpec(name: name, source: source, target: target, variable: variable, rule: rule,
+                              excludeSelf: excludeSelf, weight: weight, delay: delay)
+    }
+
+    static func synapseValues(_ e: Entry, _ dim: PhysicalDimension, _ r: DocumentReader, nonNegative: Bool) -> SynapseValues? {
+        switch e.node {
+        case .scalar:
+            return r.quantity(e, dim, nonNegative: nonNegative).map { .constant($0) }
+        case .mapping:
+            guard let keys = r.mapping(e, allowed: ["uniform", "normal", "list"]) else { return nil }
+            guard keys.count == 1 else {
+                r.report(e, "give exactly one of uniform, normal, list")
+                return nil
+            }
+            if let u = keys["uniform"] {
+                guard let b = r.sequence(u), b.count == 2 else { r.report(u, "expected [lo, hi]"); return nil }
+                guard let lo = r.quantity(b[0], dim, nonNegative: nonNegative), let hi = r.quantity(b[1], dim, nonNegative: nonNegative) else { return nil }
+                if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
+                return .uniform(lo, hi)
+            }
+            if let n = keys["normal"] {
+                guard let nk = r.mapping(n, allowed: ["mean", "sd", "min", "max"]) else { return nil }
+                func q(_ k: String) -> Double? {
+                    guard let x = r.required(nk, k, in: n, "normal needs mean, sd, min and max") else { return nil }
+                    return r.quantity(x, dim, nonNegative: nonNegative || k == "sd")
+                }
+                guard let mean = q("mean"), let sd = q("sd"), let lo = q("min"), let hi = q("max") else { return nil }
+                if lo > hi { r.report(n, "min must not exceed max"); return nil }
+                return .clippedNormal(mean: mean, sd: sd, min: lo, max: hi)
+            }
+            if let l = keys["list"], let items = r.sequence(l) {
+                let xs = items.compactMap { r.quantity($0, dim, nonNegative: nonNegative) }
+                return xs.count == items.count ? .values(xs) : nil
+            }
+            return nil
+        default:
+            r.report(e, "expected a value such as '\(dim.example)', {uniform: [lo, hi]}, {normal: {...}} or {list: [...]}")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,32 @@
+/// Fixed-size storage that the step loop indexes directly.
+///
+/// Allocated once when a network is built and padded to whole SIMD vectors, so
+/// the step never allocates, never checks bounds and never copies on write.
+final class StateBuffer<Element: BitwiseCopyable> {
+    let base: UnsafeMutablePointer<Element>
+    let count: Int
+
+    init(count: Int, padTo multiple: Int = 16, filling value: Element) {
+        let padded = max(multiple, (count + multiple - 1) / multiple * multiple)
+        base = .allocate(capacity: padded)
+        base.initialize(repeating: value, count: padded)
+        self.count = padded
+    }
+
+    deinit { base.deallocate() }
+
+    subscript(i: Int) -> Element {
+        @inline(__always) get { base[i] }
+        @inline(__always) set { base[i] = newValue }
+    }
+
+    func fill(_ value: Element) { base.update(repeating: value, count: count) }
+}
+
+/// The spikes a population emitted in the current step, as neuron indices.
+public struct SpikeList {
+    public let indices: UnsafePointer<UInt32>
+    public let count: Int
+
+    public var buffer: UnsafeBufferPointer<UInt32> { UnsafeBufferPointer(start: indices, count: count) }
+}

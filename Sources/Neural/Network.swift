@@ -1,0 +1,137 @@
+/// A built network: preallocated state for every population and projection,
+/// advanced one `dt` at a time by `step()`.
+///
+/// ## The schedule of one step
+///
+/// The same order as Brian2's default schedule, so results can be checked
+/// against it spike for spike:
+///
+/// 1. **State update** of every population, exact for linear models; `v` of a
+///    refractory neuron is left as it is.
+/// 2. **Threshold**: a non-refractory neuron with `v > v_threshold` spikes; the
+///    spike belongs to this step (time `t = step · dt`) and the neuron is
+///    refractory from this moment.
+/// 3. **Synaptic propagation**: each spike is delivered `round(delay / dt)`
+///    steps later, a zero delay in this same step; then the delayed input due
+///    now is added. Direct increments of a refractory neuron's `v` are dropped.
+/// 4. **Reset** of the neurons that spiked, which then stay refractory for
+///    `round(t_ref / dt)` steps.
+///
+/// Phases 1 and 2 run fused, population by population: neither reads another
+/// population's state, so this equals running them one after the other.
+///
+/// `step()` allocates nothing, takes no locks and dispatches once per
+/// population and projection, never per neuron.
+public final class Network {
+    public let spec: NetworkSpec
+    /// ms.
+    public let dt: Double
+    /// Steps done since the start (or the last `restoreInitialState()`); time is derived from it.
+    public private(set) var stepIndex: Int64 = 0
+
+    let populations: [any PopulationDynamics]
+    let projections: [Projection]
+
+    public init(_ spec: NetworkSpec) throws(NetworkBuildError) {
+        self.spec = spec
+        dt = spec.dt
+        guard dt > 0, dt.isFinite else { throw NetworkBuildError("dt must be a positive time, got \(dt) ms") }
+        var seen = Set<String>()
+        var built: [any PopulationDynamics] = []
+        for p in spec.populations {
+            guard seen.insert(p.name).inserted else { throw NetworkBuildError("population '\(p.name)' is defined twice") }
+            guard p.size > 0 else { throw NetworkBuildError("population '\(p.name)': size must be ≥ 1, got \(p.size)") }
+            var rng = RandomSource(seed: spec.seed, stream: "population/\(p.name)")
+            switch p.model {
+            case .lif(let params):
+                built.append(LIFPopulation(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+            case .izhikevich(let params):
+                built.append(IzhikevichPopulation(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+            case .poisson(let rates):
+                built.append(PoissonSource(name: p.name, size: p.size, rates: rates, dt: dt, seed: spec.seed, rng: &rng))
+            case .spikeTimes(let times):
+                built.append(SpikeTimesSource(name: p.name, times: times, dt: dt))
+            }
+        }
+        populations = built
+
+        var made: [Projection] = []
+        for q in spec.projections {
+            guard let s = spec.populations.firstIndex(where: { $0.name == q.source }) else {
+                throw NetworkBuildError("projection '\(q.name)': no population named '\(q.source)'")
+            }
+            guard let t = spec.populations.firstIndex(where: { $0.name == q.target }) else {
+                throw NetworkBuildError("projection '\(q.name)': no population named '\(q.target)'")
+            }
+            let model = spec.populations[t].model
+            guard model.targets.contains(q.variable) else {
+                throw NetworkBuildError("projection '\(q.name)': a \(model.name) population has no target '\(q.variable.rawValue)'; valid: \(model.targets.map(\.rawValue))")
+            }
+            guard populations[t].synapticTarget(q.variable) != nil else {
+                throw NetworkBuildError("projection '\(q.name)': target '\(q.variable.rawValue)' of '\(q.target)' needs \(q.variable == .ge ? "tau_e" : "tau_i")")
+            }
+            made.append(try Projection(spec: q, sourceIndex: s, targetIndex: t,
+                                       preCount: populations[s].size, postCount: populations[t].size,
+                                       dt: dt, seed: spec.seed))
+        }
+        projections = made
+
+        // One ring per (population, variable), long enough for its largest delay.
+        for (t, population) in populations.enumerated() {
+            for variable in TargetVariable.allCases {
+                let longest = projections.filter { $0.targetIndex == t && $0.variable == variable }
+                    .map(\.maxDelaySteps).max() ?? 0
+                if longest > 0 { population.attachRing(DelayRing(maxDelaySteps: longest, width: population.size), to: variable) }
+            }
+        }
+        for q in projections { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
+    }
+
+    /// Advances the network by one `dt` (see the schedule above).
+    public func step() {
+        let k = stepIndex
+        for p in populations { p.updateAndThreshold(step: k) }
+        for q in projections { q.propagate(populations[q.sourceIndex].spikes, step: k) }
+        for p in populations { p.deliverDelayed(step: k) }
+        for p in populations { p.resetSpiked() }
+        stepIndex = k + 1
+    }
+
+    /// Time at the start of the next step, ms.
+    public var time: Double { Double(stepIndex) * dt }
+
+    /// Back to the state right after building: same initial values, same random streams.
+    public func restoreInitialState() {
+        for p in populations { p.restoreInitialState() }
+        stepIndex = 0
+    }
+
+    // MARK: - Inspection (outside the step)
+
+    public var populationNames: [String] { populations.map(\.name) }
+    public func populationIndex(named name: String) -> Int? { populations.firstIndex { $0.name == name } }
+    public func size(ofPopulation index: Int) -> Int { populations[index].size }
+
+    /// Spikes of a population in the step just done.
+    public func spikes(ofPopulation index: Int) -> SpikeList { populations[index].spikes }
+
+    public func value(population: Int, variable: String, neuron: Int) -> Float? {
+        populations[population].value(of: variable, neuron: neuron)
+    }
+
+    public func probeableVariables(ofPopulation index: Int) -> [String] { populations[index].probeableVariables }
+
+    public var neuronCount: Int { populations.reduce(0) { $0 + $1.size } }
+    public var synapseCount: Int { projections.reduce(0) { $0 + $1.synapseCount } }
+
+    /// Synapse storage, bytes per synapse over all projections.
+    public var bytesPerSynapse: Double {
+        let n = synapseCount
+        guard n > 0 else { return 0 }
+        return projections.reduce(0) { $0 + $1.bytesPerSynapse * Double($1.synapseCount) } / Double(n)
+    }
+
+    public var projectionNames: [String] { projections.map(\.name) }
+    public func weights(ofProjection index: Int) -> [Float] { projections[index].weightValues }
+    public func connections(ofProjection index: Int) -> [(pre: Int, post: Int)] { projections[index].connections }
+}

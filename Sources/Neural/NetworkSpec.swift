@@ -1,0 +1,207 @@
+/// The model of a network, separate from how it is executed (as in Brian2).
+///
+/// All values are in the engine's internal units: **ms, mV, nA, MΩ, Hz**
+/// (so `R·I` in MΩ·nA is in mV). Files with unit suffixes are turned into
+/// these values by the `NetworkFile` module.
+public struct NetworkSpec: Sendable, Equatable {
+    public var name: String
+    /// Step of the network clock, ms.
+    public var dt: Double
+    public var seed: UInt64
+    public var populations: [PopulationSpec]
+    public var projections: [ProjectionSpec]
+
+    public init(name: String = "network", dt: Double = 0.1, seed: UInt64 = 0,
+                populations: [PopulationSpec] = [], projections: [ProjectionSpec] = []) {
+        self.name = name
+        self.dt = dt
+        self.seed = seed
+        self.populations = populations
+        self.projections = projections
+    }
+}
+
+/// A per-neuron quantity: one value for all, one value each, or uniform draws.
+public enum PerNeuron: Sendable, Equatable {
+    case constant(Double)
+    case values([Double])
+    case uniform(Double, Double)
+
+    func resolve(count: Int, rng: inout RandomSource) -> [Double] {
+        switch self {
+        case .constant(let x): return Array(repeating: x, count: count)
+        case .values(let xs): return xs
+        case .uniform(let lo, let hi): return (0..<count).map { _ in rng.uniform(lo, hi) }
+        }
+    }
+}
+
+public struct PopulationSpec: Sendable, Equatable {
+    public var name: String
+    public var size: Int
+    public var model: NeuronModel
+
+    public init(name: String, size: Int, model: NeuronModel) {
+        self.name = name
+        self.size = size
+        self.model = model
+    }
+}
+
+public enum NeuronModel: Sendable, Equatable {
+    case lif(LIFParameters)
+    case izhikevich(IzhikevichParameters)
+    /// Independent Bernoulli draws each step with probability `rate · dt` (Brian2's PoissonGroup).
+    case poisson(rates: PerNeuron)
+    /// Explicit spike times per neuron, ms; rounded to whole steps.
+    case spikeTimes([[Double]])
+
+    public var name: String {
+        switch self {
+        case .lif: "lif"
+        case .izhikevich: "izhikevich"
+        case .poisson: "poisson"
+        case .spikeTimes: "spike_times"
+        }
+    }
+
+    /// The variables a projection may target.
+    public var targets: [TargetVariable] {
+        switch self {
+        case .lif: [.v, .ge, .gi]
+        case .izhikevich: [.v]
+        case .poisson, .spikeTimes: []
+        }
+    }
+}
+
+/// Leaky integrate-and-fire, current based, Brian2's CUBA form.
+public struct LIFParameters: Sendable, Equatable {
+    public var tauM: Double
+    public var vRest: Double
+    public var vThreshold: Double
+    public var vReset: Double
+    public var tRef: Double
+    /// Time constants of the excitatory and inhibitory synaptic variables, ms;
+    /// required only when a projection targets them.
+    public var tauE: Double?
+    public var tauI: Double?
+    /// Membrane resistance, MΩ.
+    public var rM: Double
+    /// Constant external current, nA.
+    public var iExt: PerNeuron
+    /// Initial membrane potential, mV; `nil` means `vRest`.
+    public var vInit: PerNeuron?
+
+    public init(tauM: Double, vRest: Double, vThreshold: Double, vReset: Double, tRef: Double = 0,
+                tauE: Double? = nil, tauI: Double? = nil, rM: Double = 1,
+                iExt: PerNeuron = .constant(0), vInit: PerNeuron? = nil) {
+        self.tauM = tauM
+        self.vRest = vRest
+        self.vThreshold = vThreshold
+        self.vReset = vReset
+        self.tRef = tRef
+        self.tauE = tauE
+        self.tauI = tauI
+        self.rM = rM
+        self.iExt = iExt
+        self.vInit = vInit
+    }
+}
+
+/// Izhikevich (2003): `v' = 0.04v² + 5v + 140 − u + I`, `u' = a(bv − u)`;
+/// at `v ≥ 30 mV`: `v ← c`, `u ← u + d`. Units as in the paper (mV, ms).
+public struct IzhikevichParameters: Sendable, Equatable {
+    public var a: Double
+    public var b: Double
+    public var c: Double
+    public var d: Double
+    public var iExt: PerNeuron
+    public var vInit: PerNeuron?
+
+    public init(a: Double, b: Double, c: Double, d: Double,
+                iExt: PerNeuron = .constant(0), vInit: PerNeuron? = nil) {
+        self.a = a
+        self.b = b
+        self.c = c
+        self.d = d
+        self.iExt = iExt
+        self.vInit = vInit
+    }
+
+    /// The named parameter sets of Izhikevich (2003), figure 2.
+    public static let presets: [(name: String, parameters: IzhikevichParameters)] = [
+        ("regular_spiking", .init(a: 0.02, b: 0.2, c: -65, d: 8)),
+        ("intrinsically_bursting", .init(a: 0.02, b: 0.2, c: -55, d: 4)),
+        ("chattering", .init(a: 0.02, b: 0.2, c: -50, d: 2)),
+        ("fast_spiking", .init(a: 0.1, b: 0.2, c: -65, d: 2)),
+    ]
+
+    public static func preset(_ name: String) -> IzhikevichParameters? {
+        presets.first { $0.name == name }?.parameters
+    }
+}
+
+/// The postsynaptic variable a projection adds its weights to.
+public enum TargetVariable: String, Sendable, Equatable, CaseIterable {
+    /// Membrane potential, directly (Brian2's `v_post += w`); ignored while refractory.
+    case v
+    /// Excitatory synaptic variable.
+    case ge = "g_e"
+    /// Inhibitory synaptic variable.
+    case gi = "g_i"
+}
+
+public enum ConnectionRule: Sendable, Equatable {
+    case allToAll
+    case oneToOne
+    case fixedProbability(Double)
+    case fixedIndegree(Int)
+    /// Explicit (pre, post) pairs, in the order the weight and delay lists follow.
+    case list([(Int, Int)])
+
+    public static func == (a: ConnectionRule, b: ConnectionRule) -> Bool {
+        switch (a, b) {
+        case (.allToAll, .allToAll), (.oneToOne, .oneToOne): return true
+        case let (.fixedProbability(p), .fixedProbability(q)): return p == q
+        case let (.fixedIndegree(k), .fixedIndegree(l)): return k == l
+        case let (.list(x), .list(y)): return x.elementsEqual(y) { $0 == $1 }
+        default: return false
+        }
+    }
+}
+
+/// How synaptic weights (mV) or delays (ms) are initialised.
+public enum SynapseValues: Sendable, Equatable {
+    case constant(Double)
+    case uniform(Double, Double)
+    /// Normal draws clipped to [min, max].
+    case clippedNormal(mean: Double, sd: Double, min: Double, max: Double)
+    /// One value per synapse, in connection order.
+    case values([Double])
+}
+
+public struct ProjectionSpec: Sendable, Equatable {
+    public var name: String
+    public var source: String
+    public var target: String
+    public var variable: TargetVariable
+    public var rule: ConnectionRule
+    /// Brian2's `i != j`.
+    public var excludeSelf: Bool
+    public var weight: SynapseValues
+    public var delay: SynapseValues
+
+    public init(name: String? = nil, source: String, target: String, variable: TargetVariable,
+                rule: ConnectionRule, excludeSelf: Bool = false,
+                weight: SynapseValues, delay: SynapseValues = .constant(0)) {
+        self.name = name ?? "\(source)->\(target)"
+        self.source = source
+        self.target = target
+        self.variable = variable
+        self.rule = rule
+        self.excludeSelf = excludeSelf
+        self.weight = weight
+        self.delay = delay
+    }
+}

@@ -1,0 +1,297 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Synapses from one population to another, stored sparse by presynaptic
+/// neuron (CSR): a spike walks one contiguous row of targets.
+///
+/// Memory per synapse: a 4-byte target, plus a 4-byte weight unless all weights
+/// are equal, plus a 2-byte delay unless all delays are equal (≤ 10 bytes).
+/// Plasticity attaches per projection (traces live beside the CSR arrays), so a
+/// projection without it pays nothing.
+final class Projection {
+    let name: String
+    let sourceIndex: Int
+    let targetIndex: Int
+    let variable: TargetVariable
+    let preCount: Int
+    let postCount: Int
+    let synapseCount: Int
+
+    private let rowStart: StateBuffer<UInt32>
+    private let post: StateBuffer<UInt32>
+    /// Per-synapse weights, or nil when every synapse has `constantWeight`.
+    private let weights: StateBuffer<Float>?
+    private let constantWeight: Float
+    /// Per-synapse delays in steps, or nil when every synapse has `constantDelay`.
+    private let delays: StateBuffer<UInt16>?
+    private let constantDelay: Int
+    let maxDelaySteps: Int
+
+    /// Bound once the target population's rings exist.
+    private var target: SynapticTarget!
+
+    /// Largest delay a projection may have, in steps.
+    static let delayLimit = Int(UInt16.max)
+
+    init(spec: ProjectionSpec, sourceIndex: Int, targetIndex: Int,
+         preCount: Int, postCount: Int, dt: Double, seed: UInt64) throws(NetworkBuildError) {
+        name = spec.name
+        self.sourceIndex = sourceIndex
+        self.targetIndex = targetIndex
+        variable = spec.variable
+        self.preCount = preCount
+        self.postCount = postCount
+        var rng = RandomSource(seed: seed, stream: "projection/\(spec.name)")
+
+        let (pre, postIdx, listed) = try Self.connect(spec.rule, excludeSelf: spec.excludeSelf,
+                                                      preCount: preCount, postCount: postCount,
+                                                      rng: &rng, projection: spec.name)
+        let n = pre.count
+        synapseCount = n
+
+        let w = try Self.draw(spec.weight, count: n, listed: listed, rng: &rng, projection: spec.name, what: "weight")
+        var dMs = try Self.draw(spec.delay, count: n, listed: listed, rng: &rng, projection: spec.name, what: "delay")
+        if case .constant(let d) = spec.delay { dMs = [d] }
+        var dSteps = [Int](repeating: 0, count: dMs.count)
+        for (s, d) in dMs.enumerated() {
+            guard d >= 0, d.isFinite else {
+                throw NetworkBuildError("projection '\(spec.name)': delay \(d) ms is negative; delays must be ≥ 0 ms")
+            }
+            let steps = Int((d / dt).rounded())
+            guard steps <= Self.delayLimit else {
+                throw NetworkBuildError("projection '\(spec.name)': delay \(d) ms is \(steps) steps; at most \(Self.delayLimit) steps are allowed")
+            }
+            dSteps[s] = steps
+        }
+        let maxD = dSteps.max() ?? 0
+        maxDelaySteps = maxD
+
+        // Stable counting sort by presynaptic neuron: rows keep connection order.
+        rowStart = StateBuffer(count: preCount + 1, filling: 0)
+        for i in pre { rowStart[Int(i) + 1] += 1 }
+        for i in 0..<preCount { rowStart[i + 1] += rowStart[i] }
+        var fill = [Int](repeating: 0, count: preCount)
+        for i in 0..<preCount { fill[i] = Int(rowStart[i]) }
+        var order = [UInt32](repeating: 0, count: n)
+        for s in 0..<n {
+            let i = Int(pre[s])
+            order[fill[i]] = UInt32(s)
+            fill[i] += 1
+        }
+        post = StateBuffer(count: n, filling: 0)
+        for k in 0..<n { post[k] = postIdx[Int(order[k])] }
+
+        if case .constant(let x) = spec.weight {
+            weights = nil
+            constantWeight = Float(x)
+        } else {
+            let buffer = StateBuffer<Float>(count: n, filling: 0)
+            for k in 0..<n { buffer[k] = Float(w[Int(order[k])]) }
+            weights = buffer
+            constantWeight = 0
+        }
+        if dSteps.allSatisfy({ $0 == maxD }) {
+            delays = nil
+            constantDelay = maxD
+        } else {
+            let buffer = StateBuffer<UInt16>(count: n, filling: 0)
+            for k in 0..<n { buffer[k] = UInt16(dSteps[Int(order[k])]) }
+            delays = buffer
+            constantDelay = -1
+        }
+    }
+
+    func bind(_ target: SynapticTarget) { self.target = target }
+
+    /// Bytes of synapse storage per synapse (targets, weights, delays).
+    var bytesPerSynapse: Double {
+        guard synapseCount > 0 else { return 0 }
+        let bytes = synapseCount * 4 + (weights == nil ? 0 : synapseCount * 4) + (delays == nil ? 0 : synapseCount * 2)
+        return Double(bytes) / Double(synapseCount)
+    }
+
+    /// The weights in CSR order (pre-major, then connection order), mV.
+    var weightValues: [Float] {
+        if let weights { return (0..<synapseCount).map { weights[$0] } }
+        return Array(repeating: constantWeight, count: synapseCount)
+    }
+
+    /// (pre, post) of every synapse in CSR order.
+    var connections: [(pre: Int, post: Int)] {
+        var result: [(pre: Int, post: Int)] = []
+        result.reserveCapacity(synapseCount)
+        for i in 0..<preCount {
+            for s in Int(rowStart[i])..<Int(rowStart[i + 1]) { result.append((i, Int(post[s]))) }
+        }
+        return result
+    }
+
+    /// Phase 3: scatter this step's presynaptic spikes. Zero-delay input goes
+    /// straight into the variable; delayed input into the ring slot of its step.
+    func propagate(_ spikes: SpikeList, step: Int64) {
+        guard spikes.count > 0 else { return }
+        let post = post.base, rows = rowStart.base
+        let target = target!
+        if let delays {
+            let w = weights?.base
+            for k in 0..<spikes.count {
+                let i = Int(spikes.indices[k])
+                for s in Int(rows[i])..<Int(rows[i + 1]) {
+                    let weight = w?[s] ?? constantWeight
+                    let j = Int(post[s])
+                    let d = Int64(delays[s])
+                    if d == 0 {
+                        if let r = target.refractory, r[j] != 0 { continue }
+                        target.variable[j] += weight
+                    } else {
+                        target.ring.unsafelyUnwrapped.slot(forStep: step + d)[j] += weight
+                    }
+                }
+            }
+            return
+        }
+        let gate: UnsafeMutablePointer<Int32>?
+        let dest: UnsafeMutablePointer<Float>
+        if constantDelay == 0 {
+            dest = target.variable
+            gate = target.refractory
+        } else {
+            dest = target.ring.unsafelyUnwrapped.slot(forStep: step + Int64(constantDelay))
+            gate = nil
+        }
+        let spiking = spikes.indices, spikeCount = spikes.count
+        // One loop per storage variant, chosen once per call rather than per synapse.
+        switch (weights?.base, gate) {
+        case (nil, nil):
+            let w = constantWeight
+            for k in 0..<spikeCount {
+                let i = Int(spiking[k])
+                for s in Int(rows[i])..<Int(rows[i + 1]) { dest[Int(post[s])] += w }
+            }
+        case (let w?, nil):
+            for k in 0..<spikeCount {
+                let i = Int(spiking[k])
+                for s in Int(rows[i])..<Int(rows[i + 1]) { dest[Int(post[s])] += w[s] }
+            }
+        case (nil, let r?):
+            let w = constantWeight
+            for k in 0..<spikeCount {
+                let i = Int(spiking[k])
+                for s in Int(rows[i])..<Int(rows[i + 1]) where r[Int(post[s])] == 0 { dest[Int(post[s])] += w }
+            }
+        case (let w?, let r?):
+            for k in 0..<spikeCount {
+                let i = Int(spiking[k])
+                for s in Int(rows[i])..<Int(rows[i + 1]) where r[Int(post[s])] == 0 { dest[Int(post[s])] += w[s] }
+            }
+        }
+    }
+
+    // MARK: - Construction
+
+    private static func connect(_ rule: ConnectionRule, excludeSelf: Bool, preCount: Int, postCount: Int,
+                                rng: inout RandomSource, projection: String)
+        throws(NetworkBuildError) -> (pre: [UInt32], post: [UInt32], listed: (kept: [Int], total: Int)?) {
+        var pre: [UInt32] = [], post: [UInt32] = []
+        func add(_ i: Int, _ j: Int) {
+            pre.append(UInt32(i))
+            post.append(UInt32(j))
+        }
+        switch rule {
+        case .allToAll:
+            pre.reserveCapacity(preCount * postCount)
+            post.reserveCapacity(preCount * postCount)
+            for i in 0..<preCount { for j in 0..<postCount where !(excludeSelf && i == j) { add(i, j) } }
+        case .oneToOne:
+            guard preCount == postCount else {
+                throw NetworkBuildError("projection '\(projection)': one_to_one needs equal sizes, got \(preCount) → \(postCount)")
+            }
+            if !excludeSelf { for i in 0..<preCount { add(i, i) } }
+        case .fixedProbability(let p):
+            guard p >= 0, p <= 1 else {
+                throw NetworkBuildError("projection '\(projection)': probability \(p) is outside [0, 1]")
+            }
+            let total = preCount * postCount
+            guard p > 0, total > 0 else { break }
+            let expected = Int(Double(total) * p * 1.05) + 16
+            pre.reserveCapacity(expected)
+            post.reserveCapacity(expected)
+            if p == 1 {
+                for i in 0..<preCount { for j in 0..<postCount where !(excludeSelf && i == j) { add(i, j) } }
+                break
+            }
+            // Geometric skips over the row-major pre × post matrix: O(synapses), not O(pairs).
+            let logQ = log1p(-p)
+            var position = -1
+            while true {
+                var u = rng.uniform()
+                while u == 0 { u = rng.uniform() }
+                position += 1 + Int(log(u) / logQ)
+                if position >= total || position < 0 { break }
+                let i = position / postCount, j = position % postCount
+                if !(excludeSelf && i == j) { add(i, j) }
+            }
+        case .fixedIndegree(let k):
+            let available = preCount - ((excludeSelf && preCount == postCount) ? 1 : 0)
+            guard k >= 0, k <= available else {
+                throw NetworkBuildError("projection '\(projection)': fixed_indegree k = \(k) but only \(available) presynaptic neurons are available")
+            }
+            pre.reserveCapacity(k * postCount)
+            post.reserveCapacity(k * postCount)
+            // Distinct presynaptic neurons per target, marked by the target's index.
+            var chosenFor = [Int](repeating: -1, count: preCount)
+            for j in 0..<postCount {
+                var n = 0
+                while n < k {
+                    let i = rng.index(below: preCount)
+                    if chosenFor[i] == j || (excludeSelf && i == j) { continue }
+                    chosenFor[i] = j
+                    add(i, j)
+                    n += 1
+                }
+            }
+        case .list(let pairs):
+            // Explicit weight and delay lists follow the pairs as written, including dropped self-pairs.
+            var kept: [Int] = []
+            for (n, (i, j)) in pairs.enumerated() {
+                guard i >= 0, i < preCount, j >= 0, j < postCount else {
+                    throw NetworkBuildError("projection '\(projection)': pair \(n) = [\(i), \(j)] is outside \(preCount) × \(postCount)")
+                }
+                if !(excludeSelf && i == j) {
+                    add(i, j)
+                    kept.append(n)
+                }
+            }
+            return (pre, post, (kept, pairs.count))
+        }
+        return (pre, post, nil)
+    }
+
+    private static func draw(_ values: SynapseValues, count: Int, listed: (kept: [Int], total: Int)?,
+                             rng: inout RandomSource,
+                             projection: String, what: String) throws(NetworkBuildError) -> [Double] {
+        switch values {
+        case .constant:
+            return []  // stored once, not per synapse
+        case .uniform(let lo, let hi):
+            return (0..<count).map { _ in rng.uniform(lo, hi) }
+        case .clippedNormal(let mean, let sd, let lo, let hi):
+            return (0..<count).map { _ in min(hi, max(lo, mean + sd * rng.normal())) }
+        case .values(let xs):
+            let expected = listed?.total ?? count
+            guard xs.count == expected else {
+                throw NetworkBuildError("projection '\(projection)': \(xs.count) \(what) values for \(expected) synapses")
+            }
+            return listed.map { $0.kept.map { xs[$0] } } ?? xs
+        }
+    }
+}
+
+/// A network description that cannot be built, with what would be valid.
+public struct NetworkBuildError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

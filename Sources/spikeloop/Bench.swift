@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import Neural
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the engine on standard networks.",
+        discussion: """
+        'Benchmarks/cuba' runs 'bench cuba' beside Brian2 and NEST in one run and prints \
+        the comparison table.
+        """,
+        subcommands: [Cuba.self, Scale.self]
+    )
+}
+
+/// Output shared by the benchmarks: human-readable lines or one JSON object.
+struct BenchResult: Encodable {
+    var benchmark: String
+    var neurons: Int
+    var synapses: Int
+    var spikes: Int
+    var sim_seconds: Double
+    var wall_seconds: Double
+    var build_seconds: Double
+    var mean_rate_hz: Double
+    var realtime_factor: Double
+    var bytes_per_synapse_storage: Double
+    var resident_bytes_per_synapse: Double?
+
+    func emit(json: Bool) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(self), as: UTF8.self))
+            return
+        }
+        print("benchmark        \(benchmark)")
+        print("neurons          \(neurons)")
+        print("synapses         \(synapses)")
+        print(String(format: "simulated        %.3f s", sim_seconds))
+        print(String(format: "build            %.3f s", build_seconds))
+        print(String(format: "wall (run only)  %.3f s", wall_seconds))
+        print(String(format: "real-time factor %.2f× (≥ 1 means faster than real time)", realtime_factor))
+        print("spikes           \(spikes)")
+        print(String(format: "mean rate        %.2f Hz", mean_rate_hz))
+        print(String(format: "synapse storage  %.2f bytes/synapse", bytes_per_synapse_storage))
+        if let r = resident_bytes_per_synapse { print(String(format: "resident memory  %.2f bytes/synapse (whole process after build)", r)) }
+    }
+}
+
+/// Runs `steps` steps and counts spikes; timed separately from building.
+func timedRun(_ net: Network, steps: Int64) -> (spikes: Int, wall: Double) {
+    let populations = net.populationNames.count
+    var spikes = 0
+    let start = monotonicNanoseconds()
+    for _ in 0..<steps {
+        net.step()
+        for p in 0..<populations { spikes += net.spikes(ofPopulation: p).count }
+    }
+    return (spikes, Double(monotonicNanoseconds() - start) / 1e9)
+}
+
+extension Bench {
+    struct Cuba: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Brian2's CUBA benchmark: 80 % excitatory LIF, p = 0.02, dt 0.1 ms.",
+            discussion: """
+            The network of Brian2's CUBA example (Vogels & Abbott 2005, current based): \
+            τ_m 20 ms, τ_e 5 ms, τ_i 10 ms, V_t −50 mV, V_r −60 mV, E_l −49 mV, refractory 5 ms, \
+            w_e 1.62 mV, w_i −9 mV, v₀ uniform in [V_r, V_t]. Only the run is timed.
+            """
+        )
+
+        @Option(help: "Number of neurons (80 % excitatory).")
+        var neurons: Int = 4000
+
+        @Option(help: "Simulated time, with a unit.")
+        var duration: String = "10 s"
+
+        @Option(help: "Seed for connectivity and initial voltages.")
+        var seed: UInt64 = 1
+
+        @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
+        var json = false
+
+        func run() throws {
+            guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
+            let ms = try cliQuantity(duration, .time, option: "--duration")
+            let spec = BenchmarkNetworks.cuba(neurons: neurons, seed: seed)
+            let t0 = monotonicNanoseconds()
+            let net = try Network(spec)
+            let build = Double(monotonicNanoseconds() - t0) / 1e9
+            let steps = Int64((ms / spec.dt).rounded())
+            let (spikes, wall) = timedRun(net, steps: steps)
+            let seconds = Double(steps) * spec.dt / 1000
+            try BenchResult(
+                benchmark: "cuba", neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
+                sim_seconds: seconds, wall_seconds: wall, build_seconds: build,
+                mean_rate_hz: Double(spikes) / Double(net.neuronCount) / seconds,
+                realtime_factor: seconds / wall, bytes_per_synapse_storage: net.bytesPerSynapse,
+                resident_bytes_per_synapse: nil
+            ).emit(json: json)
+        }
+    }
+
+    struct Scale: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "100,000 LIF neurons × 100 synapses each (10 M synapses) at dt 1 ms.",
+            discussion: """
+            A balanced excitatory/inhibitory network (80 % / 20 %, CUBA dynamics, fixed \
+            in-degree 80 + 20) firing at a few Hz. Reports the real-time factor on one core \
+            and the memory per synapse.
+            """
+        )
+
+        @Option(help: "Number of neurons (80 % excitatory).")
+        var neurons: Int = 100_000
+
+        @Option(help: "Synapses per neuron (80 % from excitatory neurons).")
+        var indegree: Int = 100
+
+        @Option(help: "Simulated time, with a unit.")
+        var duration: String = "10 s"
+
+        @Option(help: "Seed.")
+        var seed: UInt64 = 1
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func run() throws {
+            guard neurons >= 10, indegree >= 5, indegree * 4 / 5 <= neurons * 4 / 5 else {
+                throw ValidationError("--neurons must be ≥ 10 and --indegree between 5 and the number of neurons")
+            }
+            let ms = try cliQuantity(duration, .time, option: "--duration")
+            let before = residentBytes() ?? 0
+            let spec = BenchmarkNetworks.scale(neurons: neurons, indegree: indegree, seed: seed)
+            let t0 = monotonicNanoseconds()
+            let net = try Network(spec)
+            let build = Double(monotonicNanoseconds() - t0) / 1e9
+            let after = residentBytes() ?? 0
+            let steps = Int64((ms / spec.dt).rounded())
+            let (spikes, wall) = timedRun(net, steps: steps)
+            let seconds = Double(steps) * spec.dt / 1000
+            try BenchResult(
+                benchmark: "scale", neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
+                sim_seconds: seconds, wall_seconds: wall, build_seconds: build,
+                mean_rate_hz: Double(spikes) / Double(net.neuronCount) / seconds,
+                realtime_factor: seconds / wall, bytes_per_synapse_storage: net.bytesPerSynapse,
+                resident_bytes_per_synapse: Double(max(0, after - before)) / Double(max(1, net.synapseCount))
+            ).emit(json: json)
+        }
+    }
+}
+
+/// The benchmark networks, built in code so that their size can be varied.
+enum BenchmarkNetworks {
+    static func cubaNeuron(vInit: PerNeuron?) -> LIFParameters {
+        LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5,
+                      tauE: 5, tauI: 10, vInit: vInit)
+    }
+
+    static func cuba(neurons: Int, seed: UInt64) -> NetworkSpec {
+        let ne = neurons * 4 / 5, ni = neurons - ne
+        let cell = cubaNeuron(vInit: .uniform(-60, -50))
+        var spec = NetworkSpec(name: "cuba", dt: 0.1, seed: seed)
+        spec.populations = [
+            PopulationSpec(name: "exc", size: ne, model: .lif(cell)),
+            PopulationSpec(name: "inh", size: ni, model: .lif(cell)),
+        ]
+        let we = 60 * 0.27 / 10, wi = -20 * 4.5 / 10
+        for target in ["exc", "inh"] {
+            spec.projections.append(ProjectionSpec(source: "exc", target: target, variable: .ge,
+                                                   rule: .fixedProbability(0.02), weight: .constant(we)))
+            spec.projections.append(ProjectionSpec(source: "inh", target: target, variable: .gi,
+                                                   rule: .fixedProbability(0.02), weight: .constant(wi)))
+        }
+        return spec
+    }
+
+    static func scale(neurons: Int, indegree: Int, seed: UInt64) -> NetworkSpec {
+        let ne = neurons * 4 / 5, ni = neurons - ne
+        let ke = indegree * 4 / 5, ki = indegree - ke
+        let cell = cubaNeuron(vInit: .uniform(-60, -50))
+        var spec = NetworkSpec(name: "scale", dt: 1, seed: seed)
+        spec.populations = [
+            PopulationSpec(name: "exc", size: ne, model: .lif(cell)),
+            PopulationSpec(name: "inh", size: ni, model: .lif(cell)),
+        ]
+        // CUBA's weights rescaled to the larger in-degree (64 → 80 excitatory inputs).
+        let we = 1.62 * 64 / Double(ke), wi = -9 * 16 / Double(ki)
+        for target in ["exc", "inh"] {
+            spec.projections.append(ProjectionSpec(source: "exc", target: target, variable: .ge,
+                                                   rule: .fixedIndegree(ke), weight: .constant(we), delay: .constant(1)))
+            spec.projections.append(ProjectionSpec(source: "inh", target: target, variable: .gi,
+                                                   rule: .fixedIndegree(ki), weight: .constant(wi), delay: .constant(1)))
+        }
+        return spec
+    }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import Neural
+import NetworkFile
+
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a network offline, as fast as possible, and print a summary.",
+        discussion: """
+        Steps the network described in NETWORK (a YAML network file) for --duration of \
+        simulated time. Spikes are written as CSV with columns time_ms,population,neuron; \
+        probes record one variable of one neuron at every step.
+
+        Example:
+          spikeloop simulate Config/examples/seed.yaml --duration 1s --spikes spikes.csv \\
+              --probe neurons:v:0 --probes v.csv
+        """
+    )
+
+    @Argument(help: "The network description file (YAML).")
+    var network: String
+
+    @Option(help: "Simulated time, with a unit (e.g. 1s, 500ms).")
+    var duration: String = "1 s"
+
+    @Option(help: "Override the file's time step, with a unit (e.g. 0.1ms).")
+    var dt: String?
+
+    @Option(help: "Override the file's seed.")
+    var seed: UInt64?
+
+    @Option(help: "Write every spike to this CSV file (time_ms,population,neuron).")
+    var spikes: String?
+
+    @Option(name: .customLong("probe"), help: "Record POP:VAR:INDEX at every step (repeatable), e.g. neurons:v:0.")
+    var probeSpecs: [String] = []
+
+    @Option(help: "Write the probes to this CSV file (time_ms, one column per probe).")
+    var probes: String?
+
+    mutating func validate() throws {
+        if !probeSpecs.isEmpty && probes == nil {
+            throw ValidationError("--probe needs --probes FILE.csv to write the recorded values to")
+        }
+        if probes != nil && probeSpecs.isEmpty {
+            throw ValidationError("--probes FILE.csv needs at least one --probe POP:VAR:INDEX")
+        }
+    }
+
+    func run() throws {
+        var spec = try loadNetwork(network)
+        if let dt {
+            spec.dt = try cliQuantity(dt, .time, option: "--dt")
+            guard spec.dt > 0 else { throw ValidationError("--dt must be positive") }
+        }
+        if let seed { spec.seed = seed }
+        let durationMs = try cliQuantity(duration, .time, option: "--duration")
+        guard durationMs > 0 else { throw ValidationError("--duration must be positive, e.g. --duration 1s") }
+        let steps = Int64((durationMs / spec.dt).rounded())
+
+        let net = try Network(spec)
+        let recorded = try probeSpecs.map { try Probe(parsing: $0, in: net) }
+
+        var spikeRows: [(step: Int64, population: Int32, neuron: UInt32)] = []
+        var counts = [Int](repeating: 0, count: net.populationNames.count)
+        var probeValues = [Float]()
+        if !recorded.isEmpty { probeValues.reserveCapacity(Int(steps) * recorded.count) }
+        let keepSpikes = spikes != nil
+        let populationCount = counts.count
+
+        let start = monotonicNanoseconds()
+        for _ in 0..<steps {
+            net.step()
+            let k = net.stepIndex - 1
+            for p in 0..<populationCount {
+                let list = net.spikes(ofPopulation: p)
+                counts[p] += list.count
+                if keepSpikes { for n in list.buffer { spikeRows.append((k, Int32(p), n)) } }
+            }
+            for probe in recorded { probeValues.append(net.value(population: probe.population, variable: probe.variable, neuron: probe.neuron)!) }
+        }
+        let wall = Double(monotonicNanoseconds() - start) / 1e9
+
+        if let path = spikes {
+            var out = "time_ms,population,neuron\n"
+            out.reserveCapacity(spikeRows.count * 24)
+            let names = net.populationNames
+            for row in spikeRows { out += "\(formatMs(Double(row.step) * spec.dt)),\(names[Int(row.population)]),\(row.neuron)\n" }
+            try writeFile(path, out)
+        }
+        if let path = probes {
+            var out = "time_ms," + probeSpecs.joined(separator: ",") + "\n"
+            for k in 0..<Int(steps) {
+                // A probe shows the state at the end of a step, i.e. at t + dt.
+                out += formatMs(Double(k + 1) * spec.dt)
+                for j in 0..<recorded.count { out += ",\(probeValues[k * recorded.count + j])" }
+                out += "\n"
+            }
+            try writeFile(path, out)
+        }
+
+        let seconds = durationMs / 1000
+        print("network      \(spec.name)  (dt \(formatMs(spec.dt)) ms, seed \(spec.seed))")
+        print("neurons      \(net.neuronCount)")
+        print("synapses     \(net.synapseCount)")
+        print("simulated    \(String(format: "%.3f", seconds)) s  (\(steps) steps)")
+        print("spikes       \(counts.reduce(0, +))")
+        for (p, name) in net.populationNames.enumerated() {
+            let rate = Double(counts[p]) / Double(net.size(ofPopulation: p)) / seconds
+            print(String(format: "  %-20@ %8d spikes  %8.2f Hz mean rate", name as NSString, counts[p], rate))
+        }
+        print(String(format: "wall time    %.3f s", wall))
+        print(String(format: "real-time    %.1f× faster than real time", seconds / max(wall, 1e-9)))
+        if let spikes { print("spikes in    \(spikes)") }
+        if let probes { print("probes in    \(probes)") }
+    }
+}
+
+/// One `POP:VAR:INDEX` probe, checked against the built network.
+struct Probe {
+    let population: Int
+    let variable: String
+    let neuron: Int
+
+    init(parsing text: String, in net: Network) throws {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3 else {
+            throw ValidationError("--probe '\(text)': expected POP:VAR:INDEX, e.g. neurons:v:0")
+        }
+        guard let p = net.populationIndex(named: parts[0]) else {
+            throw ValidationError("--probe '\(text)': no population '\(parts[0])'; populations: \(net.populationNames.joined(separator: ", "))")
+        }
+        let vars = net.probeableVariables(ofPopulation: p)
+        guard vars.contains(parts[1]) else {
+            throw ValidationError("--probe '\(text)': '\(parts[0])' has no variable '\(parts[1])'; valid: \(vars.isEmpty ? "none (a spike source)" : vars.joined(separator: ", "))")
+        }
+        guard let n = Int(parts[2]), n >= 0, n < net.size(ofPopulation: p) else {
+            throw ValidationError("--probe '\(text)': neuron index must be in 0..<\(net.size(ofPopulation: p))")
+        }
+        population = p
+        variable = parts[1]
+        neuron = n
+    }
+}
+
+func loadNetwork(_ path: String) throws -> NetworkSpec {
+    do {
+        return try NetworkFile.load(path: path)
+    } catch let error as ConfigurationError {
+        throw ValidationError("invalid network file:\n" + error.description)
+    }
+}
+
+func cliQuantity(_ text: String, _ dimension: PhysicalDimension, option: String) throws -> Double {
+    switch parseQuantity(text, dimension) {
+    case .success(let x): return x
+    case .failure:
+        throw ValidationError("\(option) '\(text)': expected a \(dimension.rawValue) with a unit (\(dimension.unitList)), e.g. \(dimension.example)")
+    }
+}
+
+/// Milliseconds without trailing noise: 12.3 rather than 12.299999999999999.
+func formatMs(_ ms: Double) -> String {
+    let r = (ms * 1e6).rounded() / 1e6
+    return r == r.rounded() ? String(Int(r)) : String(r)
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    do {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    } catch {
+        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
+    }
+}
