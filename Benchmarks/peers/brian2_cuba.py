@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Brian2's CUBA benchmark (examples/CUBA.py), in cpp_standalone mode.
+
+The network is Brian2's own example, unchanged except for the size and
+duration options: N neurons (80 % excitatory), connection probability 0.02,
+tau_m 20 ms, tau_e 5 ms, tau_i 10 ms, V_t -50 mV, V_r -60 mV, E_l -49 mV,
+refractory 5 ms, w_e = 60*0.27/10 mV = 1.62 mV, w_i = -20*4.5/10 mV = -9 mV,
+v0 uniform in [V_r, V_t], dt 0.1 ms, exact integration.
+
+The generated C++ is compiled into Benchmarks/peers/build/ and run once.
+Only the simulation is timed: wall_seconds is Brian2's own measurement of the
+network's run loop (``device._last_run_time``, written by the generated code
+as ``results/last_run_info.txt``), which excludes code generation,
+compilation, network construction and writing results.  Without OpenMP that
+figure is the process CPU time (std::clock) of the run loop, i.e. one core.
+
+Prints one JSON object:
+{"system": "brian2", "neurons", "synapses", "spikes", "sim_seconds", "wall_seconds"}
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--neurons", type=int, default=4000)
+    parser.add_argument("--duration", type=float, default=10.0, help="simulated seconds")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="default: Benchmarks/peers/build/brian2_cuba_N")
+    args = parser.parse_args()
+
+    from brian2 import (NeuronGroup, SpikeMonitor, Synapses, defaultclock, device, ms,
+                        mV, prefs, run, second, seed, set_device)
+    from brian2 import BrianLogger
+
+    BrianLogger.log_level_warn()
+    build_dir = args.build_dir or HERE / "build" / f"brian2_cuba_{args.neurons}"
+    set_device("cpp_standalone", directory=str(build_dir), build_on_run=True)
+    prefs.devices.cpp_standalone.openmp_threads = 0  # one thread, as the other systems
+    defaultclock.dt = 0.1 * ms
+    seed(args.seed)
+
+    taum, taue, taui = 20 * ms, 5 * ms, 10 * ms
+    Vt, Vr, El = -50 * mV, -60 * mV, -49 * mV
+    eqs = """
+    dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+    dge/dt = -ge/taue : volt
+    dgi/dt = -gi/taui : volt
+    """
+    n_exc = int(args.neurons * 0.8)
+    P = NeuronGroup(args.neurons, eqs, threshold="v>Vt", reset="v = Vr",
+                    refractory=5 * ms, method="exact")
+    P.v = "Vr + rand() * (Vt - Vr)"
+    P.ge = 0 * mV
+    P.gi = 0 * mV
+
+    we = (60 * 0.27 / 10) * mV  # excitatory synaptic weight (voltage)
+    wi = (-20 * 4.5 / 10) * mV  # inhibitory synaptic weight
+    Ce = Synapses(P, P, on_pre="ge += we")
+    Ci = Synapses(P, P, on_pre="gi += wi")
+    Ce.connect(f"i<{n_exc}", p=0.02)
+    Ci.connect(f"i>={n_exc}", p=0.02)
+    spikes = SpikeMonitor(P, record=False)  # counts only
+
+    run(args.duration * second)
+
+    result = {
+        "system": "brian2",
+        "neurons": args.neurons,
+        "synapses": int(len(Ce) + len(Ci)),
+        "spikes": int(spikes.num_spikes),
+        "sim_seconds": args.duration,
+        "wall_seconds": float(device._last_run_time),
+    }
+    print(json.dumps(result))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Brian2's CUBA benchmark network in NEST 3.10 (iaf_psc_exp, one thread).
+
+The same network as brian2_cuba.py, translated exactly:
+
+- iaf_psc_exp is the same current-based LIF with exponential synaptic
+  currents, integrated exactly; C_m 250 pF, tau_m 20 ms, E_L -49 mV,
+  V_th -50 mV, V_reset -60 mV, t_ref 5 ms, tau_syn_ex 5 ms, tau_syn_in 10 ms;
+- Brian2's synaptic variables are voltages (ge/tau_m is dv/dt); NEST's are
+  currents (I/C_m is dV/dt), so a jump of w mV is a current of
+  w * C_m / tau_m pA: 1.62 mV -> 20.25 pA, -9 mV -> -112.5 pA;
+- V_m uniform in [-60, -50] mV; 80 % excitatory; pairwise_bernoulli with
+  p = 0.02 and autapses allowed (Brian2's p without condition);
+- delay: one step (0.1 ms), NEST's minimum; Brian2's is 0.  This shifts every
+  synaptic effect by one step, which does not change the rate noticeably.
+
+Only nest.Simulate() is timed (wall clock).  Prints one JSON object:
+{"system": "nest", "neurons", "synapses", "spikes", "sim_seconds", "wall_seconds"}
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--neurons", type=int, default=4000)
+    parser.add_argument("--duration", type=float, default=10.0, help="simulated seconds")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    import nest
+
+    if hasattr(nest, "VerbosityLevel"):
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    else:
+        nest.set_verbosity("M_ERROR")
+    nest.ResetKernel()
+    nest.SetKernelStatus({"resolution": 0.1, "local_num_threads": 1,
+                          "rng_seed": args.seed, "print_time": False})
+
+    c_m, tau_m = 250.0, 20.0
+    params = {"C_m": c_m, "tau_m": tau_m, "tau_syn_ex": 5.0, "tau_syn_in": 10.0,
+              "E_L": -49.0, "V_th": -50.0, "V_reset": -60.0, "t_ref": 5.0, "I_e": 0.0}
+    pop = nest.Create("iaf_psc_exp", args.neurons, params=params)
+    pop.V_m = nest.random.uniform(-60.0, -50.0)
+    n_exc = int(args.neurons * 0.8)
+    w_e = 1.62 * c_m / tau_m    # 20.25 pA
+    w_i = -9.0 * c_m / tau_m    # -112.5 pA
+    rule = {"rule": "pairwise_bernoulli", "p": 0.02, "allow_autapses": True}
+    delay = nest.resolution
+    nest.Connect(pop[:n_exc], pop, rule, {"synapse_model": "static_synapse",
+                                          "weight": w_e, "delay": delay})
+    nest.Connect(pop[n_exc:], pop, rule, {"synapse_model": "static_synapse",
+                                          "weight": w_i, "delay": delay})
+    recorder = nest.Create("spike_recorder")
+    nest.Connect(pop, recorder)
+    synapses = nest.GetKernelStatus("num_connections") - args.neurons  # minus recorder links
+
+    began = time.perf_counter()
+    nest.Simulate(args.duration * 1000.0)
+    wall = time.perf_counter() - began
+
+    result = {
+        "system": "nest",
+        "neurons": args.neurons,
+        "synapses": int(synapses),
+        "spikes": int(recorder.n_events),
+        "sim_seconds": args.duration,
+        "wall_seconds": wall,
+    }
+    print(json.dumps(result))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
