@@ -38,7 +38,7 @@ let package = Package(
         ),
         .target(name: "CAllocationCounter"),
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "NetworkFile", "CAllocationCounter"],
-                    resources: [.copy("Fixtures")]),
+                    exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
     ]
 )

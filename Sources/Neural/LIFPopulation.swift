@@ -38,6 +38,9 @@ final class LIFPopulation: PopulationDynamics {
     /// Delay rings per target variable, present only when some projection into it has a delay.
     var ringV: DelayRing?, ringE: DelayRing?, ringI: DelayRing?
 
+    /// Resting potential of the padding lanes, mV.
+    static let padding: Float = -1e6
+
     init(name: String, size: Int, parameters p: LIFParameters, dt: Double, rng: inout RandomSource) {
         self.name = name
         self.size = size
@@ -57,8 +60,7 @@ final class LIFPopulation: PopulationDynamics {
         vReset = Float(p.vReset)
         refractorySteps = Int32(max(1, (p.tRef / dt).rounded()))
 
-        // Padding neurons sit far below threshold and never spike.
-        v = StateBuffer(count: size, filling: -1e30)
+        v = StateBuffer(count: size, filling: Self.padding)
         ge = StateBuffer(count: size, filling: 0)
         gi = StateBuffer(count: size, filling: 0)
         refractory = StateBuffer(count: size, filling: 0)
@@ -66,7 +68,11 @@ final class LIFPopulation: PopulationDynamics {
         spikeIndices = StateBuffer(count: size, filling: 0)
 
         let currents = p.iExt.resolve(count: size, rng: &rng)
-        for j in 0..<size { drive[j] = Float((p.vRest + p.rM * currents[j]) * (1 - decayM)) }
+        for j in 0..<drive.count {
+            // Padding neurons rest far below any threshold, so they never spike.
+            let rest = j < size ? p.vRest + p.rM * currents[j] : Double(Self.padding)
+            drive[j] = Float(rest * (1 - decayM))
+        }
         initialV = (p.vInit ?? .constant(p.vRest)).resolve(count: size, rng: &rng).map(Float.init)
         restoreInitialState()
     }

@@ -187,8 +187,10 @@ enum BenchmarkNetworks {
             PopulationSpec(name: "exc", size: ne, model: .lif(cell)),
             PopulationSpec(name: "inh", size: ni, model: .lif(cell)),
         ]
-        // CUBA's weights rescaled to the larger in-degree (64 → 80 excitatory inputs).
-        let we = 1.62 * 64 / Double(ke), wi = -9 * 16 / Double(ki)
+        // CUBA's weights rescaled to the in-degree (CUBA has 64 + 16 inputs), with
+        // inhibition at −7 mV rather than −9 mV so that, at dt 1 ms, the mean rate
+        // lies in the 5–20 Hz band.
+        let we = 1.62 * 64 / Double(ke), wi = -7 * 16 / Double(ki)
         for target in ["exc", "inh"] {
             spec.projections.append(ProjectionSpec(source: "exc", target: target, variable: .ge,
                                                    rule: .fixedIndegree(ke), weight: .constant(we), delay: .constant(1)))

@@ -1,0 +1,46 @@
+import CAllocationCounter
+import Testing
+@testable import Neural
+
+/// The step must not touch the heap once the network is built.
+@Suite struct AllocationTests {
+    @Test func noAllocationInTenThousandSteps() throws {
+        // Every code path of the step: LIF with g_e/g_i and direct v, delay rings
+        // (homogeneous and per synapse), Izhikevich, Poisson and spike-time sources.
+        let cell = LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
+        let spec = NetworkSpec(dt: 0.1, seed: 2, populations: [
+            PopulationSpec(name: "exc", size: 400, model: .lif(cell)),
+            PopulationSpec(name: "inh", size: 100, model: .lif(cell)),
+            PopulationSpec(name: "izh", size: 50, model: .izhikevich(IzhikevichParameters(a: 0.02, b: 0.2, c: -65, d: 8, iExt: .constant(10)))),
+            PopulationSpec(name: "noise", size: 100, model: .poisson(rates: .constant(50))),
+            PopulationSpec(name: "times", size: 10, model: .spikeTimes((0..<10).map { i in (0..<50).map { Double($0 * 20 + i) } })),
+        ], projections: [
+            ProjectionSpec(source: "exc", target: "exc", variable: .ge, rule: .fixedProbability(0.05), weight: .constant(1.62)),
+            ProjectionSpec(source: "exc", target: "inh", variable: .ge, rule: .fixedProbability(0.05), weight: .uniform(1, 2), delay: .constant(1)),
+            ProjectionSpec(source: "inh", target: "exc", variable: .gi, rule: .fixedProbability(0.05), weight: .constant(-9), delay: .uniform(0, 3)),
+            ProjectionSpec(source: "noise", target: "izh", variable: .v, rule: .fixedIndegree(5), weight: .constant(2), delay: .constant(0.5)),
+            ProjectionSpec(source: "times", target: "exc", variable: .v, rule: .allToAll, weight: .uniform(0, 1)),
+        ])
+        let net = try Network(spec)
+        for _ in 0..<100 { net.step() }  // warm up: lazy runtime metadata, first-touch paths
+
+        var spikes = 0
+        sl_alloc_counting_begin()
+        for _ in 0..<10_000 {
+            net.step()
+            spikes &+= net.spikes(ofPopulation: 0).count
+        }
+        let allocations = sl_alloc_counting_end()
+        #expect(allocations == 0, "\(allocations) heap allocations in 10,000 steps")
+        #expect(spikes > 0)
+    }
+
+    /// The counter itself works: an array allocates.
+    @Test func counterSeesAllocations() {
+        sl_alloc_counting_begin()
+        let a = [Int](repeating: 1, count: Int.random(in: 100...200))
+        let n = sl_alloc_counting_end()
+        #expect(a.count >= 100)
+        #expect(n >= 1)
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import NetworkFile
+import Testing
+@testable import Neural
+
+/// Our engine against Brian2 2.9 (`method='exact'`), spike for spike.
+///
+/// `Tests/brian2/make_fixtures.py` defines each network once, runs it in Brian2
+/// and writes both our network file and Brian2's spikes; CI reruns it first.
+@Suite struct Brian2ConformanceTests {
+    static let directory = fixturesDirectory.appendingPathComponent("brian2")
+
+    static var cases: [(name: String, durationMs: Double)] {
+        guard let text = try? String(contentsOf: directory.appendingPathComponent("index.csv"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").dropFirst().compactMap { line in
+            let f = line.split(separator: ",")
+            guard f.count == 2, let d = Double(f[1]) else { return nil }
+            return (String(f[0]), d)
+        }
+    }
+
+    @Test func atLeastSixNetworks() {
+        #expect(Self.cases.count >= 6)
+    }
+
+    @Test(arguments: cases.map(\.name))
+    func sameSpikesAsBrian2(name: String) throws {
+        let duration = Self.cases.first { $0.name == name }!.durationMs
+        let spec = try NetworkFile.load(path: Self.directory.appendingPathComponent("\(name).yaml").path)
+        let net = try Network(spec)
+        let ours = runSpikes(net, steps: Int((duration / spec.dt).rounded())).sorted()
+
+        let csv = try String(contentsOf: Self.directory.appendingPathComponent("\(name).spikes.csv"), encoding: .utf8)
+        let brian = csv.split(separator: "\n").dropFirst().map { line -> Spike in
+            let f = line.split(separator: ",")
+            return Spike(step: Int(f[0])!, population: String(f[1]), neuron: Int(f[2])!)
+        }.sorted()
+
+        #expect(brian.count > 0)
+        #expect(ours.count == brian.count, "\(name): \(ours.count) spikes, Brian2 \(brian.count)")
+        if let i = (0..<min(ours.count, brian.count)).first(where: { ours[$0] != brian[$0] }) {
+            Issue.record("\(name): first difference at spike \(i): ours \(ours[i]), Brian2 \(brian[i])")
+        }
+    }
+}
