@@ -6,9 +6,14 @@ final class StateBuffer<Element: BitwiseCopyable> {
     let base: UnsafeMutablePointer<Element>
     let count: Int
 
+    /// Vector loads in the step assume this alignment (one AVX-512 register).
+    static var alignment: Int { 64 }
+
     init(count: Int, padTo multiple: Int = 16, filling value: Element) {
         let padded = max(multiple, (count + multiple - 1) / multiple * multiple)
-        base = .allocate(capacity: padded)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: padded * MemoryLayout<Element>.stride,
+                                                   alignment: max(Self.alignment, MemoryLayout<Element>.alignment))
+        base = raw.bindMemory(to: Element.self, capacity: padded)
         base.initialize(repeating: value, count: padded)
         self.count = padded
     }

@@ -107,9 +107,10 @@ struct Simulate: ParsableCommand {
         print("spikes       \(counts.reduce(0, +))")
         for (p, name) in net.populationNames.enumerated() {
             let rate = Double(counts[p]) / Double(net.size(ofPopulation: p)) / seconds
-            print(String(format: "  %-20@ %8d spikes  %8.2f Hz mean rate", name as NSString, counts[p], rate))
+            let label = name.count < 18 ? name + String(repeating: " ", count: 18 - name.count) : name
+            print("  \(label) " + String(format: "%9d spikes  %8.2f Hz mean rate", counts[p], rate))
         }
-        print(String(format: "wall time    %.3f s", wall))
+        print(wall < 1 ? String(format: "wall time    %.2f ms", wall * 1000) : String(format: "wall time    %.3f s", wall))
         print(String(format: "real-time    %.1f× faster than real time", seconds / max(wall, 1e-9)))
         if let spikes { print("spikes in    \(spikes)") }
         if let probes { print("probes in    \(probes)") }
