@@ -39,9 +39,15 @@ public enum NetworkFile {
 
         var sizes: [String: Int] = [:]
         var models: [String: NeuronModel] = [:]
+        var declared = Set<String>()
         if let e = r.required(top, "populations", in: root, "list the populations, e.g. '- {name: exc, model: lif, size: 100, params: {...}}'"),
            let list = r.sequence(e) {
             if list.isEmpty { r.report(e, "at least one population is needed") }
+            // Names of invalid populations too, so that their projections are
+            // not reported a second time as naming an unknown population.
+            for item in list {
+                if case .mapping(let m) = item.node, let n = m["name"]?.string { declared.insert(n) }
+            }
             for item in list {
                 guard let p = population(item, r) else { continue }
                 if sizes[p.name] != nil {
@@ -55,7 +61,7 @@ public enum NetworkFile {
         }
         if let e = top["projections"], let list = r.sequence(e) {
             for item in list {
-                if let q = projection(item, r, sizes: sizes, models: models) { spec.projections.append(q) }
+                if let q = projection(item, r, sizes: sizes, models: models, declared: declared) { spec.projections.append(q) }
             }
         }
         return spec
@@ -207,13 +213,14 @@ public enum NetworkFile {
 
     static let rules = ["all_to_all", "one_to_one", "fixed_probability", "fixed_indegree", "list"]
 
-    static func projection(_ item: Entry, _ r: DocumentReader, sizes: [String: Int], models: [String: NeuronModel]) -> ProjectionSpec? {
+    static func projection(_ item: Entry, _ r: DocumentReader, sizes: [String: Int], models: [String: NeuronModel],
+                           declared: Set<String>) -> ProjectionSpec? {
         guard let keys = r.mapping(item, allowed: ["name", "from", "to", "target", "connect", "weight", "delay"]) else { return nil }
-        let known = sizes.keys.sorted().joined(separator: ", ")
+        let known = declared.sorted().joined(separator: ", ")
         func population(_ key: String) -> String? {
             guard let e = r.required(keys, key, in: item, "the name of a population (\(known))"), let n = r.string(e) else { return nil }
             guard sizes[n] != nil else {
-                r.report(e, "no population named '\(n)'; defined: \(known)")
+                if !declared.contains(n) { r.report(e, "no population named '\(n)'; defined: \(known)") }
                 return nil
             }
             return n

@@ -148,8 +148,14 @@ func loadNetwork(_ path: String) throws -> NetworkSpec {
     do {
         return try NetworkFile.load(path: path)
     } catch let error as ConfigurationError {
-        throw ValidationError("invalid network file:\n" + error.description)
+        throw CommandError("the network file is not valid; nothing was run.\n" + error.description)
     }
+}
+
+/// A failure the user can fix, printed without the usage text.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 func cliQuantity(_ text: String, _ dimension: PhysicalDimension, option: String) throws -> Double {
@@ -170,6 +176,6 @@ func writeFile(_ path: String, _ text: String) throws {
     do {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     } catch {
-        throw ValidationError("cannot write '\(path)': \(error.localizedDescription)")
+        throw CommandError("cannot write '\(path)': \(error.localizedDescription)")
     }
 }

@@ -1,0 +1,148 @@
+import Foundation
+import Neural
+import NetworkFile
+import Testing
+
+/// A valid network that each bad case below breaks in one place.
+let validNetwork = """
+name: test
+dt: 0.1 ms
+seed: 1
+populations:
+  - name: exc
+    model: lif
+    size: 10
+    params: {tau_m: 10 ms, v_rest: -70 mV, v_threshold: -50 mV, v_reset: -65 mV, t_ref: 2 ms, tau_e: 5 ms}
+  - name: noise
+    model: poisson
+    size: 5
+    params: {rate: 20 Hz}
+projections:
+  - from: noise
+    to: exc
+    target: g_e
+    connect: {rule: fixed_probability, p: 0.5}
+    weight: 1 mV
+    delay: 1 ms
+"""
+
+func problems(_ yaml: String) -> [String] {
+    do {
+        _ = try NetworkFile.parse(yaml: yaml, file: "net.yaml")
+        return []
+    } catch let error as ConfigurationError {
+        return error.problems.map(\.description)
+    } catch {
+        return ["unexpected \(error)"]
+    }
+}
+
+@Suite struct NetworkFileTests {
+    @Test func validFileLoads() throws {
+        let spec = try NetworkFile.parse(yaml: validNetwork, file: "net.yaml")
+        #expect(spec.populations.map(\.name) == ["exc", "noise"])
+        #expect(spec.dt == 0.1)
+        guard case .lif(let p) = spec.populations[0].model else { Issue.record("not lif"); return }
+        #expect(p.tauM == 10 && p.vRest == -70 && p.tRef == 2 && p.tauE == 5)
+        #expect(spec.projections[0].delay == .constant(1))
+        #expect(spec.projections[0].rule == .fixedProbability(0.5))
+    }
+
+    @Test func exampleNetworksLoad() throws {
+        let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        for name in ["seed", "cuba", "izhikevich"] {
+            let spec = try NetworkFile.load(path: "/\(root)/Config/examples/\(name).yaml")
+            #expect(spec.name == name)
+        }
+    }
+
+    /// Each bad file is refused with the file, the line, the key path and what is valid.
+    @Test(arguments: [
+        ("unknown model",
+         ("model: lif", "model: lfi"),
+         ["net.yaml:6: populations[0].model: 'lfi' is not valid; valid: lif, izhikevich, poisson, spike_times"]),
+        ("missing parameter",
+         ("tau_m: 10 ms, ", ""),
+         ["net.yaml:8: populations[0].params.tau_m: missing; lif needs tau_m, v_rest, v_threshold and v_reset, e.g. tau_m: 10 ms"]),
+        ("missing unit",
+         ("v_rest: -70 mV", "v_rest: -70"),
+         ["net.yaml:8: populations[0].params.v_rest: '-70' has no unit; a voltage needs one of V, mV, uV, e.g. '-70 mV'"]),
+        ("wrong unit",
+         ("tau_m: 10 ms", "tau_m: 10 mV"),
+         ["net.yaml:8: populations[0].params.tau_m: 'mV' is not a unit of time; valid: s, ms, us"]),
+        ("probability above one",
+         ("p: 0.5", "p: 1.5"),
+         ["net.yaml:17: projections[0].connect.p: 1.5 is outside [0, 1]"]),
+        ("negative probability",
+         ("p: 0.5", "p: -0.1"),
+         ["net.yaml:17: projections[0].connect.p: -0.1 is outside [0, 1]"]),
+        ("unknown population",
+         ("to: exc", "to: excitatory"),
+         ["net.yaml:15: projections[0].to: no population named 'excitatory'; defined: exc, noise"]),
+        ("negative delay",
+         ("delay: 1 ms", "delay: -1 ms"),
+         ["net.yaml:19: projections[0].delay: '-1 ms' is negative; must be ≥ 0"]),
+        ("unknown key",
+         ("    size: 5", "    sise: 5"),
+         ["net.yaml:11: populations[1].sise: unknown key 'sise'; valid keys: name, model, size, params, init",
+          "net.yaml:9: populations[1].size: missing; the number of neurons"]),
+        ("target the model lacks",
+         ("target: g_e", "target: g_x"),
+         ["net.yaml:16: projections[0].target: 'g_x' is not valid; valid: v, g_e, g_i"]),
+        ("synaptic variable without its time constant",
+         (", tau_e: 5 ms}", "}"),
+         ["net.yaml:16: projections[0].target: population 'exc' has no tau_e; add tau_e to its params to use g_e"]),
+        ("a spike source as target",
+         ("to: exc", "to: noise"),
+         ["net.yaml:16: projections[0].target: a poisson population cannot be a target of 'g_e'; valid: none (it is a spike source)"]),
+        ("reset above threshold",
+         ("v_reset: -65 mV", "v_reset: -45 mV"),
+         ["net.yaml:8: populations[0].params.v_reset: must be below v_threshold (-50 mV), or the neuron would fire again right after its refractory period"]),
+        ("size zero",
+         ("size: 10", "size: 0"),
+         ["net.yaml:7: populations[0].size: 0 is too small; must be ≥ 1"]),
+    ] as [(String, (String, String), [String])])
+    func badFileIsRefused(name: String, edit: (String, String), expected: [String]) {
+        #expect(validNetwork.contains(edit.0), "\(name): the edit does not apply")
+        let found = problems(validNetwork.replacingFirst(edit.0, with: edit.1))
+        #expect(found == expected, "\(name)")
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let yaml = validNetwork.replacingFirst("model: lif", with: "model: lfi")
+            .replacingFirst("p: 0.5", with: "p: 2")
+            .replacingFirst("delay: 1 ms", with: "delay: 1")
+        #expect(problems(yaml).count == 3)
+    }
+
+    @Test func notYAML() {
+        let p = problems("populations: [unclosed")
+        #expect(p.count == 1)
+        #expect(p[0].hasPrefix("net.yaml: not valid YAML"))
+    }
+
+    @Test func missingFileNamesTheFile() {
+        #expect(throws: ConfigurationError.self) { try NetworkFile.load(path: "/nonexistent/net.yaml") }
+    }
+
+    @Test func quantities() throws {
+        #expect(try parseQuantity("10 ms", .time).get() == 10)
+        #expect(try parseQuantity("1s", .time).get() == 1000)
+        #expect(try parseQuantity("250 us", .time).get() == 0.25)
+        #expect(try parseQuantity("-70 mV", .voltage).get() == -70)
+        #expect(try parseQuantity("1e-3 V", .voltage).get() == 1)
+        #expect(try parseQuantity("500 pA", .current).get() == 0.5)
+        #expect(try parseQuantity("100 Mohm", .resistance).get() == 100)
+        #expect(try parseQuantity("1 kHz", .rate).get() == 1000)
+        #expect(parseQuantity("10", .time) == .failure(.missingUnit))
+        #expect(parseQuantity("ten ms", .time) == .failure(.notANumber))
+        #expect(parseQuantity("10 mV", .time) == .failure(.wrongUnit("mV")))
+    }
+}
+
+extension String {
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let r = range(of: target) else { return self }
+        return replacingCharacters(in: r, with: replacement)
+    }
+}
