@@ -69,7 +69,7 @@ public enum NetworkFile {
 
     // MARK: Populations
 
-    static let models = ["lif", "izhikevich", "poisson", "spike_times"]
+    static let models = ["lif", "izhikevich", "poisson", "spike_times", "input"]
     static let lifKeys = ["tau_m", "v_rest", "v_threshold", "v_reset", "t_ref", "tau_e", "tau_i", "r_m", "i_ext"]
     static let izhikevichKeys = ["preset", "a", "b", "c", "d", "i_ext"]
 
@@ -161,6 +161,9 @@ public enum NetworkFile {
             guard let rates = perNeuron(e, .rate, size: size, r, nonNegative: true) else { return nil }
             return PopulationSpec(name: name, size: size, model: .poisson(rates: rates))
 
+        case "input":
+            if let e = paramsEntry { r.report(e, "an input population has no parameters; an encoder drives it") }
+            return PopulationSpec(name: name, size: size, model: .input)
         case "spike_times":
             let p = params(["times"])
             guard let e = p["times"] else {

@@ -33,6 +33,9 @@ final class LIFPopulation: PopulationDynamics {
     /// `(v_rest + R·I_ext)·(1 − pvv)`, the drive's contribution to one step.
     let drive: StateBuffer<Float>
     private let initialV: [Float]
+    /// `(v_rest + R·I_ext)·(1 − pvv)` per neuron and `R·(1 − pvv)`, to add injected current.
+    private let baseDrive: [Float]
+    private let currentGain: Float
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
     /// Delay rings per target variable, present only when some projection into it has a delay.
@@ -73,6 +76,9 @@ final class LIFPopulation: PopulationDynamics {
             let rest = j < size ? p.vRest + p.rM * currents[j] : Double(Self.padding)
             drive[j] = Float(rest * (1 - decayM))
         }
+        let driveBuffer = drive
+        baseDrive = (0..<size).map { driveBuffer[$0] }
+        currentGain = Float(p.rM * (1 - decayM))
         initialV = (p.vInit ?? .constant(p.vRest)).resolve(count: size, rng: &rng).map(Float.init)
         restoreInitialState()
     }
@@ -132,6 +138,13 @@ final class LIFPopulation: PopulationDynamics {
     @inline(__always)
     private func bits(_ x: FloatLanes) -> IntLanes { unsafeBitCast(x, to: IntLanes.self) }
 
+    /// Injected current (nA) on top of `i_ext`, from the next step on.
+    @inline(__always)
+    func inject(_ neuron: Int, nanoamps: Float) {
+        guard neuron >= 0, neuron < size else { return }
+        drive[neuron] = baseDrive.withUnsafeBufferPointer { $0[neuron] } + currentGain * nanoamps
+    }
+
     func deliverDelayed(step: Int64) {
         ringV?.drain(step: step, into: v.base, refractory: refractory.base, count: size)
         ringE?.drain(step: step, into: ge.base, refractory: nil, count: size)
@@ -172,7 +185,10 @@ final class LIFPopulation: PopulationDynamics {
     }
 
     func restoreInitialState() {
-        for j in 0..<size { v[j] = initialV[j] }
+        for j in 0..<size {
+            v[j] = initialV[j]
+            drive[j] = baseDrive[j]
+        }
         ge.fill(0)
         gi.fill(0)
         refractory.fill(0)

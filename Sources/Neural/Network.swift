@@ -51,6 +51,8 @@ public final class Network {
                 built.append(PoissonSource(name: p.name, size: p.size, rates: rates, dt: dt, seed: spec.seed, rng: &rng))
             case .spikeTimes(let times):
                 built.append(SpikeTimesSource(name: p.name, times: times, dt: dt))
+            case .input:
+                built.append(InputSource(name: p.name, size: p.size))
             }
         }
         populations = built
@@ -104,6 +106,23 @@ public final class Network {
     public func restoreInitialState() {
         for p in populations { p.restoreInitialState() }
         stepIndex = 0
+    }
+
+    // MARK: - Inputs (handles taken once, used every step)
+
+    /// Writes spikes into an `input` population; nil for other models.
+    public func spikeInput(population index: Int) -> SpikeInput? {
+        (populations[index] as? InputSource).map(SpikeInput.init)
+    }
+
+    /// Sets the injected current of a `lif` population; nil for other models.
+    public func currentInput(population index: Int) -> CurrentInput? {
+        (populations[index] as? LIFPopulation).map(CurrentInput.init)
+    }
+
+    /// Sets the rates of a `poisson` population; nil for other models.
+    public func rateInput(population index: Int) -> RateInput? {
+        (populations[index] as? PoissonSource).map { RateInput(source: $0, dt: dt) }
     }
 
     // MARK: - Inspection (outside the step)

@@ -55,9 +55,12 @@ public enum NeuronModel: Sendable, Equatable {
     case poisson(rates: PerNeuron)
     /// Explicit spike times per neuron, ms; rounded to whole steps.
     case spikeTimes([[Double]])
+    /// Spikes supplied from outside before each step: the input population of an encoder.
+    case input
 
     public var name: String {
         switch self {
+        case .input: "input"
         case .lif: "lif"
         case .izhikevich: "izhikevich"
         case .poisson: "poisson"
@@ -70,7 +73,7 @@ public enum NeuronModel: Sendable, Equatable {
         switch self {
         case .lif: [.v, .ge, .gi]
         case .izhikevich: [.v]
-        case .poisson, .spikeTimes: []
+        case .poisson, .spikeTimes, .input: []
         }
     }
 }

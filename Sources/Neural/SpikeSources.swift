@@ -3,6 +3,7 @@ final class PoissonSource: PopulationDynamics {
     let name: String
     let size: Int
     private let probability: StateBuffer<Float>
+    private let initialProbability: [Float]
     private let seed: UInt64
     private var rng: RandomSource
     private let spikeIndices: StateBuffer<UInt32>
@@ -15,6 +16,8 @@ final class PoissonSource: PopulationDynamics {
         probability = StateBuffer(count: size, filling: 0)
         let hz = rates.resolve(count: size, rng: &rng)
         for j in 0..<size { probability[j] = Float(min(1, max(0, hz[j] * dt / 1000))) }
+        let probabilities = probability
+        initialProbability = (0..<size).map { probabilities[$0] }
         spikeIndices = StateBuffer(count: size, filling: 0)
         self.rng = RandomSource(seed: seed, stream: "poisson/\(name)")
     }
@@ -32,6 +35,7 @@ final class PoissonSource: PopulationDynamics {
 
     /// Sets the rate of one neuron, Hz (for rate encoders).
     func setRate(_ hz: Double, neuron: Int, dt: Double) {
+        guard neuron >= 0, neuron < size else { return }
         probability[neuron] = Float(min(1, max(0, hz * dt / 1000)))
     }
 
@@ -43,6 +47,7 @@ final class PoissonSource: PopulationDynamics {
     func value(of variable: String, neuron: Int) -> Float? { nil }
 
     func restoreInitialState() {
+        for j in 0..<size { probability[j] = initialProbability[j] }
         rng = RandomSource(seed: seed, stream: "poisson/\(name)")
         spikeCount = 0
     }
@@ -95,6 +100,59 @@ final class SpikeTimesSource: PopulationDynamics {
 
     func restoreInitialState() {
         cursor = 0
+        spikeCount = 0
+    }
+}
+
+/// Spikes written from outside (by an encoder) before the step that emits them.
+final class InputSource: PopulationDynamics {
+    let name: String
+    let size: Int
+    private let pending: StateBuffer<UInt32>
+    private let pendingMark: StateBuffer<UInt8>
+    private var pendingCount = 0
+    private let spikeIndices: StateBuffer<UInt32>
+    private(set) var spikeCount = 0
+
+    init(name: String, size: Int) {
+        self.name = name
+        self.size = size
+        pending = StateBuffer(count: size, filling: 0)
+        pendingMark = StateBuffer(count: size, filling: 0)
+        spikeIndices = StateBuffer(count: size, filling: 0)
+    }
+
+    var spikes: SpikeList { SpikeList(indices: UnsafePointer(spikeIndices.base), count: spikeCount) }
+
+    /// Queues a spike of `neuron` for the next step; repeats within a step count once.
+    @inline(__always)
+    func fire(_ neuron: Int) {
+        guard neuron >= 0, neuron < size, pendingMark[neuron] == 0 else { return }
+        pendingMark[neuron] = 1
+        pending[pendingCount] = UInt32(neuron)
+        pendingCount += 1
+    }
+
+    func updateAndThreshold(step: Int64) {
+        for k in 0..<pendingCount {
+            let j = pending[k]
+            spikeIndices[k] = j
+            pendingMark[Int(j)] = 0
+        }
+        spikeCount = pendingCount
+        pendingCount = 0
+    }
+
+    func deliverDelayed(step: Int64) {}
+    func resetSpiked() {}
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
+    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
+    var probeableVariables: [String] { [] }
+    func value(of variable: String, neuron: Int) -> Float? { nil }
+
+    func restoreInitialState() {
+        for k in 0..<pendingCount { pendingMark[Int(pending[k])] = 0 }
+        pendingCount = 0
         spikeCount = 0
     }
 }

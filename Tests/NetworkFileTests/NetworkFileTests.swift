@@ -60,7 +60,7 @@ func problems(_ yaml: String) -> [String] {
     @Test(arguments: [
         ("unknown model",
          ("model: lif", "model: lfi"),
-         ["net.yaml:6: populations[0].model: 'lfi' is not valid; valid: lif, izhikevich, poisson, spike_times"]),
+         ["net.yaml:6: populations[0].model: 'lfi' is not valid; valid: lif, izhikevich, poisson, spike_times, input"]),
         ("missing parameter",
          ("tau_m: 10 ms, ", ""),
          ["net.yaml:8: populations[0].params.tau_m: missing; lif needs tau_m, v_rest, v_threshold and v_reset, e.g. tau_m: 10 ms"]),
