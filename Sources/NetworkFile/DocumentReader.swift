@@ -8,6 +8,13 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
     public var keyPath: String
     public var message: String
 
+    public init(file: String, line: Int?, keyPath: String, message: String) {
+        self.file = file
+        self.line = line
+        self.keyPath = keyPath
+        self.message = message
+    }
+
     public var description: String {
         let place = line.map { "\(file):\($0)" } ?? file
         return keyPath.isEmpty ? "\(place): \(message)" : "\(place): \(keyPath): \(message)"
@@ -17,6 +24,7 @@ public struct Problem: Sendable, Equatable, CustomStringConvertible {
 /// All the problems found in a file; nothing is built when there is one.
 public struct ConfigurationError: Error, CustomStringConvertible {
     public var problems: [Problem]
+    public init(problems: [Problem]) { self.problems = problems }
     public var description: String { problems.map(\.description).joined(separator: "\n") }
 }
 
