@@ -28,6 +28,7 @@ let package = Package(
     targets: [
         .target(name: "Neural", swiftSettings: hotPath),
         .target(name: "NetworkFile", dependencies: ["Neural", "Yams"]),
+        .target(name: "Coding", dependencies: ["Neural"], swiftSettings: hotPath),
         .executableTarget(
             name: "spikeloop",
             dependencies: [
@@ -40,5 +41,6 @@ let package = Package(
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "NetworkFile", "CAllocationCounter"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
+        .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
     ]
 )
