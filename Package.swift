@@ -24,11 +24,17 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(name: "Neural", swiftSettings: hotPath),
         .target(name: "NetworkFile", dependencies: ["Neural", "Yams"]),
         .target(name: "Coding", dependencies: ["Neural"], swiftSettings: hotPath),
+        .target(
+            name: "Control",
+            dependencies: ["Neural", "NetworkFile", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: hotPath
+        ),
         .executableTarget(
             name: "spikeloop",
             dependencies: [
@@ -42,5 +48,6 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "CAllocationCounter"]),
     ]
 )
