@@ -18,6 +18,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "Neural", swiftSettings: hotPath),
@@ -31,8 +32,27 @@ let package = Package(
             swiftSettings: hotPath
         ),
         .target(name: "CAllocationCounter"),
+        // libzmq from Debian's libzmq3-dev, behind its own system target.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // The spikeloop.v1 protocol: ZeroMQ wrapper, generated messages, the
+        // allocation-free hot-path codec, validation, CURVE keys.
+        .target(
+            name: "Wire",
+            dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/README.md"]
+        ),
+        // Interop peer and latency benchmark (to become `spikeloop` subcommands).
+        .executableTarget(name: "wire-peer", dependencies: ["Wire"]),
+        .executableTarget(name: "wire-bench", dependencies: ["Wire", "CZeroMQ"]),
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "NetworkFile", "CAllocationCounter"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
+        .testTarget(
+            name: "WireTests",
+            dependencies: [
+                "Wire", "CZeroMQ", "CAllocationCounter",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
     ]
 )
