@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass
 
 import zmq
+import zmq.utils.z85
 
 
 @dataclass(frozen=True)
