@@ -212,7 +212,6 @@ public func runLatencyBenchmark(channels: Int = 64, rounds: Int = 20_000, warmup
         for _ in 0..<n { oursSamples.append(try wireRound()) }
     }
     zmq_close(rawClient)
-    _ = consume wireClient
     context.shutdown()
     wireServer.done.wait()
     rawServer.done.wait()
