@@ -59,13 +59,14 @@ public func runLockstepEchoServer(endpoint: String, channels: Int, range: Float,
     let socket = try ZMQSocket(context, .rep)
     try socket.setMaxMessageSize(1 << 20)
     try socket.bind(endpoint, security: security, insecure: insecure)
-    log("listening on \(try socket.lastEndpoint)")
+    let bound = try socket.lastEndpoint
+    log("listening on \(bound)")
 
     let layout = testLayout(channels: channels, range: range)
     let validator = SensorFrameValidator(layoutHash: layout.layoutHash, channelCount: channels,
                                          ranges: layout.sensorRanges)
-    let rejectionLog = RejectionLog(counters: validator.counters, source: "sensor socket \(endpoint)",
-                                    channelNames: layout.sensors.map(\.name), emit: log)
+    let rejectionLog = RejectionLog(counters: validator.counters, source: "sensor socket \(bound)",
+                                    channelNames: layout.sensors.map(\.name), ranges: layout.sensorRanges, emit: log)
     let frame = validator.makeFrameBuffer()
     let command = MotorCommandBuffer(capacity: channels)
     let receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: peerReceiveBufferSize, alignment: 16)

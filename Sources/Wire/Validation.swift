@@ -204,12 +204,15 @@ public final class RejectionLog {
     private var reported = [UInt64](repeating: 0, count: RejectReason.allCases.count)
     private var lastLine = [Int64?](repeating: nil, count: RejectReason.allCases.count)
     private let channelNames: [String]
+    private let ranges: [ChannelRange]
 
     public init(counters: RejectionCounters, source: String, channelNames: [String] = [],
-                intervalNs: Int64 = 1_000_000_000, emit: @escaping (String) -> Void) {
+                ranges: [ChannelRange] = [], intervalNs: Int64 = 1_000_000_000,
+                emit: @escaping (String) -> Void) {
         self.counters = counters
         self.source = source
         self.channelNames = channelNames
+        self.ranges = ranges
         self.intervalNs = intervalNs
         self.emit = emit
     }
@@ -250,12 +253,11 @@ public final class RejectionLog {
             return "layout_hash \(hex(UInt64(bitPattern: a))), expected \(hex(UInt64(bitPattern: b)))"
         case .wrongValueCount: return "\(a) values, expected \(b) (one per sensor channel)"
         case .nonFinite: return "\(channel(a)) is \(Float(bitPattern: UInt32(truncatingIfNeeded: b)))"
-        case .outOfRange: return "\(channel(a)) is \(Float(bitPattern: UInt32(truncatingIfNeeded: b)))"
+        case .outOfRange:
+            let value = "\(channel(a)) is \(Float(bitPattern: UInt32(truncatingIfNeeded: b)))"
+            guard a >= 0, Int(a) < ranges.count else { return value }
+            return value + ", valid [\(ranges[Int(a)].min), \(ranges[Int(a)].max)]"
         }
     }
 
-    private func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return "0x" + String(repeating: "0", count: max(0, 16 - digits.count)) + digits
-    }
 }

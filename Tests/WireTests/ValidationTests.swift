@@ -76,7 +76,8 @@ struct ValidationTests {
         let buffer = validator.makeFrameBuffer()
         var lines: [String] = []
         let log = RejectionLog(counters: validator.counters, source: "sensor socket ipc:///tmp/s",
-                               channelNames: ["s0", "s1", "s2"], intervalNs: 1_000_000_000) { lines.append($0) }
+                               channelNames: ["s0", "s1", "s2"], ranges: layout.sensorRanges,
+                               intervalNs: 1_000_000_000) { lines.append($0) }
         let wrongCount = frame { $0.values = [1] }
         let outOfRange = frame { $0.values[1] = 11 }
         for _ in 0..<500 { _ = wrongCount.withUnsafeBytes { validator.accept($0, into: buffer) } }
@@ -89,7 +90,7 @@ struct ValidationTests {
         #expect(log.poll(nowNs: 5_000_000_000) == 0)  // nothing new
         #expect(lines == [
             "wire: sensor socket ipc:///tmp/s: rejected 500 messages (wrong value count); last: 1 values, expected 3 (one per sensor channel); 500 in all",
-            "wire: sensor socket ipc:///tmp/s: rejected 1 message (out of range); last: value 1 (s1) is 11.0; 1 in all",
+            "wire: sensor socket ipc:///tmp/s: rejected 1 message (out of range); last: value 1 (s1) is 11.0, valid [-10.0, 10.0]; 1 in all",
             "wire: sensor socket ipc:///tmp/s: rejected 300 messages (wrong value count); last: 1 values, expected 3 (one per sensor channel); 800 in all",
         ])
     }
@@ -101,5 +102,34 @@ struct ValidationTests {
         for _ in 0..<1000 { _ = try Spikeloop_V1_SensorFrame(serializedBytes: bytes) }
         let allocations = sl_alloc_counting_end()
         #expect(allocations >= 1000)
+    }
+
+    @Test func helloAnswerSaysWhatDoesNotMatch() {
+        var peer = Spikeloop_V1_Hello()
+        peer.protocolVersion = 1
+        peer.role = .simulator
+        peer.layout = testLayout(channels: 3, range: 10)
+        let accepted = Spikeloop_V1_Hello.answer(to: peer, layout: layout)
+        #expect(accepted.accepted && accepted.reason == "" && accepted.role == .controller)
+        #expect(accepted.layout.layoutHash == layout.layoutHash)
+
+        func reason(_ edit: (inout Spikeloop_V1_Hello) -> Void) -> String {
+            var hello = peer
+            edit(&hello)
+            let answer = Spikeloop_V1_Hello.answer(to: hello, layout: layout)
+            #expect(!answer.accepted)
+            return answer.reason
+        }
+        #expect(reason { $0.protocolVersion = 2 } == "protocol_version 2 is not supported; this daemon speaks 1 (spikeloop.v1)")
+        #expect(reason { $0.layout.layoutHash = 1 } == "layout.layout_hash 0x0000000000000001 does not match the layout's own channels (computed 0x\(String(layout.layoutHash, radix: 16))); compute it as described in spikeloop.proto")
+        #expect(reason { $0.layout = testLayout(channels: 2) } == "2 sensor channels, the daemon's layout has 3 (s0, s1, s2)")
+        #expect(reason {
+            $0.layout.sensors[1].unit = "rad"
+            $0.layout.layoutHash = $0.layout.computedHash
+        } == "sensor channel 1 is \"s1\" in rad, the daemon expects \"s1\" in 1")
+        #expect(reason {
+            $0.layout.robot = "cartpole"
+            $0.layout.layoutHash = $0.layout.computedHash
+        } == "robot \"cartpole\" differs from the daemon's robot \"wire-test\"")
     }
 }
