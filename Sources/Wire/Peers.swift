@@ -54,8 +54,11 @@ public let peerReceiveBufferSize = 64 * 1024
 /// estop = true arrives. Returns the summary line.
 public func runLockstepEchoServer(endpoint: String, channels: Int, range: Float, frames: Int,
                                   security: WireSecurity = .none, insecure: Bool = false,
+                                  authorizedClientKeys: [String]? = nil,
                                   log: @escaping (String) -> Void = { _ in }) throws -> String {
     let context = try ZMQContext()
+    let authenticator = try authorizedClientKeys.map { try CurveAuthenticator(context: context, allowedClientKeys: $0) }
+    defer { authenticator?.stop() }
     let socket = try ZMQSocket(context, .rep)
     try socket.setMaxMessageSize(1 << 20)
     try socket.bind(endpoint, security: security, insecure: insecure)
@@ -107,7 +110,7 @@ public func runLockstepEchoServer(endpoint: String, channels: Int, range: Float,
     }
     rejectionLog.poll(nowNs: Int64.max)
     let counters = validator.counters
-    var line = "answered=\(answered) last_sequence=\(lastSequence) out_of_order=\(outOfOrder) accepted=\(counters.accepted)"
+    var line = "refused_clients=\(authenticator?.refused ?? 0) answered=\(answered) last_sequence=\(lastSequence) out_of_order=\(outOfOrder) accepted=\(counters.accepted)"
     for reason in RejectReason.allCases {
         line += " \(reason.description.replacingSpaces)=\(counters.count(reason))"
     }

@@ -1,7 +1,7 @@
 // wire-peer: the Swift side of the interop and flood tests.
 //
 //   wire-peer lockstep-server --endpoint E --channels N [--range R] [--frames K]
-//                             [--curve-secret FILE] [--insecure]
+//                             [--curve-secret FILE] [--curve-clients DIR] [--insecure]
 //   wire-peer lockstep-client --endpoint E --channels N --frames K [--curve-server-key FILE]
 //   wire-peer realtime-controller --frames-endpoint E1 --commands-endpoint E2 --channels N --until SEQ
 //   wire-peer realtime-robot --frames-endpoint E1 --commands-endpoint E2 --channels N --frames K
@@ -71,7 +71,9 @@ do {
         summary = try runLockstepEchoServer(
             endpoint: string("--endpoint"), channels: int("--channels"),
             range: Float(options["--range"] ?? "0") ?? 0, frames: int("--frames", default: Int.max),
-            security: security, insecure: flags.contains("--insecure"), log: log)
+            security: security, insecure: flags.contains("--insecure"),
+            authorizedClientKeys: try options["--curve-clients"].map { try CurveAuthenticator.loadAuthorizedKeys(directory: $0) },
+            log: log)
     case "lockstep-client":
         var security = WireSecurity.none
         if let serverKey = options["--curve-server-key"] {

@@ -111,3 +111,31 @@ struct SecurityTests {
         #expect(server.state.answered.load(ordering: .relaxed) == 1)
     }
 }
+
+@Suite("CURVE client authorization")
+struct CurveAuthorizationTests {
+    @Test func onlyListedClientKeysGetThrough() throws {
+        let context = try ZMQContext()
+        let serverKeys = try CurveKeyPair.generate()
+        let allowedClient = try CurveKeyPair.generate()
+        let otherClient = try CurveKeyPair.generate()
+        let authenticator = try CurveAuthenticator(context: context, allowedClientKeys: [allowedClient.publicKey])
+        let server = SecurityTests.EchoServer(context: context, keys: serverKeys)
+        let endpoint = server.state.endpoint.withLock { $0 }
+
+        func ask(_ keys: CurveKeyPair) throws -> [UInt8]? {
+            let client = try ZMQSocket(context, .req)
+            try client.setReceiveTimeout(milliseconds: 300)
+            try client.connect(endpoint, security: .curveClient(serverPublicKey: serverKeys.publicKey, keys: keys))
+            try client.send([7, 8], .dontWait)
+            return try client.receiveBytes(.wait)
+        }
+        #expect(try ask(otherClient) == nil)
+        #expect(try ask(allowedClient) == [8, 7])
+        server.state.stop.store(true, ordering: .relaxed)
+        #expect(server.thread.join(seconds: 5))
+        authenticator.stop()
+        #expect(authenticator.accepted == 1)
+        #expect(authenticator.refused >= 1)
+    }
+}

@@ -21,6 +21,7 @@ struct ValidationTests {
         // spikeloop_client.testing.make_test_layout(4).hash
         #expect(testLayout(channels: 4).layoutHash == 0x11bf_5355_ae72_8c93)
         #expect(testLayout(channels: 4).computedHash == 0x11bf_5355_ae72_8c93)
+        #expect(patternValue(sequence: 1, index: 0).bitPattern == 0x5A00_52B9)  // pattern_bits(1, 0)
         #expect(fnv1a64("".utf8) == 0xcbf2_9ce4_8422_2325)
         #expect(fnv1a64("a".utf8) == 0xaf63_dc4c_8601_ec8c)
         #expect(layout.canonicalText == "spikeloop.v1 layout\nrobot\twire-test\ns\ts0\t1\ns\ts1\t1\ns\ts2\t1\nm\tm0\t1\nm\tm1\t1\nm\tm2\t1\n")

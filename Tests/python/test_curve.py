@@ -34,6 +34,27 @@ def test_curve_right_key_talks_wrong_or_no_key_gets_nothing(swift_peer, tmp_path
     assert other_keys.public != server_keys.public
 
 
+def test_curve_server_with_authorized_client_keys(swift_peer, tmp_path):
+    server_keys = generate_keys(str(tmp_path), "server")
+    clients = tmp_path / "clients"
+    clients.mkdir()
+    allowed = generate_keys(str(clients), "operator")
+    stranger = generate_keys(str(tmp_path), "stranger")
+    layout = make_test_layout(2)
+    peer = swift_peer("lockstep-server", "--endpoint", "tcp://127.0.0.1:*", "--channels", 2, "--frames", 1,
+                      "--curve-secret", tmp_path / "server.secret", "--curve-clients", clients)
+    endpoint = peer.wait_for_listening()
+    with LockstepClient(endpoint, layout, server_key=server_keys.public, keys=stranger, timeout_ms=300) as client:
+        with pytest.raises(Timeout):
+            client.step([1.0, 2.0])
+    with LockstepClient(endpoint, layout, server_key=server_keys.public, keys=allowed) as client:
+        assert list(client.step([1.0, 2.0]).values) == [1.0, 2.0]
+    status, out, err = peer.finish()
+    assert status == 0, err
+    summary = parse_summary(out)
+    assert summary["answered"] == 1 and summary["refused_clients"] >= 1
+
+
 def test_non_loopback_endpoint_without_curve_is_refused(swift_peer):
     port = free_tcp_endpoint().rsplit(":", 1)[1]
     peer = swift_peer("lockstep-server", "--endpoint", f"tcp://0.0.0.0:{port}", "--channels", 4)
