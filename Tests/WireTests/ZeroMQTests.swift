@@ -54,6 +54,27 @@ struct ZeroMQTests {
         #expect(try client.receiveBytes(.wait) == Array("pong".utf8))
     }
 
+    @Test func routerDealerCarryIdentitiesInMultipartMessages() throws {
+        let context = try ZMQContext()
+        let router = try ZMQSocket(context, .router)
+        try router.bind("ipc:///tmp/spikeloop-wire-router-\(getpid()).ipc")
+        let dealer = try ZMQSocket(context, .dealer)
+        try dealer.setRoutingID(Array("sim-1".utf8))
+        try dealer.connect(try router.lastEndpoint)
+        try dealer.send(Array("frame".utf8), .wait)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 8)
+        defer { buffer.deallocate() }
+        let identity = try #require(try router.receive(into: buffer, .wait))
+        #expect(identity.more)
+        #expect(buffer.prefixBytes(identity.byteCount) == Array("sim-1".utf8))
+        let body = try #require(try router.receive(into: buffer, .wait))
+        #expect(!body.more)
+        #expect(buffer.prefixBytes(body.byteCount) == Array("frame".utf8))
+        try router.send(Array("sim-1".utf8), .wait, more: true)
+        try router.send(Array("command".utf8), .wait)
+        #expect(try dealer.receiveBytes(.wait) == Array("command".utf8))
+    }
+
     @Test func optionsAreAppliedAndLingerDefaultsToZero() throws {
         let context = try ZMQContext()
         let socket = try ZMQSocket(context, .sub)

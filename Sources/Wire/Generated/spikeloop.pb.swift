@@ -655,17 +655,20 @@ public nonisolated struct Spikeloop_V1_LoopStats: @unchecked Sendable {
     set {_uniqueStorage()._tickHz = newValue}
   }
 
-  /// Tick computation time over the last reporting window, nanoseconds.
+  /// Median tick computation time (receive to send) over the last reporting
+  /// window, nanoseconds.
   public var tickNsP50: Int64 {
     get {_storage._tickNsP50}
     set {_uniqueStorage()._tickNsP50 = newValue}
   }
 
+  /// 99th percentile of the same, nanoseconds.
   public var tickNsP99: Int64 {
     get {_storage._tickNsP99}
     set {_uniqueStorage()._tickNsP99 = newValue}
   }
 
+  /// Longest tick of the same window, nanoseconds.
   public var tickNsMax: Int64 {
     get {_storage._tickNsMax}
     set {_uniqueStorage()._tickNsMax = newValue}
@@ -766,6 +769,7 @@ public nonisolated struct Spikeloop_V1_Event: Sendable {
   /// Simulation step counter at that time.
   public var simStep: UInt64 = 0
 
+  /// How serious it is.
   public var severity: Spikeloop_V1_Severity = .unspecified
 
   /// Short machine-readable kind, e.g. "estop", "overrun", "rejected_input",
