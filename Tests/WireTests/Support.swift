@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Synchronization
 import Wire
 
@@ -12,15 +13,17 @@ struct SeededGenerator: RandomNumberGenerator {
     }
 }
 
-/// Runs `body` on a new thread; `join()` waits for it.
+/// Runs `body` on a new, dedicated thread (not a pool thread that may be
+/// busy with other tests); `join()` waits for it.
 final class TestThread: Sendable {
     private let done = DispatchSemaphore(value: 0)
     init(_ body: @escaping @Sendable () -> Void) {
         let done = self.done
-        DispatchQueue.global().async {
+        let thread = Thread {
             body()
             done.signal()
         }
+        thread.start()
     }
     /// Waits at most `seconds`; returns whether the thread finished.
     @discardableResult

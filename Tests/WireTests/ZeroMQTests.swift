@@ -1,4 +1,5 @@
 import CZeroMQ
+import Dispatch
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -150,10 +151,13 @@ struct ZeroMQTests {
     @Test func contextShutdownEndsABlockedReceiveWithTerminated() throws {
         let context = try ZMQContext()
         let outcome = Mutex<String>("still blocked")
+        let returnedAt = Atomic<Int64>(0)
+        let blocking = DispatchSemaphore(value: 0)
         let thread = TestThread {
             do {
                 let socket = try ZMQSocket(context, .sub)
                 try socket.connect("tcp://127.0.0.1:9")
+                blocking.signal()
                 _ = try socket.receiveBytes(.wait)
                 outcome.withLock { $0 = "received" }
             } catch ZMQError.terminated {
@@ -161,14 +165,16 @@ struct ZeroMQTests {
             } catch {
                 outcome.withLock { $0 = "\(error)" }
             }
+            returnedAt.store(monotonicNanoseconds(), ordering: .relaxed)
         }
-        usleep(50_000)
-        let elapsed = milliseconds {
-            context.shutdown()
-            thread.join(seconds: 2)
-        }
+        blocking.wait()
+        usleep(20_000)  // let it enter zmq_recv
+        let shutdownAt = monotonicNanoseconds()
+        context.shutdown()
+        #expect(thread.join(seconds: 2))
         #expect(outcome.withLock { $0 } == "terminated")
-        #expect(elapsed < 100)
+        let elapsed = Double(returnedAt.load(ordering: .relaxed) - shutdownAt) / 1e6
+        #expect(elapsed < 100, "the blocked receive returned \(elapsed) ms after shutdown")
     }
 
     @Test func versionAndCurveSupport() {
