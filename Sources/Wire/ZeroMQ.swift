@@ -296,6 +296,34 @@ public struct ZMQSocket: ~Copyable {
         }
     }
 
+    /// Sends one message part without copying it and without allocating:
+    /// libzmq keeps a pointer to `bytes` until it has written the message.
+    ///
+    /// Only for request/reply lockstep, where that is known: a REP socket's
+    /// reply has been written once the next request arrives, so the caller
+    /// must keep `bytes` unchanged until then (e.g. alternate two buffers or
+    /// encode the next reply only after receiving the next request). For
+    /// other patterns use `send(_:_:more:)`, which copies (and, for messages
+    /// over 33 bytes, allocates inside libzmq).
+    @discardableResult
+    public func sendWithoutCopy(_ bytes: UnsafeRawBufferPointer, _ wait: ZMQWait = .dontWait) throws -> Bool {
+        checkOwner()
+        var message = zmq_msg_t()
+        // A NULL free function makes a "constant" message: no allocation.
+        if zmq_msg_init_data(&message, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, nil, nil) != 0 {
+            throw ZMQError.current("zmq_msg_init_data")
+        }
+        let flags: Int32 = wait == .dontWait ? ZMQ_DONTWAIT : 0
+        while true {
+            if zmq_msg_send(&message, handle, flags) >= 0 { return true }
+            let code = zmq_errno()
+            if code == EINTR { continue }
+            zmq_msg_close(&message)
+            if code == EAGAIN { return false }
+            throw ZMQError.current("send(\(bytes.count) bytes) on \(type) socket")
+        }
+    }
+
     /// Sends one message part from an array (convenience; not for the hot path).
     @discardableResult
     public func send(_ bytes: [UInt8], _ wait: ZMQWait = .dontWait, more: Bool = false) throws -> Bool {
