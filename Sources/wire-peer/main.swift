@@ -6,6 +6,7 @@
 //   wire-peer realtime-controller --frames-endpoint E1 --commands-endpoint E2 --channels N --until SEQ
 //   wire-peer realtime-robot --frames-endpoint E1 --commands-endpoint E2 --channels N --frames K
 //   wire-peer codec-check --input FILE --output FILE
+//   wire-peer keygen --dir DIR --name NAME      (CURVE key pair as Z85 files)
 //
 // Prints log lines on stderr and one `key=value …` summary line on stdout.
 // Exit status 0 when it ran, 2 on a usage error, 1 on a failure.
@@ -89,6 +90,11 @@ do {
         summary = try runRealtimeRobot(
             framesEndpoint: string("--frames-endpoint"), commandsEndpoint: string("--commands-endpoint"),
             channels: int("--channels"), frames: int("--frames"))
+    case "keygen":
+        let keys = try CurveKeyPair.generate()
+        let directory = string("--dir"), name = string("--name")
+        try keys.write(directory: directory, name: name)
+        summary = "public_key=\(keys.publicKey) wrote \(directory)/\(name).public \(directory)/\(name).secret"
     case "codec-check":
         summary = try runCodecCheck(input: string("--input"), output: string("--output"))
     default:

@@ -39,16 +39,22 @@ def transport(request):
 
 
 @pytest.fixture
-def endpoints(transport, tmp_path):
+def endpoints(transport):
     """Returns a function giving a fresh endpoint of the transport under test."""
+    import shutil
+    import tempfile
+
+    # IPC paths must stay under ~107 bytes: a short folder in /tmp, not tmp_path.
+    folder = tempfile.mkdtemp(prefix="slw-", dir="/tmp")
     counter = iter(range(1000))
 
     def make():
         if transport == "tcp":
             return free_tcp_endpoint()
-        return f"ipc://{tmp_path}/wire-{next(counter)}.ipc"
+        return f"ipc://{folder}/{next(counter)}.ipc"
 
-    return make
+    yield make
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def parse_summary(text: str) -> dict:

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import free_tcp_endpoint, parse_summary
-from spikeloop_client import LockstepClient, SpikeloopError, Timeout, generate_keys, load_public_key
+from spikeloop_client import LockstepClient, SpikeloopError, Timeout, generate_keys, load_public_key, load_secret_key
 from spikeloop_client.testing import float_bits, make_test_layout, pattern_bits, pattern_value
 
 
@@ -68,3 +68,20 @@ def test_non_loopback_endpoint_without_curve_is_refused(swift_peer):
 def test_python_client_refuses_remote_endpoint_without_key():
     with pytest.raises(SpikeloopError, match="reachable from other hosts"):
         LockstepClient("tcp://192.0.2.1:5555", make_test_layout(1))
+
+
+def test_swift_generated_keys_work_for_python(wire_peer, swift_peer, tmp_path):
+    import subprocess
+    run = subprocess.run([str(wire_peer), "keygen", "--dir", tmp_path, "--name", "daemon"], capture_output=True,
+                         text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    public = load_public_key(str(tmp_path / "daemon.public"))
+    assert run.stdout.startswith(f"public_key={public.decode()} ")
+    assert oct((tmp_path / "daemon.secret").stat().st_mode & 0o777) == "0o600"
+    assert load_secret_key(str(tmp_path / "daemon.secret")).public == public
+    peer = swift_peer("lockstep-server", "--endpoint", "tcp://127.0.0.1:*", "--channels", 1, "--frames", 1,
+                      "--curve-secret", tmp_path / "daemon.secret")
+    endpoint = peer.wait_for_listening()
+    with LockstepClient(endpoint, make_test_layout(1), server_key=public) as client:
+        assert list(client.step([0.5]).values) == [0.5]
+    assert peer.finish()[0] == 0
