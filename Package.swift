@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "Neural", swiftSettings: hotPath),
@@ -32,7 +33,7 @@ let package = Package(
         .target(name: "Coding", dependencies: ["Neural"], swiftSettings: hotPath),
         .target(
             name: "Control",
-            dependencies: ["Neural", "NetworkFile", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["Neural", "NetworkFile", "Coding", "Wire", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: hotPath
         ),
         .executableTarget(
@@ -44,10 +45,29 @@ let package = Package(
             swiftSettings: hotPath
         ),
         .target(name: "CAllocationCounter"),
+        // libzmq from Debian's libzmq3-dev, behind its own system target.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // The spikeloop.v1 protocol: ZeroMQ wrapper, generated messages, the
+        // allocation-free hot-path codec, validation, CURVE keys.
+        .target(
+            name: "Wire",
+            dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/README.md"]
+        ),
+        // Interop peer and latency benchmark (to become `spikeloop` subcommands).
+        .executableTarget(name: "wire-peer", dependencies: ["Wire"]),
+        .executableTarget(name: "wire-bench", dependencies: ["Wire", "CZeroMQ"]),
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "NetworkFile", "CAllocationCounter"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "CAllocationCounter"]),
+        .testTarget(
+            name: "WireTests",
+            dependencies: [
+                "Wire", "CZeroMQ", "CAllocationCounter",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
     ]
 )
