@@ -1,0 +1,215 @@
+import Coding
+import Neural
+import NetworkFile
+import Wire
+
+/// A controller configuration (`Config/NAME.yaml`): the robot, the network,
+/// how each sensor feeds a population and each motor is read, the loop, the
+/// endpoints and the recording. Everything is checked before anything runs.
+public struct ControllerConfiguration: Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// A simulator sends a frame and waits; one tick per frame, simulation time only.
+        case lockstep
+        /// The daemon's clock drives the tick; the newest frame is used.
+        case realtime
+    }
+
+    public struct Loop: Sendable, Equatable {
+        public var mode: Mode
+        /// Ticks per second.
+        public var tickRate: Double
+        /// Network steps per tick (`period / dt`, an integer).
+        public var stepsPerTick: Int
+        /// ns.
+        public var watchdogTimeout: Int64
+        public var autoResume: Bool
+        /// SCHED_FIFO priority of the loop thread (1–99); nil: normal scheduling.
+        public var realtimePriority: Int32?
+        public var lockMemory: Bool
+        /// CPU the loop thread is pinned to; nil: any.
+        public var cpu: Int?
+
+        public var periodNanoseconds: Int64 { Int64((1e9 / tickRate).rounded()) }
+    }
+
+    public struct Endpoints: Sendable, Equatable {
+        /// lockstep: REP the simulator's REQ connects to; realtime: SUB the robot publishes to.
+        public var frames: String
+        /// realtime: PUB of motor commands.
+        public var commands: String?
+        /// REP for control requests.
+        public var control: String
+        /// PUB of telemetry (loop statistics, events).
+        public var telemetry: String?
+        /// CURVE server secret key file (Z85); clients need its public key.
+        public var curveSecretKeyFile: String?
+        /// Allows a non-local endpoint without CURVE.
+        public var insecure: Bool
+    }
+
+    public struct Recording: Sendable, Equatable {
+        public var file: String?
+        public var enabled: Bool
+    }
+
+    public var file: String
+    public var robotFile: String
+    public var robot: RobotDescription
+    public var network: NetworkSpec
+    public var encoders: [EncoderSpec]
+    public var decoders: [DecoderSpec]
+    public var loop: Loop
+    public var endpoints: Endpoints
+    public var recording: Recording
+
+    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording"]
+
+    /// Loads and checks `path`; throws `ConfigurationError` with every problem.
+    public static func load(path: String) throws -> ControllerConfiguration {
+        let text: String
+        do { text = try readText(path) } catch {
+            throw ConfigurationError(problems: [Problem(file: path, line: nil, keyPath: "", message: "cannot read the configuration: \(error)")])
+        }
+        var problems: [Problem] = []
+        let r = DocumentReader(file: path)
+        let config = r.root(yaml: text).flatMap { read($0, r, file: path, otherProblems: &problems) }
+        problems = r.problems + problems
+        guard let config, problems.isEmpty else { throw ConfigurationError(problems: problems) }
+        return config
+    }
+
+    // MARK: - Reading
+
+    static func read(_ root: Entry, _ r: DocumentReader, file: String, otherProblems: inout [Problem]) -> ControllerConfiguration? {
+        guard let top = r.mapping(root, allowed: keys) else { return nil }
+        let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        func resolve(_ p: String) -> String { p.hasPrefix("/") || directory.isEmpty ? p : "\(directory)/\(p)" }
+
+        // The robot.
+        var robot: RobotDescription?
+        var robotFile = ""
+        if let e = r.required(top, "robot", in: root, "the robot description file, e.g. robot: ../Robots/cartpole.yaml"), let p = r.string(e) {
+            robotFile = resolve(p)
+            do { robot = try RobotDescription.load(path: robotFile) } catch let error as ConfigurationError {
+                if error.problems.count == 1, error.problems[0].message.hasPrefix("cannot read") {
+                    r.report(e, "cannot read the robot description '\(robotFile)'")
+                } else { otherProblems += error.problems }
+            } catch { r.report(e, "\(error)") }
+        }
+
+        // The network: a file or inline.
+        var network: NetworkSpec?
+        if let e = r.required(top, "network", in: root, "a network file (network: net.yaml) or an inline network with populations and projections") {
+            if case .scalar = e.node, let p = r.string(e) {
+                do { network = try NetworkFile.load(path: resolve(p)) } catch let error as ConfigurationError {
+                    if error.problems.count == 1, error.problems[0].message.hasPrefix("cannot read") {
+                        r.report(e, "cannot read the network file '\(resolve(p))'")
+                    } else { otherProblems += error.problems }
+                } catch { r.report(e, "\(error)") }
+            } else {
+                network = NetworkFile.read(e, reader: r)
+            }
+        }
+        if let e = top["seed"], let s = r.integer(e, min: 0) { network?.seed = UInt64(s) }
+
+        // The loop.
+        var loop: Loop?
+        if let e = r.required(top, "loop", in: root, "mode, tick_rate and watchdog_timeout"),
+           let k = r.mapping(e, allowed: ["mode", "tick_rate", "dt", "watchdog_timeout", "auto_resume", "realtime"]) {
+            let mode = r.required(k, "mode", in: e, "lockstep (simulators) or realtime (robots)").flatMap { r.choice($0, Mode.allCases.map(\.rawValue)) }.flatMap(Mode.init)
+            let rate = r.required(k, "tick_rate", in: e, "ticks per second, e.g. tick_rate: 1 kHz").flatMap { r.quantity($0, .rate, positive: true) }
+            let dt = k["dt"].flatMap { r.quantity($0, .time, positive: true) }
+            if let dt { network?.dt = dt }
+            let watchdog = r.required(k, "watchdog_timeout", in: e, "how long without a valid frame before motors go safe, e.g. 50 ms")
+                .flatMap { r.quantity($0, .time, positive: true) }
+            let autoResume = k["auto_resume"].flatMap(r.bool) ?? false
+            var priority: Int32?, lockMemory = false, cpu: Int?
+            if let rt = k["realtime"], let rk = r.mapping(rt, allowed: ["priority", "lock_memory", "cpu"]) {
+                priority = rk["priority"].flatMap { r.integer($0, min: 1, max: 99) }.map(Int32.init)
+                lockMemory = rk["lock_memory"].flatMap(r.bool) ?? false
+                cpu = rk["cpu"].flatMap { r.integer($0, min: 0) }
+            }
+            if let mode, let rate, let watchdog, let net = network {
+                let ticks = 1000 / rate / net.dt
+                if (ticks - ticks.rounded()).magnitude > 1e-6 || ticks.rounded() < 1 {
+                    r.report(k["tick_rate"]!, "a tick of \(1000 / rate) ms is not a whole number of steps of dt = \(net.dt) ms (\(ticks)); choose tick_rate and dt so that period/dt is an integer")
+                } else {
+                    loop = Loop(mode: mode, tickRate: rate, stepsPerTick: Int(ticks.rounded()),
+                                watchdogTimeout: Int64(watchdog * 1e6), autoResume: autoResume,
+                                realtimePriority: priority, lockMemory: lockMemory, cpu: cpu)
+                }
+            }
+        }
+
+        // Endpoints.
+        var endpoints: Endpoints?
+        if let e = r.required(top, "endpoints", in: root, "frames and control endpoints, e.g. frames: tcp://127.0.0.1:5555"),
+           let k = r.mapping(e, allowed: ["frames", "commands", "control", "telemetry", "curve_secret_key", "insecure"]) {
+            let insecure = k["insecure"].flatMap(r.bool) ?? false
+            let keyFile = k["curve_secret_key"].flatMap(r.string).map(resolve)
+            if let keyFile, let entry = k["curve_secret_key"] {
+                do { _ = try CurveKeyPair.load(secretKeyFile: keyFile) } catch { r.report(entry, "\(error)") }
+            }
+            func endpoint(_ key: String, required: Bool) -> String? {
+                guard let entry = k[key] else {
+                    if required { r.report(at: e, e.child(key), "missing; e.g. \(key): \(key == "control" ? "ipc:///run/spikeloop/control" : "tcp://127.0.0.1:5555")") }
+                    return nil
+                }
+                guard let s = r.string(entry) else { return nil }
+                if let problem = endpointProblem(s) { r.report(entry, problem); return nil }
+                do { try EndpointPolicy.check(s, curve: keyFile != nil, insecure: insecure, key: entry.path) } catch {
+                    r.report(entry, "\(error)")
+                    return nil
+                }
+                return s
+            }
+            let frames = endpoint("frames", required: true)
+            let commands = endpoint("commands", required: false)
+            let control = endpoint("control", required: true)
+            let telemetry = endpoint("telemetry", required: false)
+            if let frames, let control {
+                endpoints = Endpoints(frames: frames, commands: commands, control: control, telemetry: telemetry,
+                                      curveSecretKeyFile: keyFile, insecure: insecure)
+            }
+        }
+        if let loop, loop.mode == .realtime, let endpoints, endpoints.commands == nil, let e = top["endpoints"] {
+            r.report(at: e, e.child("commands"), "missing; realtime mode publishes motor commands on it, e.g. commands: tcp://127.0.0.1:5556")
+        }
+
+        // Encoders and decoders.
+        var encoders: [EncoderSpec] = [], decoders: [DecoderSpec] = []
+        if let robot, let network, let loop {
+            if let e = r.required(top, "encoders", in: root, "one entry per sensor channel"), let list = r.sequence(e) {
+                encoders = CodingReader.encoders(list, r, robot: robot, network: network, stepsPerTick: loop.stepsPerTick, parent: e)
+            }
+            if let e = r.required(top, "decoders", in: root, "one entry per motor channel"), let list = r.sequence(e) {
+                decoders = CodingReader.decoders(list, r, robot: robot, network: network, stepsPerTick: loop.stepsPerTick, parent: e)
+            }
+        }
+
+        var recording = Recording(file: nil, enabled: false)
+        if let e = top["recording"], let k = r.mapping(e, allowed: ["file", "enabled"]) {
+            recording.file = k["file"].flatMap(r.string)
+            recording.enabled = k["enabled"].flatMap(r.bool) ?? (recording.file != nil)
+        }
+
+        guard let robot, let network, let loop, let endpoints else { return nil }
+        return ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
+                                       encoders: encoders, decoders: decoders, loop: loop,
+                                       endpoints: endpoints, recording: recording)
+    }
+
+    /// Shape of an endpoint: tcp://HOST:PORT, ipc://PATH or inproc://NAME.
+    static func endpointProblem(_ s: String) -> String? {
+        let valid = "valid: tcp://HOST:PORT, ipc://PATH, inproc://NAME"
+        if s.hasPrefix("ipc://") { return s.count > 6 ? nil : "ipc:// needs a path; \(valid)" }
+        if s.hasPrefix("inproc://") { return s.count > 9 ? nil : "inproc:// needs a name; \(valid)" }
+        guard s.hasPrefix("tcp://") else { return "'\(s)' is not an endpoint; \(valid)" }
+        let rest = s.dropFirst(6)
+        guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port) || rest[rest.index(after: colon)...] == "*",
+              colon > rest.startIndex else {
+            return "'\(s)' needs a host and a port 1–65535, e.g. tcp://127.0.0.1:5555"
+        }
+        return nil
+    }
+}
