@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
@@ -33,18 +34,25 @@ let package = Package(
         .target(name: "Coding", dependencies: ["Neural"], swiftSettings: hotPath),
         .target(
             name: "Control",
-            dependencies: ["Neural", "NetworkFile", "Coding", "Wire", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: [
+                "Neural", "NetworkFile", "Coding", "Wire", "CLinux",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: hotPath
         ),
         .executableTarget(
             name: "spikeloop",
             dependencies: [
-                "Neural", "NetworkFile",
+                "Neural", "NetworkFile", "Control", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: hotPath
         ),
         .target(name: "CAllocationCounter"),
+        .target(name: "CLinux"),
         // libzmq from Debian's libzmq3-dev, behind its own system target.
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         // The spikeloop.v1 protocol: ZeroMQ wrapper, generated messages, the

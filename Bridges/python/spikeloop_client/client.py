@@ -223,5 +223,8 @@ class Operator(_Peer):
     def stop_recording(self):
         return self.request(pb.CONTROL_COMMAND_STOP_RECORDING)
 
+    def safe_stop(self):
+        return self.request(pb.CONTROL_COMMAND_SAFE_STOP)
+
     def shutdown(self):
         return self.request(pb.CONTROL_COMMAND_SHUTDOWN)

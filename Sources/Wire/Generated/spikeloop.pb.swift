@@ -176,6 +176,9 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
 
   /// Stop the daemon cleanly (robot gets a final safe_stop command).
   case shutdown // = 10
+
+  /// Hold every motor at its safe value until an operator's RESUME.
+  case safeStop // = 11
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -195,6 +198,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     case 8: self = .startRecording
     case 9: self = .stopRecording
     case 10: self = .shutdown
+    case 11: self = .safeStop
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -212,6 +216,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     case .startRecording: return 8
     case .stopRecording: return 9
     case .shutdown: return 10
+    case .safeStop: return 11
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -229,6 +234,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     .startRecording,
     .stopRecording,
     .shutdown,
+    .safeStop,
   ]
 
 }
@@ -714,6 +720,42 @@ public nonisolated struct Spikeloop_V1_LoopStats: @unchecked Sendable {
     set {_uniqueStorage()._timeNs = newValue}
   }
 
+  /// Wake-up lateness of realtime ticks after their deadline, nanoseconds, p99
+  /// since start (0 in lockstep, where the simulator drives the tick).
+  public var latenessNsP99: Int64 {
+    get {_storage._latenessNsP99}
+    set {_uniqueStorage()._latenessNsP99 = newValue}
+  }
+
+  /// From a frame's arrival to the command that answers it, nanoseconds.
+  public var latencyNsP50: Int64 {
+    get {_storage._latencyNsP50}
+    set {_uniqueStorage()._latencyNsP50 = newValue}
+  }
+
+  public var latencyNsP99: Int64 {
+    get {_storage._latencyNsP99}
+    set {_uniqueStorage()._latencyNsP99 = newValue}
+  }
+
+  /// Age of the frame a tick used, from its arrival to the tick, nanoseconds, p99.
+  public var frameAgeNsP99: Int64 {
+    get {_storage._frameAgeNsP99}
+    set {_uniqueStorage()._frameAgeNsP99 = newValue}
+  }
+
+  /// Why the motors are held safe, e.g. "watchdog", "awaiting resume"; empty when running.
+  public var safeReasons: [String] {
+    get {_storage._safeReasons}
+    set {_uniqueStorage()._safeReasons = newValue}
+  }
+
+  /// "lockstep" or "realtime".
+  public var mode: String {
+    get {_storage._mode}
+    set {_uniqueStorage()._mode = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -797,7 +839,7 @@ nonisolated extension Spikeloop_V1_PeerRole: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Spikeloop_V1_ControlCommand: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTROL_COMMAND_UNSPECIFIED\0\u{1}CONTROL_COMMAND_STATUS\0\u{1}CONTROL_COMMAND_PAUSE\0\u{1}CONTROL_COMMAND_RESUME\0\u{1}CONTROL_COMMAND_RESET\0\u{1}CONTROL_COMMAND_SET_REWARD\0\u{1}CONTROL_COMMAND_SAVE_WEIGHTS\0\u{1}CONTROL_COMMAND_LOAD_WEIGHTS\0\u{1}CONTROL_COMMAND_START_RECORDING\0\u{1}CONTROL_COMMAND_STOP_RECORDING\0\u{1}CONTROL_COMMAND_SHUTDOWN\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTROL_COMMAND_UNSPECIFIED\0\u{1}CONTROL_COMMAND_STATUS\0\u{1}CONTROL_COMMAND_PAUSE\0\u{1}CONTROL_COMMAND_RESUME\0\u{1}CONTROL_COMMAND_RESET\0\u{1}CONTROL_COMMAND_SET_REWARD\0\u{1}CONTROL_COMMAND_SAVE_WEIGHTS\0\u{1}CONTROL_COMMAND_LOAD_WEIGHTS\0\u{1}CONTROL_COMMAND_START_RECORDING\0\u{1}CONTROL_COMMAND_STOP_RECORDING\0\u{1}CONTROL_COMMAND_SHUTDOWN\0\u{1}CONTROL_COMMAND_SAFE_STOP\0")
 }
 
 nonisolated extension Spikeloop_V1_LoopState: SwiftProtobuf._ProtoNameProviding {
@@ -1262,7 +1304,7 @@ nonisolated extension Spikeloop_V1_SpikeBatch: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoopStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0")
 
   fileprivate class _StorageClass {
     var _ticks: UInt64 = 0
@@ -1277,6 +1319,12 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
     var _recorderDropped: UInt64 = 0
     var _simStep: UInt64 = 0
     var _timeNs: Int64 = 0
+    var _latenessNsP99: Int64 = 0
+    var _latencyNsP50: Int64 = 0
+    var _latencyNsP99: Int64 = 0
+    var _frameAgeNsP99: Int64 = 0
+    var _safeReasons: [String] = []
+    var _mode: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1299,6 +1347,12 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       _recorderDropped = source._recorderDropped
       _simStep = source._simStep
       _timeNs = source._timeNs
+      _latenessNsP99 = source._latenessNsP99
+      _latencyNsP50 = source._latencyNsP50
+      _latencyNsP99 = source._latencyNsP99
+      _frameAgeNsP99 = source._frameAgeNsP99
+      _safeReasons = source._safeReasons
+      _mode = source._mode
     }
   }
 
@@ -1329,6 +1383,12 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         case 10: try { try decoder.decodeSingularUInt64Field(value: &_storage._recorderDropped) }()
         case 11: try { try decoder.decodeSingularUInt64Field(value: &_storage._simStep) }()
         case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._timeNs) }()
+        case 13: try { try decoder.decodeSingularInt64Field(value: &_storage._latenessNsP99) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._latencyNsP50) }()
+        case 15: try { try decoder.decodeSingularInt64Field(value: &_storage._latencyNsP99) }()
+        case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._frameAgeNsP99) }()
+        case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._safeReasons) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._mode) }()
         default: break
         }
       }
@@ -1377,6 +1437,24 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       if _storage._timeNs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._timeNs, fieldNumber: 12)
       }
+      if _storage._latenessNsP99 != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._latenessNsP99, fieldNumber: 13)
+      }
+      if _storage._latencyNsP50 != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._latencyNsP50, fieldNumber: 14)
+      }
+      if _storage._latencyNsP99 != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._latencyNsP99, fieldNumber: 15)
+      }
+      if _storage._frameAgeNsP99 != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._frameAgeNsP99, fieldNumber: 16)
+      }
+      if !_storage._safeReasons.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._safeReasons, fieldNumber: 17)
+      }
+      if !_storage._mode.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._mode, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1398,6 +1476,12 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         if _storage._recorderDropped != rhs_storage._recorderDropped {return false}
         if _storage._simStep != rhs_storage._simStep {return false}
         if _storage._timeNs != rhs_storage._timeNs {return false}
+        if _storage._latenessNsP99 != rhs_storage._latenessNsP99 {return false}
+        if _storage._latencyNsP50 != rhs_storage._latencyNsP50 {return false}
+        if _storage._latencyNsP99 != rhs_storage._latencyNsP99 {return false}
+        if _storage._frameAgeNsP99 != rhs_storage._frameAgeNsP99 {return false}
+        if _storage._safeReasons != rhs_storage._safeReasons {return false}
+        if _storage._mode != rhs_storage._mode {return false}
         return true
       }
       if !storagesAreEqual {return false}

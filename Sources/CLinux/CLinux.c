@@ -1,0 +1,27 @@
+// GNU extensions that Swift's Glibc module does not export (as swift-nio's CNIOLinux).
+#define _GNU_SOURCE
+#include "CLinux.h"
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+
+int sl_pin_current_thread(int cpu) {
+#ifdef __linux__
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+#else
+    (void)cpu;
+    return ENOSYS;
+#endif
+}
+
+int sl_name_current_thread(const char *name) {
+#ifdef __linux__
+    return pthread_setname_np(pthread_self(), name);
+#else
+    (void)name;
+    return ENOSYS;
+#endif
+}

@@ -1,0 +1,58 @@
+import Coding
+import Neural
+
+/// The controller proper (ros2_control's "update"): one tick turns sensor
+/// values into decoded motor values through encoders, `stepsPerTick` network
+/// steps and decoders. It owns no I/O and no clock, so the same object runs
+/// in the daemon, in replay and in offline checks, with identical results.
+public final class Controller {
+    public let network: Network
+    public let stepsPerTick: Int
+    private let encoders: [Encoder]
+    /// Sensor index read by each encoder.
+    private let encoderSensor: [Int]
+    private let decoders: [Decoder]
+    /// Motor index written by each decoder.
+    private let decoderMotor: [Int]
+    public let sensorCount: Int
+    public let motorCount: Int
+    public private(set) var ticks: Int64 = 0
+
+    public init(robot: RobotDescription, network spec: NetworkSpec, encoders: [EncoderSpec], decoders: [DecoderSpec],
+                stepsPerTick: Int) throws {
+        let net = try Network(spec)
+        network = net
+        self.stepsPerTick = stepsPerTick
+        sensorCount = robot.sensors.count
+        motorCount = robot.motors.count
+        self.encoders = try encoders.map { try Encoder($0, network: net, stepsPerTick: stepsPerTick, seed: spec.seed) }
+        encoderSensor = encoders.map { e in robot.sensors.firstIndex { $0.name == e.channel }! }
+        self.decoders = try decoders.map { try Decoder($0, network: net, stepsPerTick: stepsPerTick) }
+        decoderMotor = decoders.map { d in robot.motors.firstIndex { $0.name == d.channel }! }
+    }
+
+    public convenience init(_ config: ControllerConfiguration) throws {
+        try self.init(robot: config.robot, network: config.network, encoders: config.encoders,
+                      decoders: config.decoders, stepsPerTick: config.loop.stepsPerTick)
+    }
+
+    /// One tick: `sensors` in layout order in, decoded `motors` in layout order out.
+    public func tick(sensors: UnsafePointer<Float>, motors: UnsafeMutablePointer<Float>) {
+        for (i, encoder) in encoders.enumerated() { encoder.begin(value: sensors[encoderSensor[i]]) }
+        for k in 0..<stepsPerTick {
+            for encoder in encoders { encoder.drive(step: k) }
+            network.step()
+            for decoder in decoders { decoder.observe() }
+        }
+        for (i, decoder) in decoders.enumerated() { motors[decoderMotor[i]] = decoder.value() }
+        ticks += 1
+    }
+
+    /// Back to the state right after start-up: network, encoders and decoders.
+    public func reset() {
+        network.restoreInitialState()
+        for e in encoders { e.reset() }
+        for d in decoders { d.reset() }
+        ticks = 0
+    }
+}

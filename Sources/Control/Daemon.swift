@@ -1,0 +1,333 @@
+import Histogram
+import SwiftProtobuf
+import Synchronization
+import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The running daemon: the loop thread (sockets for frames and commands), the
+/// control server thread (REP), and the statistics reporter thread, started
+/// from one checked configuration and stopped together.
+public final class Daemon: @unchecked Sendable {
+    public let config: ControllerConfiguration
+    public let shared = LoopShared()
+    public let statistics = StatisticsExchange()
+    public let loop: TickLoop
+    private let context: ZMQContext
+    private let log: @Sendable (String) -> Void
+    private let clock = MonotonicClock()
+    /// Cumulative histograms, owned by the reporter thread.
+    private var totals = TickHistograms()
+    private let totalsLock = Mutex(())
+    private var threads: [WorkerThread] = []
+    /// Set once every socket is bound and the network built.
+    public let ready = Atomic<Bool>(false)
+
+    public init(config: ControllerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
+        self.config = config
+        self.log = log
+        let controller = try Controller(config)
+        loop = TickLoop(config: config, controller: controller, shared: shared, statistics: statistics, clock: clock)
+        context = try ZMQContext()
+    }
+
+    /// Starts the threads; returns once the loop's sockets and the control
+    /// socket are bound (or throws what prevented it).
+    public func start(maxTicks: Int64? = nil) throws {
+        let bound = StartupSignal()
+        let loopThread = WorkerThread { [self] in
+            RealtimeSetup.nameThread("spikeloop-loop")
+            let l = config.loop
+            if let p = l.realtimePriority, let w = RealtimeSetup.setFIFO(priority: p) { log("warning: \(w)") }
+            if let c = l.cpu, let w = RealtimeSetup.pin(cpu: c) { log("warning: \(w)") }
+            do {
+                switch l.mode {
+                case .lockstep:
+                    let socket = try ZMQSocket(context, .rep)
+                    try socket.setMaxMessageSize(Int64(TickLoop.receiveBufferSize * 2))
+                    try bindSecure(socket, config.endpoints.frames)
+                    bound.succeeded()
+                    try loop.runLockstep(socket: socket, maxTicks: maxTicks)
+                case .realtime:
+                    let frames = try ZMQSocket(context, .sub)
+                    try frames.setConflate(true)
+                    try frames.subscribe()
+                    try bindSecure(frames, config.endpoints.frames)
+                    let commands = try ZMQSocket(context, .pub)
+                    try commands.setConflate(true)
+                    try bindSecure(commands, config.endpoints.commands!)
+                    bound.succeeded()
+                    do {
+                        try loop.runRealtime(frames: frames, commands: commands, maxTicks: maxTicks)
+                    } catch ZMQError.terminated {}
+                    // The last word to the robot is a safe command.
+                    _ = try? commands.send(loop.safeCommand(), .dontWait)
+                }
+            } catch ZMQError.terminated {
+            } catch {
+                if !bound.fail("\(error)") { log("error: the loop stopped: \(error)") }
+            }
+            shared.setState(.stopping)
+            shared.stopRequested.store(true, ordering: .releasing)
+        }
+        threads.append(loopThread)
+        if let failure = bound.wait() {
+            loopThread.join()
+            threads.removeAll()
+            throw DaemonError(description: failure)
+        }
+        if config.loop.lockMemory, let w = RealtimeSetup.lockMemory() { log("warning: \(w)") }
+
+        let controlBound = StartupSignal()
+        threads.append(WorkerThread { [self] in
+            RealtimeSetup.nameThread("spikeloop-ctl")
+            do { try serveControl(bound: controlBound) } catch ZMQError.terminated {} catch {
+                if !controlBound.fail("\(error)") { log("error: the control server stopped: \(error)") }
+            }
+        })
+        if let failure = controlBound.wait() {
+            stop()
+            throw DaemonError(description: failure)
+        }
+        threads.append(WorkerThread { [self] in
+            RealtimeSetup.nameThread("spikeloop-stats")
+            report()
+        })
+        ready.store(true, ordering: .releasing)
+    }
+
+    private func bindSecure(_ socket: borrowing ZMQSocket, _ endpoint: String) throws {
+        var security = WireSecurity.none
+        if let file = config.endpoints.curveSecretKeyFile { security = .curveServer(try CurveKeyPair.load(secretKeyFile: file)) }
+        try socket.bind(endpoint, security: security, insecure: config.endpoints.insecure)
+    }
+
+    /// Asks every thread to stop and waits for them.
+    public func stop() {
+        shared.stopRequested.store(true, ordering: .releasing)
+        for t in threads { t.join() }
+        threads.removeAll()
+        context.shutdown()
+    }
+
+    /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error).
+    public func waitUntilStopped(signals: Bool) {
+        while !shared.stopRequested.load(ordering: .acquiring) {
+            if signals, let s = SignalWaiter.wait(milliseconds: 100) {
+                log("received \(s == SIGTERM ? "SIGTERM" : s == SIGINT ? "SIGINT" : "signal \(s)"); stopping: motors to their safe values")
+                break
+            } else if !signals {
+                usleep(50_000)
+            }
+        }
+        stop()
+    }
+
+    // MARK: - Control channel
+
+    private func serveControl(bound: StartupSignal) throws {
+        let socket = try ZMQSocket(context, .rep)
+        try socket.setReceiveTimeout(milliseconds: 100)
+        try socket.setMaxMessageSize(64 * 1024)
+        let endpoint = config.endpoints.control
+        if endpoint.hasPrefix("ipc://") {
+            // Readable and writable by the service's user and group only.
+            let old = umask(0o007)
+            defer { umask(old) }
+            try bindSecure(socket, endpoint)
+        } else {
+            try bindSecure(socket, endpoint)
+        }
+        bound.succeeded()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        defer { buffer.deallocate() }
+        while !shared.stopRequested.load(ordering: .relaxed) {
+            guard let received = try socket.receive(into: buffer, .wait) else { continue }
+            if received.more { try socket.discardRemainingParts() }
+            var reply = Spikeloop_V1_ControlReply()
+            reply.protocolVersion = wireProtocolVersion
+            let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<min(received.byteCount, buffer.count)]))
+            if let request = try? Spikeloop_V1_ControlRequest(serializedBytes: bytes), !received.truncated {
+                reply.requestID = request.requestID
+                handle(request, &reply)
+            } else {
+                reply.ok = false
+                reply.error = "not a spikeloop.v1 ControlRequest"
+            }
+            reply.state = wireState
+            reply.stats = loopStats()
+            _ = try socket.send(Array(try reply.serializedBytes() as [UInt8]), .wait)
+        }
+    }
+
+    private func handle(_ request: Spikeloop_V1_ControlRequest, _ reply: inout Spikeloop_V1_ControlReply) {
+        reply.ok = true
+        guard request.protocolVersion == wireProtocolVersion else {
+            reply.ok = false
+            reply.error = "protocol_version \(request.protocolVersion) is not supported; this daemon speaks \(wireProtocolVersion)"
+            return
+        }
+        switch request.command {
+        case .status: break
+        case .pause: shared.request(.pause); log("control: pause")
+        case .resume:
+            let holding = shared.reasons.subtracting([.request, .awaitingResume, .startup])
+            if !holding.isEmpty {
+                reply.ok = false
+                reply.error = "cannot resume while \(holding.names.joined(separator: ", ")) holds; motors stay safe"
+            } else {
+                shared.request(.resume)
+                log("control: resume")
+            }
+        case .reset: shared.request(.reset); log("control: reset (network back to its initial state)")
+        case .safeStop: shared.request(.safeStop); log("control: safe stop")
+        case .setReward: shared.setReward(request.reward)
+        case .shutdown:
+            log("control: shutdown")
+            shared.stopRequested.store(true, ordering: .releasing)
+        case .saveWeights, .loadWeights, .startRecording, .stopRecording:
+            reply.ok = false
+            reply.error = "\(request.command) is not available in this version of the daemon"
+        default:
+            reply.ok = false
+            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, shutdown"
+        }
+    }
+
+    private var wireState: Spikeloop_V1_LoopState {
+        switch shared.state {
+        case .waiting: .waiting
+        case .running: .running
+        case .paused: .paused
+        case .safeStop: .safeStop
+        case .stopping: .stopping
+        }
+    }
+
+    /// Loop statistics as they stand (control replies, telemetry, logs).
+    public func loopStats() -> Spikeloop_V1_LoopStats {
+        var s = Spikeloop_V1_LoopStats()
+        s.ticks = UInt64(shared.ticks.load(ordering: .relaxed))
+        s.overruns = UInt64(shared.overruns.load(ordering: .relaxed))
+        s.tickHz = config.loop.tickRate
+        s.framesAccepted = UInt64(loop.validator.counters.accepted)
+        var r = Spikeloop_V1_RejectionCounts()
+        let c = loop.validator.counters
+        r.malformed = c.count(.malformed)
+        r.empty = c.count(.empty)
+        r.oversized = c.count(.oversized)
+        r.wrongVersion = c.count(.wrongVersion)
+        r.wrongLayout = c.count(.wrongLayout)
+        r.wrongValueCount = c.count(.wrongValueCount)
+        r.nonFinite = c.count(.nonFinite)
+        r.outOfRange = c.count(.outOfRange)
+        s.rejected = r
+        s.staleTicks = UInt64(shared.staleTicks.load(ordering: .relaxed))
+        s.simStep = UInt64(shared.simStep.load(ordering: .relaxed))
+        s.timeNs = clock.now()
+        s.mode = config.loop.mode.rawValue
+        s.safeReasons = shared.reasons.names
+        totalsLock.withLock { _ in
+            func ns(_ h: Histogram<UInt64>, _ p: Double) -> Int64 { h.totalCount == 0 ? 0 : Int64(h.valueAtPercentile(p)) }
+            s.tickNsP50 = ns(totals.compute, 50)
+            s.tickNsP99 = ns(totals.compute, 99)
+            s.tickNsMax = totals.compute.totalCount == 0 ? 0 : Int64(totals.compute.max)
+            s.latenessNsP99 = ns(totals.lateness, 99)
+            s.latencyNsP50 = ns(totals.latency, 50)
+            s.latencyNsP99 = ns(totals.latency, 99)
+            s.frameAgeNsP99 = ns(totals.frameAge, 99)
+        }
+        return s
+    }
+
+    // MARK: - Statistics reporter
+
+    /// Collects the loop's histograms every 200 ms and logs one line every
+    /// `logInterval` seconds, plus a line whenever the safe state changes.
+    private func report(logInterval: Int64 = 10_000_000_000) {
+        let rejections = RejectionLog(counters: loop.validator.counters, source: "frames \(config.endpoints.frames)",
+                                      channelNames: config.robot.sensors.map(\.name), ranges: loop.layout.sensorRanges,
+                                      emit: { [log] in log($0) })
+        var nextLog = clock.now() + logInterval
+        var lastReasons = shared.reasons
+        while !shared.stopRequested.load(ordering: .relaxed) {
+            clock.sleep(until: clock.now() + 200_000_000)
+            var collected = TickHistograms()
+            if statistics.collect(into: &collected, timeout: 50_000_000, clock: clock) {
+                totalsLock.withLock { _ in totals.add(collected) }
+            }
+            rejections.poll(nowNs: clock.now())
+            let reasons = shared.reasons
+            if reasons != lastReasons {
+                log(reasons.isEmpty ? "safety: running, motors follow the controller"
+                    : "safety: motors held at their safe values (\(reasons.names.joined(separator: ", ")))")
+                lastReasons = reasons
+            }
+            if clock.now() >= nextLog {
+                nextLog += logInterval
+                log(statusLine())
+            }
+        }
+        rejections.poll(nowNs: .max)
+    }
+
+    /// One line: mode, tick rate, ticks, overruns, compute and latency, safe state.
+    public func statusLine() -> String {
+        let s = loopStats()
+        func us(_ ns: Int64) -> String { String(Double(ns) / 1000 * 10 .rounded() / 10) }
+        return "loop: \(s.mode) \(Int(s.tickHz)) Hz, \(shared.state.name), ticks \(s.ticks), overruns \(s.overruns), "
+            + "tick p50 \(us(s.tickNsP50)) µs p99 \(us(s.tickNsP99)) µs, latency p99 \(us(s.latencyNsP99)) µs, "
+            + "lateness p99 \(us(s.latenessNsP99)) µs, frames \(s.framesAccepted) accepted \(loop.validator.counters.totalRejected) rejected"
+            + (s.safeReasons.isEmpty ? "" : ", safe: \(s.safeReasons.joined(separator: ", "))")
+    }
+}
+
+/// Waits for SIGINT/SIGTERM synchronously. They are blocked in every thread
+/// (call `blockTerminationSignals()` before starting any), so only `wait` sees them.
+public enum SignalWaiter {
+    public static func blockTerminationSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    public static func wait(milliseconds: Int) -> Int32? {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        let s = sigtimedwait(&set, nil, &timeout)
+        return s > 0 ? s : nil
+    }
+}
+
+/// A daemon that could not start: what failed, e.g. an endpoint already in use.
+public struct DaemonError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// One thread tells another that its sockets are bound, or why not.
+final class StartupSignal: Sendable {
+    private let state = Atomic<Int>(0)  // 0 pending, 1 bound, 2 failed
+    private let failure = Mutex<String?>(nil)
+
+    func succeeded() { state.store(1, ordering: .releasing) }
+
+    /// Records a failure before binding finished; false if it came later.
+    func fail(_ message: String) -> Bool {
+        guard state.load(ordering: .acquiring) == 0 else { return false }
+        failure.withLock { $0 = message }
+        state.store(2, ordering: .releasing)
+        return true
+    }
+
+    /// Waits for the outcome: nil when bound, else the failure.
+    func wait() -> String? {
+        while state.load(ordering: .acquiring) == 0 { usleep(1000) }
+        return state.load(ordering: .acquiring) == 2 ? failure.withLock { $0 } : nil
+    }
+}

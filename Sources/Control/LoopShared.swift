@@ -1,0 +1,75 @@
+import Synchronization
+
+/// What the loop thread shares with the rest of the daemon: counters it
+/// publishes and requests it takes at tick boundaries. Atomics only, so the
+/// loop never waits for another thread.
+public final class LoopShared: Sendable {
+    public enum State: Int, Sendable {
+        case waiting = 1, running, paused, safeStop, stopping
+        public var name: String {
+            switch self {
+            case .waiting: "waiting for frames"
+            case .running: "running"
+            case .paused: "paused"
+            case .safeStop: "safe stop"
+            case .stopping: "stopping"
+            }
+        }
+    }
+
+    /// Requests from operators, applied by the loop at the next tick boundary.
+    public struct Requests: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let pause = Requests(rawValue: 1)
+        public static let resume = Requests(rawValue: 2)
+        public static let reset = Requests(rawValue: 4)
+        public static let safeStop = Requests(rawValue: 8)
+        /// Test-only: the loop stops ticking (to exercise watchdogs).
+        public static let stall = Requests(rawValue: 16)
+        public static let reward = Requests(rawValue: 32)
+    }
+
+    private let stateValue = Atomic<Int>(State.waiting.rawValue)
+    public let ticks = Atomic<Int64>(0)
+    public let overruns = Atomic<Int64>(0)
+    public let staleTicks = Atomic<Int64>(0)
+    public let framesAccepted = Atomic<Int64>(0)
+    public let safeReasons = Atomic<UInt8>(SafetyFilter.Reasons.startup.rawValue)
+    /// CLOCK_MONOTONIC of the last finished tick, ns.
+    public let lastTickTime = Atomic<Int64>(0)
+    /// Network steps done (simulation time = step · dt).
+    public let simStep = Atomic<Int64>(0)
+    private let pending = Atomic<UInt32>(0)
+    private let rewardBits = Atomic<UInt32>(0)
+    public let stopRequested = Atomic<Bool>(false)
+    /// Percentiles of tick compute time, ns, as last collected.
+    public let computeP50 = Atomic<Int64>(0)
+    public let computeP99 = Atomic<Int64>(0)
+    public let computeMax = Atomic<Int64>(0)
+
+    public init() {}
+
+    public var state: State {
+        get { State(rawValue: stateValue.load(ordering: .acquiring)) ?? .waiting }
+    }
+
+    public func setState(_ s: State) { stateValue.store(s.rawValue, ordering: .releasing) }
+
+    public func request(_ r: Requests) { pending.bitwiseOr(r.rawValue, ordering: .acquiringAndReleasing) }
+
+    public func setReward(_ x: Float) {
+        rewardBits.store(x.bitPattern, ordering: .relaxed)
+        request(.reward)
+    }
+
+    public var reward: Float { Float(bitPattern: rewardBits.load(ordering: .relaxed)) }
+
+    /// Takes every pending request (loop side).
+    @inline(__always)
+    public func takeRequests() -> Requests {
+        Requests(rawValue: pending.exchange(0, ordering: .acquiringAndReleasing))
+    }
+
+    public var reasons: SafetyFilter.Reasons { SafetyFilter.Reasons(rawValue: safeReasons.load(ordering: .relaxed)) }
+}

@@ -1,0 +1,54 @@
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real-time options for the loop thread. Each degrades to a warning where
+/// the system does not permit it (no CAP_SYS_NICE, no rtprio limit, …).
+public enum RealtimeSetup {
+    /// SCHED_FIFO at `priority` for the calling thread only.
+    public static func setFIFO(priority: Int32) -> String? {
+        var param = sched_param()
+        param.sched_priority = priority
+        let rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param)
+        return rc == 0 ? nil : "SCHED_FIFO priority \(priority) not permitted (\(String(cString: strerror(rc)))); the loop runs at normal priority. Raise the rtprio limit (LimitRTPRIO= in the unit, or /etc/security/limits.conf)"
+    }
+
+    /// Pins the calling thread to `cpu`.
+    public static func pin(cpu: Int) -> String? {
+        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_CONF)))
+        guard cpu >= 0, cpu < cpus else {
+            return "CPU \(cpu) does not exist here (\(cpus) CPUs); the loop thread is not pinned"
+        }
+        let rc = sl_pin_current_thread(Int32(cpu))
+        return rc == 0 ? nil : "cannot pin the loop thread to CPU \(cpu) (\(String(cString: strerror(rc))))"
+    }
+
+    /// Names the calling thread, as top and gdb show it.
+    public static func nameThread(_ name: String) { _ = sl_name_current_thread(String(name.prefix(15))) }
+
+    /// Locks all current and future pages in memory (no page faults in the loop).
+    public static func lockMemory() -> String? {
+        mlockall(Int32(MCL_CURRENT | MCL_FUTURE)) == 0 ? nil :
+            "mlockall failed (\(String(cString: strerror(errno)))); memory stays pageable. Raise LimitMEMLOCK (infinity in the unit)"
+    }
+}
+
+/// A joinable thread running one closure (the loop, the control server, the statistics reporter).
+public final class WorkerThread: @unchecked Sendable {
+    private var thread = pthread_t()
+    private let body: () -> Void
+
+    public init(_ body: @escaping () -> Void) {
+        self.body = body
+        let box = Unmanaged.passRetained(self)
+        let rc = pthread_create(&thread, nil, { arg in
+            let me = Unmanaged<WorkerThread>.fromOpaque(arg!).takeRetainedValue()
+            me.body()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    public func join() { pthread_join(thread, nil) }
+}

@@ -1,0 +1,250 @@
+import SwiftProtobuf
+import Wire
+
+/// The manager of the control loop (ros2_control's controller manager): reads
+/// frames, runs the controller, filters, writes commands, on its own thread.
+///
+/// Everything is allocated in `init`; a tick allocates nothing, takes no lock
+/// and writes no log (the statistics thread reports on its behalf).
+public final class TickLoop {
+    public let config: ControllerConfiguration
+    public let controller: Controller
+    public let shared: LoopShared
+    public let statistics: StatisticsExchange
+    public let validator: SensorFrameValidator
+    public let layout: Spikeloop_V1_RobotLayout
+    public private(set) var safety: SafetyFilter
+    private let clock: TickClock
+
+    private let frame: SensorFrameBuffer
+    private let command: MotorCommandBuffer
+    /// The sensor values the controller uses: the newest valid frame's.
+    private let sensors: UnsafeMutablePointer<Float>
+    private let decoded: UnsafeMutablePointer<Float>
+    private let receiveBuffer: UnsafeMutableRawBufferPointer
+    private let sendBuffer: UnsafeMutableRawBufferPointer
+    private var commandSequence: UInt64 = 0
+    private var answeredSequence: UInt64 = 0
+    private var haveFrame = false
+    /// Simulation time of the controller, ns: ticks × period.
+    private var simTime: Int64 = 0
+    private var paused = false
+    private var stalled = false
+
+    public static let receiveBufferSize = 64 * 1024
+
+    public init(config: ControllerConfiguration, controller: Controller, shared: LoopShared,
+                statistics: StatisticsExchange, clock: TickClock) {
+        self.config = config
+        self.controller = controller
+        self.shared = shared
+        self.statistics = statistics
+        self.clock = clock
+        let robot = config.robot
+        layout = .make(robot: robot.name,
+                       sensors: robot.sensors.map { (name: $0.name, unit: $0.unit, min: $0.min, max: $0.max) },
+                       motors: robot.motors.map { (name: $0.name, unit: $0.unit, min: $0.min, max: $0.max) })
+        validator = SensorFrameValidator(layoutHash: layout.layoutHash, channelCount: robot.sensors.count,
+                                         ranges: layout.sensorRanges)
+        safety = SafetyFilter(motors: robot.safetyMotors, watchdogTimeout: config.loop.watchdogTimeout,
+                              autoResume: config.loop.autoResume)
+        frame = validator.makeFrameBuffer()
+        command = MotorCommandBuffer(capacity: robot.motors.count)
+        sensors = .allocate(capacity: max(1, robot.sensors.count))
+        sensors.initialize(repeating: 0, count: max(1, robot.sensors.count))
+        decoded = .allocate(capacity: max(1, robot.motors.count))
+        decoded.initialize(repeating: 0, count: max(1, robot.motors.count))
+        receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 16)
+        sendBuffer = .allocate(byteCount: 64 + 5 * robot.motors.count, alignment: 16)
+    }
+
+    deinit {
+        sensors.deallocate()
+        decoded.deallocate()
+        receiveBuffer.deallocate()
+        sendBuffer.deallocate()
+    }
+
+    // MARK: - One tick, shared by both modes
+
+    /// Applies operator requests; called at tick boundaries only.
+    @inline(__always)
+    private func applyRequests() {
+        let r = shared.takeRequests()
+        if r.isEmpty { return }
+        if r.contains(.reset) {
+            controller.reset()
+            safety.restart()
+            haveFrame = false
+            simTime = 0
+        }
+        if r.contains(.safeStop) { safety.requestSafeStop() }
+        if r.contains(.pause) { paused = true }
+        if r.contains(.resume) {
+            paused = false
+            safety.resume()
+        }
+        if r.contains(.stall) { stalled = true }
+    }
+
+    /// Runs the controller on the current sensor values (unless paused) and
+    /// fills `command` with the filtered values.
+    @inline(__always)
+    private func computeCommand(at time: Int64) {
+        let motors = controller.motorCount
+        if !paused && haveFrame {
+            controller.tick(sensors: sensors, motors: decoded)
+            simTime += config.loop.periodNanoseconds
+        }
+        command.reset()
+        command.protocolVersion = wireProtocolVersion
+        command.layoutHash = layout.layoutHash
+        commandSequence += 1
+        command.sequence = commandSequence
+        command.sensorSequence = answeredSequence
+        command.simTimeNs = simTime
+        command.senderTimeNs = clock.now()
+        command.valueCount = motors
+        command.values.update(from: decoded, count: motors)
+        if paused { safety.requestSafeStop() }
+        safety.filter(command.valueBuffer, at: time)
+        command.safeStop = safety.isSafeStopped
+        publishState()
+    }
+
+    @inline(__always)
+    private func publishState() {
+        shared.safeReasons.store(safety.reasons.rawValue, ordering: .relaxed)
+        let state: LoopShared.State = paused ? .paused : (safety.reasons == [.startup] ? .waiting : (safety.isSafeStopped ? .safeStop : .running))
+        shared.setState(state)
+        shared.ticks.store(controller.ticks, ordering: .relaxed)
+        shared.simStep.store(controller.network.stepIndex, ordering: .relaxed)
+    }
+
+    /// Takes a received message: a valid frame updates the sensor values.
+    /// Returns whether it was a valid frame.
+    @inline(__always)
+    private func take(_ received: ZMQReceived, at time: Int64) -> Bool {
+        let reason = validator.accept(received, buffer: UnsafeRawBufferPointer(receiveBuffer), into: frame)
+        guard reason == nil else { return false }
+        sensors.update(from: frame.values, count: controller.sensorCount)
+        answeredSequence = frame.sequence
+        haveFrame = true
+        safety.validFrame(at: time, estop: frame.estop)
+        if let reward = frame.reward { shared.setReward(reward) }
+        shared.framesAccepted.add(1, ordering: .relaxed)
+        return true
+    }
+
+    private func encodeCommand() -> UnsafeRawBufferPointer {
+        let size = HotCodec.encode(command, into: sendBuffer)!
+        return UnsafeRawBufferPointer(rebasing: sendBuffer[0..<size])
+    }
+
+    // MARK: - Lockstep
+
+    /// Serves a simulator: one tick per frame, answered on the same REP socket,
+    /// until `shared.stopRequested` or `maxTicks` ticks. A Hello is answered
+    /// with the daemon's layout; rejected input gets a safe command.
+    public func runLockstep(socket: borrowing ZMQSocket, maxTicks: Int64? = nil) throws {
+        try socket.setReceiveTimeout(milliseconds: 50)
+        while !shared.stopRequested.load(ordering: .relaxed) {
+            if let maxTicks, controller.ticks >= maxTicks { break }
+            guard let received = try socket.receive(into: receiveBuffer, .wait) else {
+                applyRequests()
+                publishState()
+                continue
+            }
+            if received.more { try socket.discardRemainingParts() }
+            let start = clock.now()
+            statistics.tickBoundary()
+            applyRequests()
+            if stalled { continue }  // never answers: the peer times out
+            if !take(received, at: start) {
+                if let hello = handshake(received) {
+                    _ = try socket.send(hello, .wait)
+                    continue
+                }
+            }
+            // Simulated time drives the slew limit, so lockstep stays deterministic.
+            computeCommand(at: simTime)
+            _ = try socket.send(encodeCommand(), .wait)
+            let end = clock.now()
+            statistics.record { h in
+                _ = h.compute.record(UInt64(max(0, end - start)))
+                _ = h.latency.record(UInt64(max(0, end - start)))
+            }
+            shared.lastTickTime.store(end, ordering: .relaxed)
+        }
+    }
+
+    /// The answer to a Hello (outside the hot path: handshakes are rare).
+    private func handshake(_ received: ZMQReceived) -> [UInt8]? {
+        let bytes = UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<min(received.byteCount, receiveBuffer.count)])
+        guard let hello = try? Spikeloop_V1_Hello(serializedBytes: Array(bytes)), hello.protocolVersion != 0, hello.hasLayout else { return nil }
+        return try? Array(Spikeloop_V1_Hello.answer(to: hello, layout: layout).serializedBytes() as [UInt8])
+    }
+
+    // MARK: - Realtime
+
+    /// Drives a robot on the daemon's clock: absolute deadlines, the newest
+    /// frame each tick, commands published every tick; overruns are counted
+    /// and skipped to the next whole period, keeping the phase.
+    public func runRealtime(frames: borrowing ZMQSocket, commands: borrowing ZMQSocket, maxTicks: Int64? = nil) throws {
+        let period = config.loop.periodNanoseconds
+        var schedule = TickSchedule(start: clock.now() + period, period: period)
+        var deadline = schedule.nextDeadline
+        var lastFrameSeen: Int64 = 0
+        var ticks: Int64 = 0
+        while !shared.stopRequested.load(ordering: .relaxed) {
+            if let maxTicks, ticks >= maxTicks { break }
+            clock.sleep(until: deadline)
+            let start = clock.now()
+            statistics.tickBoundary()
+            applyRequests()
+            if stalled {
+                deadline = schedule.tickFinished(at: clock.now())
+                continue
+            }
+            var fresh = false
+            while let received = try frames.receive(into: receiveBuffer, .dontWait) {
+                if received.more { try frames.discardRemainingParts() }
+                if take(received, at: start) {
+                    fresh = true
+                    lastFrameSeen = start
+                }
+            }
+            if !fresh && haveFrame { shared.staleTicks.add(1, ordering: .relaxed) }
+            safety.checkWatchdog(at: start)
+            computeCommand(at: start)
+            _ = try commands.send(encodeCommand(), .dontWait)
+            let end = clock.now()
+            let lateness = start - deadline
+            let frameAge = haveFrame ? start - lastFrameSeen : -1
+            statistics.record { h in
+                _ = h.compute.record(UInt64(max(0, end - start)))
+                _ = h.lateness.record(UInt64(max(0, lateness)))
+                if fresh { _ = h.latency.record(UInt64(max(0, end - start))) }
+                if frameAge >= 0 { _ = h.frameAge.record(UInt64(frameAge)) }
+            }
+            shared.lastTickTime.store(end, ordering: .relaxed)
+            deadline = schedule.tickFinished(at: end)
+            shared.overruns.store(schedule.overruns, ordering: .relaxed)
+            ticks += 1
+        }
+    }
+
+    /// The safe command, sent on shutdown so that the last word is a safe one.
+    public func safeCommand() -> UnsafeRawBufferPointer {
+        safety.requestSafeStop()
+        computeCommandWithoutTick()
+        return encodeCommand()
+    }
+
+    private func computeCommandWithoutTick() {
+        let wasPaused = paused
+        paused = true
+        computeCommand(at: clock.now())
+        paused = wasPaused
+    }
+}

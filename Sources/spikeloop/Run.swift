@@ -1,0 +1,59 @@
+import ArgumentParser
+import Control
+import Foundation
+import Logging
+import NetworkFile
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the controller daemon.",
+        discussion: """
+        Binds the endpoints of the configuration, builds the network and runs the tick loop: \
+        in lockstep mode one tick per frame from a simulator, in realtime mode on the daemon's \
+        own clock. Motors are held at their safe values until the first valid frame, when frames \
+        stop for the watchdog timeout, on e-stop, and on a safe_stop request.
+
+        SIGINT or SIGTERM stops it: the last command is the safe command, and it exits 0.
+        Logs go to stderr, one line per event (journald adds the time).
+        """
+    )
+
+    @Option(help: "The controller configuration (YAML).")
+    var config: String
+
+    @Option(help: "Stop after this much time: simulated time in lockstep, wall time in realtime (e.g. 20s).")
+    var duration: String?
+
+    func run() throws {
+        let configuration: ControllerConfiguration
+        do { configuration = try ControllerConfiguration.load(path: config) } catch let e as ConfigurationError {
+            throw CommandError("the configuration is not valid; nothing was started.\n\(e.description)")
+        }
+        var logger = Logger(label: "spikeloop")
+        logger.logLevel = .info
+        let log: @Sendable (String) -> Void = { [logger] in logger.info("\($0)") }
+
+        var maxTicks: Int64?
+        if let duration {
+            let ms = try cliQuantity(duration, .time, option: "--duration")
+            maxTicks = Int64((ms / 1000 * configuration.loop.tickRate).rounded())
+        }
+        SignalWaiter.blockTerminationSignals()
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(config: configuration, log: log)
+            try daemon.start(maxTicks: maxTicks)
+        } catch {
+            throw CommandError("cannot start: \(error)")
+        }
+        let l = configuration.loop
+        log("ready: \(l.mode.rawValue) at \(l.tickRate) Hz, \(l.stepsPerTick) steps of \(configuration.network.dt) ms per tick, "
+            + "\(daemon.loop.controller.network.neuronCount) neurons, \(daemon.loop.controller.network.synapseCount) synapses; "
+            + "frames on \(configuration.endpoints.frames)"
+            + (configuration.endpoints.commands.map { ", commands on \($0)" } ?? "")
+            + ", control on \(configuration.endpoints.control)")
+        daemon.waitUntilStopped(signals: true)
+        log(daemon.statusLine())
+        log("stopped")
+    }
+}
