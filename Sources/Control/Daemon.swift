@@ -61,7 +61,9 @@ public final class Daemon: @unchecked Sendable {
                     do {
                         try loop.runRealtime(frames: frames, commands: commands, maxTicks: maxTicks)
                     } catch ZMQError.terminated {}
-                    // The last word to the robot is a safe command.
+                    // The last word to the robot is a safe command; give it up to
+                    // 200 ms to leave before the socket closes.
+                    try? commands.setLinger(milliseconds: 200)
                     _ = try? commands.send(loop.safeCommand(), .dontWait)
                 }
             } catch ZMQError.terminated {

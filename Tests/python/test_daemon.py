@@ -1,0 +1,244 @@
+"""The controller daemon end to end: `spikeloop run` against the Python client."""
+
+import math
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+import zmq
+
+from spikeloop_client import LockstepClient, Operator, RealtimeRobot
+from spikeloop_client.client import SpikeloopError
+from spikeloop_client.gen.spikeloop.v1 import spikeloop_pb2 as pb
+from spikeloop_client.layout import Channel, Layout
+from spikeloop_client.testing import float_bits
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+
+
+def spikeloop_binary() -> pathlib.Path:
+    explicit = os.environ.get("SPIKELOOP")
+    if explicit:
+        return pathlib.Path(explicit)
+    for configuration in ("release", "debug"):
+        candidate = ROOT / ".build" / configuration / "spikeloop"
+        if candidate.exists():
+            return candidate
+    pytest.fail("spikeloop is not built: run `swift build -c release --product spikeloop` (or set SPIKELOOP)")
+
+
+ARM = Layout("test-arm", [Channel("joint1.angle", "rad", -3.2, 3.2), Channel("joint2.angle", "rad", -3.2, 3.2)],
+             [Channel("joint1.torque", "N*m", -5, 5), Channel("joint2.torque", "N*m", -5, 5)])
+
+
+def scripted(tick: int):
+    """The scripted robot: two joints moving on incommensurate sines, float32-exact."""
+    import struct
+    def f32(x):
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    return [f32(0.9 * math.sin(2 * math.pi * 0.7 * tick / 1000)), f32(0.8 * math.cos(2 * math.pi * 0.31 * tick / 1000))]
+
+
+def config_copy(tmp: pathlib.Path, name: str, **replacements) -> pathlib.Path:
+    """The fixture configuration with endpoints moved into `tmp` (and any other text replaced)."""
+    source = FIXTURES / "closed_loop"
+    for f in source.iterdir():
+        shutil.copy(f, tmp / f.name)
+    text = (tmp / "controller.yaml").read_text()
+    text = text.replace("ipc:///tmp/spikeloop-closed-loop-frames", f"ipc://{tmp}/frames")
+    text = text.replace("ipc:///tmp/spikeloop-closed-loop-control", f"ipc://{tmp}/control")
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def tmp():
+    # IPC paths must stay short: a folder in /tmp rather than pytest's tmp_path.
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="sld-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Daemon:
+    def __init__(self, config: pathlib.Path, *args):
+        self.process = subprocess.Popen([str(spikeloop_binary()), "run", "--config", str(config), *map(str, args)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            if "ready:" in line:
+                return
+        self.process.kill()
+        raise AssertionError("daemon did not become ready:\n" + "".join(self.lines) + self.process.stderr.read())
+
+    def finish(self, timeout=30):
+        out, err = self.process.communicate(timeout=timeout)
+        return self.process.returncode, "".join(self.lines) + err
+
+
+def test_closed_loop_matches_offline_computation_bit_for_bit(tmp):
+    """10 s at 1 kHz in lockstep: every command equals the offline encoder → network → decoder result."""
+    config = config_copy(tmp, "controller.yaml")
+    ticks = 10_000
+    daemon = Daemon(config, "--duration", "10s")
+    commands = []
+    with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
+        for tick in range(1, ticks + 1):
+            command = sim.step(scripted(tick), sim_time_ns=tick * 1_000_000)
+            assert command.sensor_sequence == tick
+            assert not command.safe_stop
+            commands.append([float_bits(v) for v in command.values])
+    status, log = daemon.finish()
+    assert status == 0, log
+
+    sensors = tmp / "sensors.csv"
+    sensors.write_text("joint1.angle,joint2.angle\n" + "".join(
+        ",".join(f"{float_bits(v):08x}" for v in scripted(t)) + "\n" for t in range(1, ticks + 1)))
+    offline = subprocess.run([str(spikeloop_binary()), "offline", "--config", str(config), "--sensors", str(sensors), "--bits"],
+                             capture_output=True, text=True, check=True)
+    expected = [[int(x, 16) for x in line.split(",")] for line in offline.stdout.splitlines()[1:]]
+    assert len(expected) == ticks
+    first = next((i for i in range(ticks) if commands[i] != expected[i]), None)
+    assert first is None, f"tick {first + 1}: daemon {commands[first]}, offline {expected[first]}"
+    # The controller did something: the commands vary.
+    assert len({tuple(c) for c in commands}) > 100
+
+
+def test_control_channel_pause_reset_status(tmp):
+    config = config_copy(tmp, "controller.yaml")
+    daemon = Daemon(config)
+    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
+    try:
+        with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
+            first = [sim.step(scripted(t)).values for t in range(1, 201)]
+            status = operator.status()
+            assert status.state == pb.LOOP_STATE_RUNNING
+            assert status.stats.ticks == 200
+            assert status.stats.mode == "lockstep"
+            operator.pause()
+            paused = sim.step(scripted(201))
+            assert paused.safe_stop and list(paused.values) == [0.0, 0.0]
+            assert operator.status().state == pb.LOOP_STATE_PAUSED
+            operator.reset()
+            operator.resume()
+            # After a reset the network starts over: the same inputs give the same commands.
+            again = [sim.step(scripted(t)).values for t in range(1, 201)]
+            assert [[float_bits(v) for v in c] for c in again] == [[float_bits(v) for v in c] for c in first]
+            operator.safe_stop()
+            assert sim.step(scripted(1)).safe_stop
+            operator.resume()
+            assert not sim.step(scripted(2)).safe_stop
+        operator.shutdown()
+    finally:
+        operator.close()
+    status, log = daemon.finish()
+    assert status == 0, log
+
+
+def realtime_config(tmp, watchdog="100 ms", auto_resume="true"):
+    return config_copy(tmp, "realtime.yaml", **{
+        "mode: lockstep": "mode: realtime",
+        "watchdog_timeout: 100 ms": f"watchdog_timeout: {watchdog}",
+        "auto_resume: true": f"auto_resume: {auto_resume}",
+        f"frames: ipc://{tmp}/frames": f"frames: ipc://{tmp}/frames\n  commands: ipc://{tmp}/commands",
+    })
+
+
+def test_watchdog_holds_motors_safe_within_timeout_plus_one_tick(tmp):
+    """Frames stop mid-run: every motor is at its safe value within watchdog_timeout + one tick; resume needs an operator."""
+    config = realtime_config(tmp, watchdog="50 ms", auto_resume="false")
+    daemon = Daemon(config)
+    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
+    try:
+        with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
+            # Run with frames at 1 kHz until the controller commands non-safe values.
+            deadline = time.monotonic() + 5
+            running = None
+            while time.monotonic() < deadline:
+                robot.publish([0.5, 0.5])
+                c = robot.latest_command(timeout_ms=1)
+                if c is not None and not c.safe_stop:
+                    running = c
+                time.sleep(0.001)
+            assert running is not None, "the daemon never left its start-up safe state"
+            last_frame = time.monotonic()
+            # Frames stop. Watch the commands until they are safe.
+            safe_at = None
+            while time.monotonic() - last_frame < 1.0:
+                c = robot.latest_command(timeout_ms=5)
+                if c is not None and c.safe_stop and list(c.values) == [0.0, 0.0]:
+                    safe_at = time.monotonic()
+                    break
+            assert safe_at is not None, "motors never went safe after frames stopped"
+            # 50 ms timeout + 1 ms tick, plus the delivery of that command to this process.
+            assert safe_at - last_frame < 0.050 + 0.001 + 0.020, f"safe after {1000 * (safe_at - last_frame):.1f} ms"
+            # Frames return: still safe until an operator resumes.
+            for _ in range(50):
+                robot.publish([0.5, 0.5])
+                time.sleep(0.001)
+            assert "awaiting resume" in list(operator.status().stats.safe_reasons)
+            c = robot.latest_command(timeout_ms=20)
+            assert c is not None and c.safe_stop
+            operator.resume()
+            resumed = False
+            for _ in range(200):
+                robot.publish([0.5, 0.5])
+                c = robot.latest_command(timeout_ms=2)
+                if c is not None and not c.safe_stop:
+                    resumed = True
+                    break
+            assert resumed
+        operator.shutdown()
+    finally:
+        operator.close()
+    status, log = daemon.finish()
+    assert status == 0, log
+
+
+def test_sigterm_sends_the_safe_command_last_and_exits_zero_within_a_second(tmp):
+    config = realtime_config(tmp)
+    daemon = Daemon(config)
+    with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            robot.publish([0.9, -0.9])
+            c = robot.latest_command(timeout_ms=1)
+            if c is not None and not c.safe_stop:
+                break
+        else:
+            pytest.fail("the daemon never ran")
+        sent = time.monotonic()
+        daemon.process.send_signal(signal.SIGTERM)
+        status, log = daemon.finish(timeout=5)
+        elapsed = time.monotonic() - sent
+        last = None
+        while True:
+            c = robot.latest_command(timeout_ms=100)
+            if c is None:
+                break
+            last = c
+    assert status == 0, log
+    assert elapsed < 1.0, f"exit took {elapsed:.3f} s"
+    assert last is not None and last.safe_stop and list(last.values) == [0.0, 0.0]
+    assert "SIGTERM" in log
+
+
+def test_bad_configuration_refuses_to_start(tmp):
+    config = config_copy(tmp, "bad.yaml", **{"tick_rate: 1 kHz": "tick_rate: 3 kHz"})
+    result = subprocess.run([str(spikeloop_binary()), "run", "--config", str(config)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "loop.tick_rate" in result.stderr and "not a whole number of steps" in result.stderr
