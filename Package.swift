@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "spikeloop",
             dependencies: [
-                "Neural", "NetworkFile", "Control", "Wire",
+                "Neural", "NetworkFile", "Control", "Coding", "Wire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

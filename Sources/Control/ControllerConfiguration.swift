@@ -30,9 +30,31 @@ public struct ControllerConfiguration: Sendable {
         public var cpu: Int?
 
         public var periodNanoseconds: Int64 { Int64((1e9 / tickRate).rounded()) }
+
+        public init(mode: Mode, tickRate: Double, stepsPerTick: Int, watchdogTimeout: Int64, autoResume: Bool,
+                    realtimePriority: Int32? = nil, lockMemory: Bool = false, cpu: Int? = nil) {
+            self.mode = mode
+            self.tickRate = tickRate
+            self.stepsPerTick = stepsPerTick
+            self.watchdogTimeout = watchdogTimeout
+            self.autoResume = autoResume
+            self.realtimePriority = realtimePriority
+            self.lockMemory = lockMemory
+            self.cpu = cpu
+        }
     }
 
     public struct Endpoints: Sendable, Equatable {
+        public init(frames: String, commands: String?, control: String, telemetry: String? = nil,
+                    curveSecretKeyFile: String? = nil, insecure: Bool = false) {
+            self.frames = frames
+            self.commands = commands
+            self.control = control
+            self.telemetry = telemetry
+            self.curveSecretKeyFile = curveSecretKeyFile
+            self.insecure = insecure
+        }
+
         /// lockstep: REP the simulator's REQ connects to; realtime: SUB the robot publishes to.
         public var frames: String
         /// realtime: PUB of motor commands.
@@ -48,6 +70,11 @@ public struct ControllerConfiguration: Sendable {
     }
 
     public struct Recording: Sendable, Equatable {
+        public init(file: String? = nil, enabled: Bool = false) {
+            self.file = file
+            self.enabled = enabled
+        }
+
         public var file: String?
         public var enabled: Bool
     }
@@ -61,6 +88,19 @@ public struct ControllerConfiguration: Sendable {
     public var loop: Loop
     public var endpoints: Endpoints
     public var recording: Recording
+
+    public init(file: String, robotFile: String, robot: RobotDescription, network: NetworkSpec, encoders: [EncoderSpec],
+                decoders: [DecoderSpec], loop: Loop, endpoints: Endpoints, recording: Recording) {
+        self.file = file
+        self.robotFile = robotFile
+        self.robot = robot
+        self.network = network
+        self.encoders = encoders
+        self.decoders = decoders
+        self.loop = loop
+        self.endpoints = endpoints
+        self.recording = recording
+    }
 
     public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording"]
 

@@ -111,7 +111,11 @@ public final class Daemon: @unchecked Sendable {
         for t in threads { t.join() }
         threads.removeAll()
         context.shutdown()
+        totalsLock.withLock { _ in statistics.drainAfterLoopEnded(into: &totals) }
     }
+
+    /// The loop's timing distributions since start (complete once stopped).
+    public var totalHistograms: TickHistograms { totalsLock.withLock { _ in totals } }
 
     /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error).
     public func waitUntilStopped(signals: Bool) {

@@ -74,6 +74,14 @@ public final class StatisticsExchange: @unchecked Sendable {
         swaps.add(1, ordering: .releasing)
     }
 
+    /// Merges both buffers into `total`; only once the loop thread has ended.
+    public func drainAfterLoopEnded(into total: inout TickHistograms) {
+        for i in 0..<2 {
+            total.add(buffers[i])
+            buffers[i].reset()
+        }
+    }
+
     // MARK: Reader side (one reader thread)
 
     /// Asks for a swap and, once the loop did it (within `timeout` ns of

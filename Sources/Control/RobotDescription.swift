@@ -10,6 +10,14 @@ public struct RobotDescription: Sendable, Equatable {
         public var max: Float
         /// Nominal sampling rate, Hz (informative; the tick rate decides).
         public var rate: Double?
+
+        public init(name: String, unit: String, min: Float, max: Float, rate: Double? = nil) {
+            self.name = name
+            self.unit = unit
+            self.min = min
+            self.max = max
+            self.rate = rate
+        }
     }
 
     public struct Motor: Sendable, Equatable {
@@ -21,11 +29,26 @@ public struct RobotDescription: Sendable, Equatable {
         public var maxSlewPerSecond: Float?
         /// The value held while safe-stopped.
         public var safe: Float
+
+        public init(name: String, unit: String, min: Float, max: Float, maxSlewPerSecond: Float? = nil, safe: Float) {
+            self.name = name
+            self.unit = unit
+            self.min = min
+            self.max = max
+            self.maxSlewPerSecond = maxSlewPerSecond
+            self.safe = safe
+        }
     }
 
     public var name: String
     public var sensors: [Sensor]
     public var motors: [Motor]
+
+    public init(name: String, sensors: [Sensor], motors: [Motor]) {
+        self.name = name
+        self.sensors = sensors
+        self.motors = motors
+    }
 
     public var safetyMotors: [SafetyFilter.Motor] {
         motors.map { .init(min: $0.min, max: $0.max, maxSlewPerSecond: $0.maxSlewPerSecond ?? .infinity, safeValue: $0.safe) }

@@ -22,7 +22,10 @@ public final class TickLoop {
     private let sensors: UnsafeMutablePointer<Float>
     private let decoded: UnsafeMutablePointer<Float>
     private let receiveBuffer: UnsafeMutableRawBufferPointer
-    private let sendBuffer: UnsafeMutableRawBufferPointer
+    /// Encoded commands, used in turn: libzmq reads a sent command from here
+    /// (no copy, no allocation) until it has written it.
+    private let replies: [UnsafeMutableRawBufferPointer]
+    private var nextReply = 0
     private var commandSequence: UInt64 = 0
     private var answeredSequence: UInt64 = 0
     private var haveFrame = false
@@ -32,6 +35,9 @@ public final class TickLoop {
     private var stalled = false
 
     public static let receiveBufferSize = 64 * 1024
+    /// At 1 kHz a published command may wait 64 ms in a pipe before its
+    /// buffer is reused; with CONFLATE only the newest one waits at all.
+    static let replyRingLength = 64
 
     public init(config: ControllerConfiguration, controller: Controller, shared: LoopShared,
                 statistics: StatisticsExchange, clock: TickClock) {
@@ -55,14 +61,14 @@ public final class TickLoop {
         decoded = .allocate(capacity: max(1, robot.motors.count))
         decoded.initialize(repeating: 0, count: max(1, robot.motors.count))
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 16)
-        sendBuffer = .allocate(byteCount: 64 + 5 * robot.motors.count, alignment: 16)
+        replies = (0..<Self.replyRingLength).map { _ in .allocate(byteCount: 64 + 5 * robot.motors.count, alignment: 16) }
     }
 
     deinit {
         sensors.deallocate()
         decoded.deallocate()
         receiveBuffer.deallocate()
-        sendBuffer.deallocate()
+        for r in replies { r.deallocate() }
     }
 
     // MARK: - One tick, shared by both modes
@@ -137,8 +143,10 @@ public final class TickLoop {
     }
 
     private func encodeCommand() -> UnsafeRawBufferPointer {
-        let size = HotCodec.encode(command, into: sendBuffer)!
-        return UnsafeRawBufferPointer(rebasing: sendBuffer[0..<size])
+        let buffer = replies[nextReply]
+        nextReply = (nextReply + 1) % replies.count
+        let size = HotCodec.encode(command, into: buffer)!
+        return UnsafeRawBufferPointer(rebasing: buffer[0..<size])
     }
 
     // MARK: - Lockstep
@@ -150,32 +158,40 @@ public final class TickLoop {
         try socket.setReceiveTimeout(milliseconds: 50)
         while !shared.stopRequested.load(ordering: .relaxed) {
             if let maxTicks, controller.ticks >= maxTicks { break }
-            guard let received = try socket.receive(into: receiveBuffer, .wait) else {
+            if try !serveOne(socket) {
                 applyRequests()
                 publishState()
-                continue
             }
-            if received.more { try socket.discardRemainingParts() }
-            let start = clock.now()
-            statistics.tickBoundary()
-            applyRequests()
-            if stalled { continue }  // never answers: the peer times out
-            if !take(received, at: start) {
-                if let hello = handshake(received) {
-                    _ = try socket.send(hello, .wait)
-                    continue
-                }
-            }
-            // Simulated time drives the slew limit, so lockstep stays deterministic.
-            computeCommand(at: simTime)
-            _ = try socket.send(encodeCommand(), .wait)
-            let end = clock.now()
-            statistics.record { h in
-                _ = h.compute.record(UInt64(max(0, end - start)))
-                _ = h.latency.record(UInt64(max(0, end - start)))
-            }
-            shared.lastTickTime.store(end, ordering: .relaxed)
         }
+    }
+
+    /// Receives one request (waiting up to the socket's receive timeout) and
+    /// answers it; false if nothing arrived. One tick of lockstep mode.
+    @discardableResult
+    public func serveOne(_ socket: borrowing ZMQSocket) throws -> Bool {
+        guard let received = try socket.receive(into: receiveBuffer, .wait) else { return false }
+        if received.more { try socket.discardRemainingParts() }
+        let start = clock.now()
+        statistics.tickBoundary()
+        applyRequests()
+        if stalled { return true }  // never answers: the peer times out
+        if !take(received, at: start), let hello = handshake(received) {
+            _ = try socket.send(hello, .wait)
+            return true
+        }
+        // Simulated time drives the slew limit, so lockstep stays deterministic.
+        computeCommand(at: simTime)
+        // Zero-copy from the ring: a REP socket receives the next request only
+        // after this reply left its pipe, and the ring is long enough that a
+        // buffer is rewritten only after `replies.count − 1` further requests.
+        _ = try socket.sendWithoutCopy(encodeCommand(), .wait)
+        let end = clock.now()
+        statistics.record { h in
+            _ = h.compute.record(UInt64(max(0, end - start)))
+            _ = h.latency.record(UInt64(max(0, end - start)))
+        }
+        shared.lastTickTime.store(end, ordering: .relaxed)
+        return true
     }
 
     /// The answer to a Hello (outside the hot path: handshakes are rare).
@@ -194,7 +210,6 @@ public final class TickLoop {
         let period = config.loop.periodNanoseconds
         var schedule = TickSchedule(start: clock.now() + period, period: period)
         var deadline = schedule.nextDeadline
-        var lastFrameSeen: Int64 = 0
         var ticks: Int64 = 0
         while !shared.stopRequested.load(ordering: .relaxed) {
             if let maxTicks, ticks >= maxTicks { break }
@@ -206,32 +221,42 @@ public final class TickLoop {
                 deadline = schedule.tickFinished(at: clock.now())
                 continue
             }
-            var fresh = false
-            while let received = try frames.receive(into: receiveBuffer, .dontWait) {
-                if received.more { try frames.discardRemainingParts() }
-                if take(received, at: start) {
-                    fresh = true
-                    lastFrameSeen = start
-                }
-            }
-            if !fresh && haveFrame { shared.staleTicks.add(1, ordering: .relaxed) }
-            safety.checkWatchdog(at: start)
-            computeCommand(at: start)
-            _ = try commands.send(encodeCommand(), .dontWait)
-            let end = clock.now()
-            let lateness = start - deadline
-            let frameAge = haveFrame ? start - lastFrameSeen : -1
-            statistics.record { h in
-                _ = h.compute.record(UInt64(max(0, end - start)))
-                _ = h.lateness.record(UInt64(max(0, lateness)))
-                if fresh { _ = h.latency.record(UInt64(max(0, end - start))) }
-                if frameAge >= 0 { _ = h.frameAge.record(UInt64(frameAge)) }
-            }
-            shared.lastTickTime.store(end, ordering: .relaxed)
+            let end = try realtimeTick(frames: frames, commands: commands, start: start, deadline: deadline)
             deadline = schedule.tickFinished(at: end)
             shared.overruns.store(schedule.overruns, ordering: .relaxed)
             ticks += 1
         }
+    }
+
+    private var lastFrameSeen: Int64 = 0
+
+    /// One realtime tick that woke at `start` for `deadline`: takes the newest
+    /// frame, runs the controller, publishes the command. Returns its end time.
+    @discardableResult
+    public func realtimeTick(frames: borrowing ZMQSocket, commands: borrowing ZMQSocket, start: Int64, deadline: Int64) throws -> Int64 {
+        var fresh = false
+        while let received = try frames.receive(into: receiveBuffer, .dontWait) {
+            if received.more { try frames.discardRemainingParts() }
+            if take(received, at: start) {
+                fresh = true
+                lastFrameSeen = start
+            }
+        }
+        if !fresh && haveFrame { shared.staleTicks.add(1, ordering: .relaxed) }
+        safety.checkWatchdog(at: start)
+        computeCommand(at: start)
+        _ = try commands.sendWithoutCopy(encodeCommand(), .dontWait)
+        let end = clock.now()
+        let lateness = start - deadline
+        let frameAge = haveFrame ? start - lastFrameSeen : -1
+        statistics.record { h in
+            _ = h.compute.record(UInt64(max(0, end - start)))
+            _ = h.lateness.record(UInt64(max(0, lateness)))
+            if fresh { _ = h.latency.record(UInt64(max(0, end - start))) }
+            if frameAge >= 0 { _ = h.frameAge.record(UInt64(frameAge)) }
+        }
+        shared.lastTickTime.store(end, ordering: .relaxed)
+        return end
     }
 
     /// The safe command, sent on shutdown so that the last word is a safe one.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Neural
+import Wire
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,7 +10,7 @@ struct Bench: ParsableCommand {
         'Benchmarks/cuba' runs 'bench cuba' beside Brian2 and NEST in one run and prints \
         the comparison table.
         """,
-        subcommands: [Cuba.self, Scale.self]
+        subcommands: [Cuba.self, Scale.self, Loop.self]
     )
 }
 

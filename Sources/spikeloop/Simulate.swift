@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Neural
+import Wire
 import NetworkFile
 
 struct Simulate: ParsableCommand {

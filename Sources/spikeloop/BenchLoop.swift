@@ -1,0 +1,166 @@
+import ArgumentParser
+import Coding
+import Control
+import Foundation
+import Neural
+import Wire
+
+extension Bench {
+    struct Loop: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "loop",
+            abstract: "Realtime tick loop timing beside a bare clock_nanosleep loop, in one run.",
+            discussion: """
+            First a bare loop sleeps to absolute CLOCK_MONOTONIC deadlines at the tick rate and \
+            records how late it wakes; then the daemon's realtime loop runs a network of \
+            --neurons LIF neurons for the same time, fed by a robot thread publishing frames \
+            at the tick rate. Prints wake-up lateness and tick compute time (p50, p99, max) \
+            for both, and the overruns.
+
+            Examples:
+              spikeloop bench loop --rate 1kHz --neurons 1000 --duration 60s
+              spikeloop bench loop --rate 10kHz --neurons 200 --duration 60s
+            """
+        )
+
+        @Option(help: "Tick rate, with a unit.")
+        var rate: String = "1 kHz"
+
+        @Option(help: "LIF neurons in the network (80 % excitatory, CUBA dynamics).")
+        var neurons: Int = 1000
+
+        @Option(help: "How long each of the two loops runs, with a unit.")
+        var duration: String = "10 s"
+
+        @Option(help: "SCHED_FIFO priority for both loops (needs rtprio permission; 0: normal scheduling).")
+        var priority: Int32 = 0
+
+        @Option(help: "Pin both loops to this CPU.")
+        var cpu: Int?
+
+        func run() throws {
+            let hz = try cliQuantity(rate, .rate, option: "--rate")
+            let seconds = try cliQuantity(duration, .time, option: "--duration") / 1000
+            guard neurons >= 10 else { throw ValidationError("--neurons must be at least 10") }
+            let period = Int64((1e9 / hz).rounded())
+            let ticks = Int64(seconds * hz)
+
+            // 1. The bare loop.
+            let bare = TickHistograms()
+            var bareHist = bare
+            var bareOverruns: Int64 = 0
+            let bareThread = WorkerThread {
+                if priority > 0, let w = RealtimeSetup.setFIFO(priority: priority) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+                if let cpu, let w = RealtimeSetup.pin(cpu: cpu) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+                let clock = MonotonicClock()
+                var schedule = TickSchedule(start: clock.now() + period, period: period)
+                var deadline = schedule.nextDeadline
+                for _ in 0..<ticks {
+                    clock.sleep(until: deadline)
+                    let woke = clock.now()
+                    _ = bareHist.lateness.record(UInt64(max(0, woke - deadline)))
+                    deadline = schedule.tickFinished(at: clock.now())
+                }
+                bareOverruns = schedule.overruns
+            }
+            bareThread.join()
+
+            // 2. The daemon's realtime loop, in-process, with a robot thread.
+            let config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu)
+            let daemon = try Daemon(config: config, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
+            let robot = WorkerThread {
+                do { try Self.publishFrames(endpoint: config.endpoints.frames, hz: hz, seconds: seconds + 1, layout: daemon.loop.layout) } catch {
+                    FileHandle.standardError.write(Data("robot: \(error)\n".utf8))
+                }
+            }
+            try daemon.start(maxTicks: ticks)
+            daemon.waitUntilStopped(signals: false)
+            robot.join()
+            let stats = daemon.loopStats()
+
+            func us(_ ns: UInt64) -> String { String(format: "%9.1f", Double(ns) / 1000) }
+            let hist = daemon.totalHistograms
+            print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",
+                         hz, seconds, neurons, daemon.loop.controller.network.synapseCount, config.loop.stepsPerTick))
+            print("loop                          ticks  overruns  lateness p50 µs    p99 µs    max µs  compute p50 µs    p99 µs    max µs")
+            print("bare clock_nanosleep loop" + String(format: "%11lld %9lld", ticks, bareOverruns)
+                  + "     " + us(bareHist.lateness.valueAtPercentile(50)) + " " + us(bareHist.lateness.valueAtPercentile(99)) + " " + us(bareHist.lateness.max)
+                  + "               -         -         -")
+            print("spikeloop realtime loop  " + String(format: "%11lld %9lld", Int64(stats.ticks), Int64(stats.overruns))
+                  + "     " + us(hist.lateness.valueAtPercentile(50)) + " " + us(hist.lateness.valueAtPercentile(99)) + " " + us(hist.lateness.max)
+                  + "       " + us(hist.compute.valueAtPercentile(50)) + " " + us(hist.compute.valueAtPercentile(99)) + " " + us(hist.compute.max))
+            let ratio = Double(hist.lateness.valueAtPercentile(99)) / Double(max(1, bareHist.lateness.valueAtPercentile(99)))
+            print(String(format: "lateness p99 ratio spikeloop/bare: %.2f; overruns %.3f %%", ratio, 100 * Double(stats.overruns) / Double(max(1, stats.ticks))))
+        }
+
+        static func configuration(hz: Double, neurons: Int, priority: Int32, cpu: Int?) throws -> ControllerConfiguration {
+            let robot = RobotDescription(name: "bench-arm",
+                                         sensors: [.init(name: "joint.angle", unit: "rad", min: -3.2, max: 3.2)],
+                                         motors: [.init(name: "joint.torque", unit: "N*m", min: -5, max: 5, safe: 0)])
+            let dt = 0.1
+            let steps = Int((1000 / hz / dt).rounded())
+            guard steps >= 1, abs(1000 / hz / dt - Double(steps)) < 1e-6 else {
+                throw ValidationError("the tick period must be a whole number of 0.1 ms steps")
+            }
+            let ne = neurons * 4 / 5, ni = neurons - ne
+            let cell = LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
+            var net = NetworkSpec(name: "bench", dt: dt, seed: 1)
+            net.populations = [
+                PopulationSpec(name: "fields", size: 20, model: .input),
+                PopulationSpec(name: "exc", size: ne, model: .lif(cell)),
+                PopulationSpec(name: "inh", size: ni, model: .lif(cell)),
+            ]
+            let p = min(1, 20.0 / Double(neurons))
+            net.projections = [
+                ProjectionSpec(source: "fields", target: "exc", variable: .ge, rule: .fixedProbability(0.2), weight: .constant(2)),
+                ProjectionSpec(source: "exc", target: "exc", variable: .ge, rule: .fixedProbability(p), weight: .constant(1.62)),
+                ProjectionSpec(source: "exc", target: "inh", variable: .ge, rule: .fixedProbability(p), weight: .constant(1.62)),
+                ProjectionSpec(source: "inh", target: "exc", variable: .gi, rule: .fixedProbability(p), weight: .constant(-9)),
+                ProjectionSpec(source: "inh", target: "inh", variable: .gi, rule: .fixedProbability(p), weight: .constant(-9)),
+            ]
+            let half = max(1, ne / 2)
+            let tag = UInt32.random(in: 0..<UInt32.max)
+            return ControllerConfiguration(
+                file: "(bench loop)", robotFile: "(bench loop)", robot: robot, network: net,
+                encoders: [EncoderSpec(channel: "joint.angle", population: "fields", min: -1, max: 1,
+                                       kind: .receptiveFields(.init(maxRate: 200)))],
+                decoders: [DecoderSpec(channel: "joint.torque", population: "exc", neurons: 0..<half, min: -5, max: 5,
+                                       kind: .pushPull(.init(opposing: "exc", opposingNeurons: half..<ne, gain: 0.1, filter: .exponential(tau: 20))))],
+                loop: .init(mode: .realtime, tickRate: hz, stepsPerTick: steps, watchdogTimeout: 100_000_000, autoResume: true,
+                            realtimePriority: priority > 0 ? priority : nil, cpu: cpu),
+                endpoints: .init(frames: "ipc:///tmp/spikeloop-bench-\(tag)-frames", commands: "ipc:///tmp/spikeloop-bench-\(tag)-commands",
+                                 control: "ipc:///tmp/spikeloop-bench-\(tag)-control"),
+                recording: .init())
+        }
+
+        /// A robot publishing a slow sine at the tick rate.
+        static func publishFrames(endpoint: String, hz: Double, seconds: Double, layout: Spikeloop_V1_RobotLayout) throws {
+            do {
+                let context = try ZMQContext()
+                defer { context.shutdown() }
+                let socket = try ZMQSocket(context, .pub)
+                try socket.connect(endpoint)
+                let frame = SensorFrameBuffer(capacity: 1)
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 16)
+                defer { buffer.deallocate() }
+                let clock = MonotonicClock()
+                let period = Int64(1e9 / hz)
+                var deadline = clock.now()
+                let n = Int(seconds * hz)
+                for i in 0..<n {
+                    frame.reset()
+                    frame.protocolVersion = wireProtocolVersion
+                    frame.layoutHash = layout.layoutHash
+                    frame.sequence = UInt64(i + 1)
+                    frame.senderTimeNs = clock.now()
+                    frame.valueCount = 1
+                    frame.values[0] = Float(0.8 * sin(Double(i) / hz * 2 * .pi))
+                    let size = HotCodec.encode(frame, into: buffer)!
+                    _ = try socket.send(UnsafeRawBufferPointer(rebasing: buffer[0..<size]), .dontWait)
+                    deadline += period
+                    clock.sleep(until: deadline)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import CAllocationCounter
+import Control
+import Foundation
+import Testing
+import Wire
+
+#if DEBUG
+let optimised = false
+#else
+let optimised = true
+#endif
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("python/fixtures/closed_loop")
+
+/// A lockstep tick through real sockets (inproc REQ/REP on this thread):
+/// receive, validate, decode, encoders, network, decoders, safety, encode, send.
+@Suite struct TickAllocationTests {
+    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
+    func lockstepTicksAllocateNothing() throws {
+        let config = try ControllerConfiguration.load(path: fixtures.appendingPathComponent("controller.yaml").path)
+        let loop = TickLoop(config: config, controller: try Controller(config), shared: LoopShared(),
+                            statistics: StatisticsExchange(), clock: MonotonicClock())
+        let context = try ZMQContext()
+        let rep = try ZMQSocket(context, .rep)
+        try rep.bind("inproc://tick-allocation")
+        let req = try ZMQSocket(context, .req)
+        try req.connect("inproc://tick-allocation")
+
+        // Frames prepared up front: the simulator's side is not under test.
+        let frame = SensorFrameBuffer(capacity: 2)
+        let encoded = (0..<100).map { i -> [UInt8] in
+            frame.reset()
+            frame.protocolVersion = wireProtocolVersion
+            frame.layoutHash = loop.layout.layoutHash
+            frame.sequence = UInt64(i + 1)
+            frame.valueCount = 2
+            frame.values[0] = Float(sin(Double(i) * 0.1))
+            frame.values[1] = Float(cos(Double(i) * 0.07))
+            var bytes = [UInt8](repeating: 0, count: 256)
+            let n = bytes.withUnsafeMutableBytes { HotCodec.encode(frame, into: $0)! }
+            return Array(bytes[0..<n])
+        }
+        let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
+        defer { reply.deallocate() }
+        let command = MotorCommandBuffer(capacity: 2)
+
+        func tick(_ i: Int) throws {
+            try encoded[i % 100].withUnsafeBytes { _ = try req.sendWithoutCopy($0, .wait) }
+            try loop.serveOne(rep)
+            let got = try req.receive(into: reply, .wait)!
+            _ = HotCodec.decode(UnsafeRawBufferPointer(rebasing: reply[0..<got.byteCount]), into: command)
+        }
+        for i in 0..<1000 { try tick(i) }  // warm-up
+        sl_alloc_counting_begin()
+        for i in 0..<10_000 { try tick(i) }
+        let allocations = sl_alloc_counting_end()
+        #expect(allocations == 0, "\(allocations) heap allocations in 10,000 ticks")
+        #expect(loop.controller.ticks == 11_000)
+        #expect(command.sensorSequence == UInt64((11_000 - 1) % 100 + 1))
+        #expect(loop.controller.network.stepIndex == 110_000)
+    }
+}
