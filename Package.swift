@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "spikeloop",
             dependencies: [
-                "Neural", "NetworkFile", "Control", "Coding", "Wire",
+                "Neural", "NetworkFile", "Control", "Coding", "Wire", "Sim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -62,6 +62,15 @@ let package = Package(
             dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Generated/README.md"]
         ),
+        // The built-in simulators: robots that speak Wire (no Neural, no Control).
+        .target(
+            name: "Sim",
+            dependencies: [
+                "Wire", .product(name: "Yams", package: "Yams"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: hotPath
+        ),
         // Interop peer and latency benchmark (to become `spikeloop` subcommands).
         .executableTarget(name: "wire-peer", dependencies: ["Wire"]),
         .executableTarget(name: "wire-bench", dependencies: ["Wire", "CZeroMQ"]),
@@ -70,6 +79,7 @@ let package = Package(
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "CAllocationCounter"]),
+        .testTarget(name: "SimTests", dependencies: ["Sim", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
             name: "WireTests",
             dependencies: [

@@ -47,7 +47,7 @@ public struct SimStatistic: Sendable, Equatable {
 }
 
 /// The models `spikeloop sim` knows, by `simulator.model` name.
-public let simModels: [any SimModel.Type] = [CartPole.self, Pendulum.self, DiffDrive.self]
+public var simModels: [any SimModel.Type] { [CartPole.self, Pendulum.self, DiffDrive.self] }
 
 public func simModel(named name: String) -> (any SimModel.Type)? {
     simModels.first { $0.modelName == name }
