@@ -175,6 +175,12 @@ public final class TickLoop {
         statistics.tickBoundary()
         applyRequests()
         if stalled { return true }  // never answers: the peer times out
+        // A simulator says Hello before its first frame: answer it without
+        // counting it as a malformed frame. (Later Hellos are still answered.)
+        if !haveFrame, let hello = handshake(received) {
+            _ = try socket.send(hello, .wait)
+            return true
+        }
         if !take(received, at: start), let hello = handshake(received) {
             _ = try socket.send(hello, .wait)
             return true
