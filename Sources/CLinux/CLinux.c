@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 int sl_pin_current_thread(int cpu) {
 #ifdef __linux__
@@ -22,6 +25,15 @@ int sl_name_current_thread(const char *name) {
     return pthread_setname_np(pthread_self(), name);
 #else
     (void)name;
+    return ENOSYS;
+#endif
+}
+
+int sl_set_timer_slack(unsigned long nanoseconds) {
+#ifdef __linux__
+    return prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0) == 0 ? 0 : errno;
+#else
+    (void)nanoseconds;
     return ENOSYS;
 #endif
 }

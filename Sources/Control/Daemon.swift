@@ -38,6 +38,7 @@ public final class Daemon: @unchecked Sendable {
         let bound = StartupSignal()
         let loopThread = WorkerThread { [self] in
             RealtimeSetup.nameThread("spikeloop-loop")
+            RealtimeSetup.tightenTimerSlack()
             let l = config.loop
             if let p = l.realtimePriority, let w = RealtimeSetup.setFIFO(priority: p) { log("warning: \(w)") }
             if let c = l.cpu, let w = RealtimeSetup.pin(cpu: c) { log("warning: \(w)") }

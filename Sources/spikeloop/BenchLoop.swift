@@ -50,6 +50,7 @@ extension Bench {
             var bareHist = bare
             var bareOverruns: Int64 = 0
             let bareThread = WorkerThread {
+                RealtimeSetup.tightenTimerSlack()  // as the daemon's loop thread
                 if priority > 0, let w = RealtimeSetup.setFIFO(priority: priority) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
                 if let cpu, let w = RealtimeSetup.pin(cpu: cpu) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
                 let clock = MonotonicClock()
