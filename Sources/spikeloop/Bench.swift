@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
         'Benchmarks/cuba' runs 'bench cuba' beside Brian2 and NEST in one run and prints \
         the comparison table.
         """,
-        subcommands: [Cuba.self, Scale.self, Loop.self]
+        subcommands: [Cuba.self, Scale.self, Loop.self, Latency.self]
     )
 }
 
