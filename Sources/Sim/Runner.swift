@@ -210,6 +210,14 @@ public final class SimRobot<Model: SimModel> {
     /// (its REP socket). `report` is called after each episode.
     @discardableResult
     public func runLockstep(endpoint: String, report: (SimEpisodeResult) -> Void = { _ in }) throws -> [SimEpisodeResult] {
+        try runLockstep(endpoint: endpoint, beforeEpisode: { _ in }, report: report)
+    }
+
+    /// As above; `beforeEpisode(k)` runs before episode k's first frame (e.g.
+    /// a `reset` on the daemon's control socket, so one daemon serves every episode).
+    @discardableResult
+    public func runLockstep(endpoint: String, beforeEpisode: (Int) throws -> Void,
+                            report: (SimEpisodeResult) -> Void = { _ in }) throws -> [SimEpisodeResult] {
         let context = try ZMQContext()
         let socket = try ZMQSocket(context, .req)
         try socket.setReceiveTimeout(milliseconds: options.timeoutMilliseconds)
@@ -235,6 +243,7 @@ public final class SimRobot<Model: SimModel> {
         results.reserveCapacity(options.episodes)
         let ticks = options.ticksPerEpisode
         for episode in 0..<options.episodes {
+            try beforeEpisode(episode)
             beginEpisode(episode)
             let wallStart = monotonicNanoseconds()
             var first = true
@@ -244,6 +253,45 @@ public final class SimRobot<Model: SimModel> {
                 guard let received = try socket.receive(into: receiveBuffer, .wait) else { throw SimError(noAnswer) }
                 if received.more { _ = try socket.discardRemainingParts() }
                 if try takeCommand(received), command.sensorSequence != sequence { current.sequenceErrors += 1 }
+                step()
+                if model.failed { break }
+            }
+            let result = endEpisode(wallStart: wallStart)
+            results.append(result)
+            report(result)
+        }
+        try finish()
+        return results
+    }
+
+    // MARK: - In-process controller
+
+    /// Runs every episode with a controller in this process instead of a
+    /// daemon (a classical baseline in the same harness): each tick it gets
+    /// the frame's sensor values (clamped to the channel ranges, in wire
+    /// order, as Float) and writes the motor values, which are clamped to the
+    /// actuator ranges and held for one period. `reset(k)` runs before episode k.
+    @discardableResult
+    public func runLocal(reset: (Int) -> Void,
+                         control: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                         report: (SimEpisodeResult) -> Void = { _ in }) throws -> [SimEpisodeResult] {
+        var results: [SimEpisodeResult] = []
+        results.reserveCapacity(options.episodes)
+        let ticks = options.ticksPerEpisode
+        for episode in 0..<options.episodes {
+            reset(episode)
+            beginEpisode(episode)
+            let wallStart = monotonicNanoseconds()
+            var first = true
+            while current.steps < ticks {
+                _ = encodeFrame(firstOfEpisode: first)  // the same clamping (and counting) as on the wire
+                first = false
+                control(UnsafePointer(frame.values), motorValues)
+                for i in 0..<motorCount {
+                    var v = motorValues[i]
+                    if v.isNaN { v = motorSafe[i] }
+                    motorValues[i] = min(max(v, motorMin[i]), motorMax[i])
+                }
                 step()
                 if model.failed { break }
             }
@@ -337,6 +385,10 @@ public protocol SimRobotProtocol: AnyObject {
     var layout: Spikeloop_V1_RobotLayout { get }
     var modelName: String { get }
     func runLockstep(endpoint: String, report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
+    func runLockstep(endpoint: String, beforeEpisode: (Int) throws -> Void,
+                     report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
+    func runLocal(reset: (Int) -> Void, control: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                  report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
     func runRealtime(frames: String, commands: String, report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
 }
 

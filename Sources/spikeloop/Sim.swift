@@ -66,8 +66,21 @@ struct Sim: ParsableCommand {
     @Option(help: "Write the state, applied motor values and reward of every tick to this CSV file.")
     var csv: String?
 
+    @Option(help: "Lockstep: the daemon's control endpoint; a `reset` is sent there before every episode, so one daemon serves them all.")
+    var control: String?
+
+    @Option(help: "Run a classical controller in this process instead of a daemon (cart-pole): lqr or pd (docs/controllers.md).")
+    var controller: Baseline?
+
+    @Option(help: "With --controller: the feedback gains on x, v, angle, rate (N per unit), e.g. 1,2,30.6,7.8.")
+    var gains: String?
+
     enum SimMode: String, EnumerableFlag {
         case lockstep, realtime
+    }
+
+    enum Baseline: String, ExpressibleByArgument, CaseIterable {
+        case lqr, pd
     }
 
     mutating func validate() throws {
@@ -75,6 +88,8 @@ struct Sim: ParsableCommand {
             throw ValidationError("--realtime needs --commands ENDPOINT, the daemon's command publisher, e.g. tcp://127.0.0.1:5556")
         }
         if episodes < 1 { throw ValidationError("--episodes must be at least 1") }
+        if control != nil && mode == .realtime { throw ValidationError("--control is for lockstep mode") }
+        if controller == nil && gains != nil { throw ValidationError("--gains goes with --controller") }
     }
 
     func run() throws {
@@ -105,12 +120,37 @@ struct Sim: ParsableCommand {
         print("loop         \(mode.rawValue), \(format(options.rate)) Hz control, \(options.substeps) RK4 substep\(options.substeps == 1 ? "" : "s") per tick, "
             + "\(format(options.duration)) s × \(episodes) episode\(episodes == 1 ? "" : "s") from seed \(seed)")
 
+        var local: LinearFeedback?
+        if let controller {
+            guard sim.modelName == "cartpole" else { throw ValidationError("--controller is for the cart-pole (model cartpole)") }
+            var k = controller == .lqr ? LinearFeedback.lqr : LinearFeedback.pd
+            if let gains {
+                let parsed = gains.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+                guard parsed.count == 4, parsed.allSatisfy(\.isFinite) else { throw ValidationError("--gains needs four numbers: x,v,angle,rate") }
+                k = parsed
+            }
+            let description = try RobotDescription.load(path: robot)
+            let m = description.motors[0]
+            local = LinearFeedback(gains: k, min: m.min, max: m.max,
+                                   maxStep: m.maxSlewPerSecond.map { Float(Double($0) / options.rate) } ?? .infinity, safe: m.safe)
+            print("controller   \(controller.rawValue) in process: F = \(k[0]) x + \(k[1]) v + \(k[2]) angle + \(k[3]) rate")
+        }
+
         let start = monotonicNanoseconds()
         let results: [SimEpisodeResult]
         do {
-            switch mode {
-            case .lockstep: results = try sim.runLockstep(endpoint: endpoint, report: printEpisode)
-            case .realtime: results = try sim.runRealtime(frames: endpoint, commands: commands!, report: printEpisode)
+            if let feedback = local {
+                results = try sim.runLocal(reset: { _ in feedback.reset() },
+                                           control: { feedback.control($0, $1) }, report: printEpisode)
+            } else {
+                switch mode {
+                case .lockstep:
+                    let reset: (Int) throws -> Void = { [control] _ in
+                        if let control { try resetDaemon(control: control) }
+                    }
+                    results = try sim.runLockstep(endpoint: endpoint, beforeEpisode: reset, report: printEpisode)
+                case .realtime: results = try sim.runRealtime(frames: endpoint, commands: commands!, report: printEpisode)
+                }
             }
         } catch let e as SimError {
             throw CommandError(e.description)
@@ -142,6 +182,26 @@ struct Sim: ParsableCommand {
         if mode == .realtime { line += "  commands \(r.commandsReceived)  max command age \(r.maxCommandAge) ticks" }
         print(line)
     }
+}
+
+/// A `reset` on the daemon's control socket (its reply arrives after the
+/// request is queued, and the loop applies it before the next frame).
+private func resetDaemon(control endpoint: String) throws {
+    let context = try ZMQContext()
+    defer { context.shutdown() }
+    let socket = try ZMQSocket(context, .req)
+    try socket.setReceiveTimeout(milliseconds: 5000)
+    try socket.connect(endpoint)
+    var request = Spikeloop_V1_ControlRequest()
+    request.protocolVersion = wireProtocolVersion
+    request.requestID = 1
+    request.command = .reset
+    _ = try socket.send(Array(try request.serializedBytes() as [UInt8]), .wait)
+    guard let bytes = try socket.receiveBytes(.wait) else {
+        throw CommandError("no answer from \(endpoint) within 5 s; is the daemon running with that control endpoint (--control)?")
+    }
+    let reply = try Spikeloop_V1_ControlReply(serializedBytes: bytes)
+    if !reply.ok { throw CommandError("the daemon refused the reset: \(reply.error)") }
 }
 
 private func format(_ x: Double) -> String {
