@@ -119,7 +119,8 @@ public final class Daemon: @unchecked Sendable {
     public var totalHistograms: TickHistograms { totalsLock.withLock { _ in totals } }
 
     /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error).
-    public func waitUntilStopped(signals: Bool) {
+    /// `stopping` runs before the threads are joined (service: STOPPING=1).
+    public func waitUntilStopped(signals: Bool, stopping: () -> Void = {}) {
         while !shared.stopRequested.load(ordering: .acquiring) {
             if signals, let s = SignalWaiter.wait(milliseconds: 100) {
                 log("received \(s == SIGTERM ? "SIGTERM" : s == SIGINT ? "SIGINT" : "signal \(s)"); stopping: motors to their safe values")
@@ -128,6 +129,7 @@ public final class Daemon: @unchecked Sendable {
                 usleep(50_000)
             }
         }
+        stopping()
         stop()
     }
 

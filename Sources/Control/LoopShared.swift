@@ -38,6 +38,10 @@ public final class LoopShared: Sendable {
     public let safeReasons = Atomic<UInt8>(SafetyFilter.Reasons.startup.rawValue)
     /// CLOCK_MONOTONIC of the last finished tick, ns.
     public let lastTickTime = Atomic<Int64>(0)
+    /// The loop's sign of life (ServiceLink's watchdog): advances on every tick
+    /// and, in lockstep, on every receive timeout while waiting for a frame;
+    /// a stalled loop stops it.
+    public let heartbeat = Atomic<Int64>(0)
     /// Network steps done (simulation time = step · dt).
     public let simStep = Atomic<Int64>(0)
     private let pending = Atomic<UInt32>(0)

@@ -125,6 +125,7 @@ public final class TickLoop {
         shared.setState(state)
         shared.ticks.store(controller.ticks, ordering: .relaxed)
         shared.simStep.store(controller.network.stepIndex, ordering: .relaxed)
+        if !stalled { shared.heartbeat.store(shared.heartbeat.load(ordering: .relaxed) &+ 1, ordering: .relaxed) }
     }
 
     /// Takes a received message: a valid frame updates the sensor values.

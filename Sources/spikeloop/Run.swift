@@ -39,20 +39,27 @@ struct Run: ParsableCommand {
             maxTicks = Int64((ms / 1000 * configuration.loop.tickRate).rounded())
         }
         SignalWaiter.blockTerminationSignals()
+        ServiceTestHooks.blockSignals()  // SIGUSR1 (SPIKELOOP_TEST_HOOKS=1 only)
+        // systemd (Type=notify): READY=1, STATUS=, WATCHDOG=1, STOPPING=1 — docs/service.md.
+        let notifier = ServiceNotifier()
         let daemon: Daemon
         do {
             daemon = try Daemon(config: configuration, log: log)
             try daemon.start(maxTicks: maxTicks)
         } catch {
+            notifier?.status("cannot start: \(error)")
             throw CommandError("cannot start: \(error)")
         }
+        let service = notifier.map { ServiceLink(notifier: $0, daemon: daemon) }
         let l = configuration.loop
         log("ready: \(l.mode.rawValue) at \(l.tickRate) Hz, \(l.stepsPerTick) steps of \(configuration.network.dt) ms per tick, "
             + "\(daemon.loop.controller.network.neuronCount) neurons, \(daemon.loop.controller.network.synapseCount) synapses; "
             + "frames on \(configuration.endpoints.frames)"
             + (configuration.endpoints.commands.map { ", commands on \($0)" } ?? "")
             + ", control on \(configuration.endpoints.control)")
-        daemon.waitUntilStopped(signals: true)
+        service?.daemonStarted()
+        ServiceTestHooks.start(daemon, log: log)
+        daemon.waitUntilStopped(signals: true, stopping: { service?.daemonStopping() })
         log(daemon.statusLine())
         log("stopped")
     }
