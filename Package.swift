@@ -74,11 +74,21 @@ let package = Package(
         // Interop peer and latency benchmark (to become `spikeloop` subcommands).
         .executableTarget(name: "wire-peer", dependencies: ["Wire"]),
         .executableTarget(name: "wire-bench", dependencies: ["Wire", "CZeroMQ"]),
+        // libzstd from Debian's libzstd-dev (MCAP chunk compression).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // MCAP writer and reader (session recordings); no dependency on Control.
+        .target(name: "Recording", dependencies: ["CZstd", "Wire"]),
+        // Test helper and file tool: write-sample, recover, embed-descriptor.
+        .executableTarget(
+            name: "mcap-tool",
+            dependencies: ["Recording", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .testTarget(name: "NeuralTests", dependencies: ["Neural", "NetworkFile", "CAllocationCounter"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "CAllocationCounter"]),
+        .testTarget(name: "RecordingTests", dependencies: ["Recording", "Wire", "CAllocationCounter"]),
         .testTarget(name: "SimTests", dependencies: ["Sim", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
             name: "WireTests",

@@ -1,0 +1,75 @@
+/// The spikeloop.v1 schemas and the topics of a session recording.
+public enum SessionSchema {
+    /// MCAP header profile of spikeloop recordings ("" = no ROS profile).
+    public static let profile = ""
+    /// Schema and message encoding of every channel.
+    public static let encoding = "protobuf"
+
+    /// The binary FileDescriptorSet of spikeloop.v1 (Proto/spikeloop.v1.pb,
+    /// embedded at build time), the `data` of every Schema record.
+    public static let descriptorSet: [UInt8] = decodeBase64(spikeloopDescriptorSetBase64)
+
+    /// A recorded topic and the full protobuf name of its messages.
+    public struct Topic: Sendable, Equatable {
+        public var topic: String
+        public var messageName: String
+        public var what: String
+    }
+
+    public static let sensors = Topic(topic: "/sensors", messageName: "spikeloop.v1.SensorFrame",
+                                      what: "every sensor frame as received (accepted or not)")
+    public static let motorsDecoded = Topic(topic: "/motors/decoded", messageName: "spikeloop.v1.MotorCommand",
+                                            what: "motor command as the decoders produced it, before the safety filter")
+    public static let motorsSent = Topic(topic: "/motors/sent", messageName: "spikeloop.v1.MotorCommand",
+                                         what: "motor command as sent after the safety filter")
+    public static let spikes = Topic(topic: "/spikes", messageName: "spikeloop.v1.SpikeBatch",
+                                     what: "spikes of one population during one tick")
+    public static let loopStats = Topic(topic: "/loop_stats", messageName: "spikeloop.v1.LoopStats",
+                                        what: "loop statistics, about once a second")
+    public static let events = Topic(topic: "/events", messageName: "spikeloop.v1.Event",
+                                     what: "safety stops, overruns, rejected messages, control requests, recorder drops")
+
+    /// Every topic with a message type in spikeloop.v1 (`/probes` waits for a probe message in the proto).
+    public static let topics: [Topic] = [sensors, motorsDecoded, motorsSent, spikes, loopStats, events]
+
+    /// Adds one schema per message type and one channel per topic; returns
+    /// the channel id of each topic.
+    public static func addChannels(to writer: MCAPWriter, topics: [Topic] = topics) throws -> [String: UInt16] {
+        var schemaIDs: [String: UInt16] = [:]
+        var channelIDs: [String: UInt16] = [:]
+        for t in topics {
+            let schemaID: UInt16
+            if let id = schemaIDs[t.messageName] {
+                schemaID = id
+            } else {
+                schemaID = try writer.addSchema(name: t.messageName, encoding: encoding, data: descriptorSet)
+                schemaIDs[t.messageName] = schemaID
+            }
+            channelIDs[t.topic] = try writer.addChannel(topic: t.topic, messageEncoding: encoding, schemaID: schemaID)
+        }
+        return channelIDs
+    }
+}
+
+/// RFC 4648 base64, skipping whitespace (the embedded descriptor set is wrapped).
+func decodeBase64(_ text: String) -> [UInt8] {
+    var table = [UInt8](repeating: 255, count: 256)
+    for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+        table[Int(c)] = UInt8(i)
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count * 3 / 4)
+    var acc: UInt32 = 0
+    var bits = 0
+    for c in text.utf8 {
+        let v = table[Int(c)]
+        if v == 255 { continue }  // whitespace and '=' padding
+        acc = (acc << 6) | UInt32(v)
+        bits += 6
+        if bits >= 8 {
+            bits -= 8
+            out.append(UInt8((acc >> UInt32(bits)) & 0xFF))
+        }
+    }
+    return out
+}
