@@ -260,6 +260,16 @@ public final class Daemon: @unchecked Sendable {
                                       emit: { [log] in log($0) })
         var nextLog = clock.now() + logInterval
         var lastReasons = shared.reasons
+        // Telemetry: LoopStats once a second on the configured PUB endpoint.
+        var telemetry: ZMQSocket?
+        if let endpoint = config.endpoints.telemetry {
+            do {
+                let socket = try ZMQSocket(context, .pub)
+                try bindSecure(socket, endpoint)
+                telemetry = consume socket
+            } catch { log("warning: no telemetry on \(endpoint): \(error)") }
+        }
+        var nextTelemetry = clock.now() + 1_000_000_000
         while !shared.stopRequested.load(ordering: .relaxed) {
             clock.sleep(until: clock.now() + 200_000_000)
             var collected = TickHistograms()
@@ -277,6 +287,12 @@ public final class Daemon: @unchecked Sendable {
                 nextLog += logInterval
                 log(statusLine())
             }
+            if clock.now() >= nextTelemetry {
+                nextTelemetry += 1_000_000_000
+                if let bytes = try? loopStats().serializedBytes() as [UInt8] {
+                    _ = try? telemetry?.send(bytes, .dontWait)
+                }
+            }
         }
         rejections.poll(nowNs: .max)
     }
@@ -284,7 +300,7 @@ public final class Daemon: @unchecked Sendable {
     /// One line: mode, tick rate, ticks, overruns, compute and latency, safe state.
     public func statusLine() -> String {
         let s = loopStats()
-        func us(_ ns: Int64) -> String { String(Double(ns) / 1000 * 10 .rounded() / 10) }
+        func us(_ ns: Int64) -> String { String((Double(ns) / 100).rounded() / 10) }
         return "loop: \(s.mode) \(Int(s.tickHz)) Hz, \(shared.state.name), ticks \(s.ticks), overruns \(s.overruns), "
             + "tick p50 \(us(s.tickNsP50)) µs p99 \(us(s.tickNsP99)) µs, latency p99 \(us(s.latencyNsP99)) µs, "
             + "lateness p99 \(us(s.latenessNsP99)) µs, frames \(s.framesAccepted) accepted \(loop.validator.counters.totalRejected) rejected"

@@ -160,6 +160,9 @@ public final class TickLoop {
         while !shared.stopRequested.load(ordering: .relaxed) {
             if let maxTicks, controller.ticks >= maxTicks { break }
             if try !serveOne(socket) {
+                // Idle between frames is a tick boundary too: statistics and
+                // requests are taken here while a simulator pauses.
+                statistics.tickBoundary()
                 applyRequests()
                 publishState()
             }

@@ -70,3 +70,53 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(loop.controller.network.stepIndex == 1_010_000)
     }
 }
+
+/// A realtime tick through real sockets (inproc PUB → SUB for frames, PUB for
+/// commands): drain frames, watchdog, encoders, network, decoders, safety, publish.
+@Suite struct RealtimeTickAllocationTests {
+    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
+    func realtimeTicksAllocateNothing() throws {
+        var config = try ControllerConfiguration.load(path: fixtures.appendingPathComponent("controller.yaml").path)
+        config.loop.mode = .realtime
+        let clock = ManualClock(start: 1_000_000_000)
+        let loop = TickLoop(config: config, controller: try Controller(config), shared: LoopShared(),
+                            statistics: StatisticsExchange(), clock: clock)
+        let context = try ZMQContext()
+        let frames = try ZMQSocket(context, .sub)
+        try frames.setConflate(true)
+        try frames.subscribe()
+        try frames.bind("inproc://rt-frames")
+        let commands = try ZMQSocket(context, .pub)
+        try commands.bind("inproc://rt-commands")
+        let robot = try ZMQSocket(context, .pub)
+        try robot.connect("inproc://rt-frames")
+
+        let frame = SensorFrameBuffer(capacity: 2)
+        var bytes = [UInt8](repeating: 0, count: 256)
+        func publish(_ i: Int) throws {
+            frame.reset()
+            frame.protocolVersion = wireProtocolVersion
+            frame.layoutHash = loop.layout.layoutHash
+            frame.sequence = UInt64(i + 1)
+            frame.valueCount = 2
+            frame.values[0] = Float(i % 100) / 100
+            frame.values[1] = -0.5
+            try bytes.withUnsafeMutableBytes { b in
+                let n = HotCodec.encode(frame, into: b)!
+                _ = try robot.sendWithoutCopy(UnsafeRawBufferPointer(rebasing: b[0..<n]), .dontWait)
+            }
+        }
+        var allocations: UInt64 = 0
+        for i in 0..<11_000 {
+            try publish(i)
+            clock.advance(by: 1_000_000)
+            let deadline = clock.now()
+            if i >= 1000 { sl_alloc_counting_begin() }
+            try loop.realtimeTick(frames: frames, commands: commands, start: clock.now(), deadline: deadline)
+            if i >= 1000 { allocations += sl_alloc_counting_end() }
+        }
+        #expect(allocations == 0, "\(allocations) heap allocations in 10,000 realtime ticks")
+        #expect(loop.controller.ticks > 10_000)
+        #expect(!loop.safety.isSafeStopped)
+    }
+}

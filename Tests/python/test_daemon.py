@@ -242,3 +242,33 @@ def test_bad_configuration_refuses_to_start(tmp):
     result = subprocess.run([str(spikeloop_binary()), "run", "--config", str(config)], capture_output=True, text=True)
     assert result.returncode != 0
     assert "loop.tick_rate" in result.stderr and "not a whole number of steps" in result.stderr
+
+
+def test_telemetry_publishes_loop_stats_every_second(tmp):
+    config = config_copy(tmp, "telemetry.yaml", **{
+        f"control: ipc://{tmp}/control": f"control: ipc://{tmp}/control\n  telemetry: ipc://{tmp}/telemetry",
+    })
+    daemon = Daemon(config)
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"ipc://{tmp}/telemetry")
+    try:
+        with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
+            for t in range(1, 501):
+                sim.step(scripted(t))
+        stats = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len(stats) < 2:
+            if sub.poll(100):
+                stats.append(pb.LoopStats.FromString(sub.recv()))
+        assert len(stats) == 2
+        assert stats[-1].ticks == 500 and stats[-1].mode == "lockstep" and stats[-1].tick_hz == 1000
+        assert stats[-1].tick_ns_p50 > 0 and stats[-1].frames_accepted == 500
+        assert 0.5e9 < stats[1].time_ns - stats[0].time_ns < 1.5e9
+        Operator(f"ipc://{tmp}/control").shutdown()
+    finally:
+        sub.close(0)
+        context.term()
+    status, log = daemon.finish()
+    assert status == 0, log
