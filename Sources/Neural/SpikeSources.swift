@@ -1,5 +1,17 @@
+/// A population that only emits spikes: no state to reset, nothing to receive.
+protocol SpikeSource: PopulationDynamics {}
+
+extension SpikeSource {
+    func deliverDelayed(step: Int64) {}
+    func resetSpiked() {}
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
+    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
+    var probeableVariables: [String] { [] }
+    func value(of variable: String, neuron: Int) -> Float? { nil }
+}
+
 /// Independent Bernoulli trials each step with probability `rate · dt`, as Brian2's PoissonGroup.
-final class PoissonSource: PopulationDynamics {
+final class PoissonSource: SpikeSource {
     let name: String
     let size: Int
     private let probability: StateBuffer<Float>
@@ -39,12 +51,6 @@ final class PoissonSource: PopulationDynamics {
         probability[neuron] = Float(min(1, max(0, hz * dt / 1000)))
     }
 
-    func deliverDelayed(step: Int64) {}
-    func resetSpiked() {}
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
-    var probeableVariables: [String] { [] }
-    func value(of variable: String, neuron: Int) -> Float? { nil }
 
     func restoreInitialState() {
         for j in 0..<size { probability[j] = initialProbability[j] }
@@ -54,7 +60,7 @@ final class PoissonSource: PopulationDynamics {
 }
 
 /// Spikes at given times (Brian2's SpikeGeneratorGroup), rounded to whole steps.
-final class SpikeTimesSource: PopulationDynamics {
+final class SpikeTimesSource: SpikeSource {
     let name: String
     let size: Int
     /// (step, neuron) sorted by step, then neuron.
@@ -91,12 +97,6 @@ final class SpikeTimesSource: PopulationDynamics {
         spikeCount = n
     }
 
-    func deliverDelayed(step: Int64) {}
-    func resetSpiked() {}
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
-    var probeableVariables: [String] { [] }
-    func value(of variable: String, neuron: Int) -> Float? { nil }
 
     func restoreInitialState() {
         cursor = 0
@@ -105,7 +105,7 @@ final class SpikeTimesSource: PopulationDynamics {
 }
 
 /// Spikes written from outside (by an encoder) before the step that emits them.
-final class InputSource: PopulationDynamics {
+final class InputSource: SpikeSource {
     let name: String
     let size: Int
     private let pending: StateBuffer<UInt32>
@@ -143,12 +143,6 @@ final class InputSource: PopulationDynamics {
         pendingCount = 0
     }
 
-    func deliverDelayed(step: Int64) {}
-    func resetSpiked() {}
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
-    var probeableVariables: [String] { [] }
-    func value(of variable: String, neuron: Int) -> Float? { nil }
 
     func restoreInitialState() {
         for k in 0..<pendingCount { pendingMark[Int(pending[k])] = 0 }

@@ -113,3 +113,25 @@ def swift_peer(wire_peer):
     yield start
     for peer in peers:
         peer.kill()
+
+
+def spikeloop_binary() -> pathlib.Path:
+    """The spikeloop executable under test: $SPIKELOOP, or the release (else debug) build."""
+    explicit = os.environ.get("SPIKELOOP")
+    if explicit:
+        return pathlib.Path(explicit)
+    for configuration in ("release", "debug"):
+        candidate = ROOT / ".build" / configuration / "spikeloop"
+        if candidate.exists():
+            return candidate
+    pytest.fail("spikeloop is not built: run `swift build -c release --product spikeloop` (or set SPIKELOOP)")
+
+
+def _arm_layout():
+    from spikeloop_client.layout import Channel, Layout
+    return Layout("test-arm", [Channel("joint1.angle", "rad", -3.2, 3.2), Channel("joint2.angle", "rad", -3.2, 3.2)],
+                  [Channel("joint1.torque", "N*m", -5, 5), Channel("joint2.torque", "N*m", -5, 5)])
+
+
+# The robot of Tests/python/fixtures/closed_loop (test_daemon, test_service).
+ARM = _arm_layout()

@@ -10,6 +10,8 @@ import tempfile
 import time
 
 import pytest
+
+from conftest import ARM, spikeloop_binary
 import zmq
 
 from spikeloop_client import LockstepClient, Operator, RealtimeRobot
@@ -20,21 +22,6 @@ from spikeloop_client.testing import float_bits
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
-
-
-def spikeloop_binary() -> pathlib.Path:
-    explicit = os.environ.get("SPIKELOOP")
-    if explicit:
-        return pathlib.Path(explicit)
-    for configuration in ("release", "debug"):
-        candidate = ROOT / ".build" / configuration / "spikeloop"
-        if candidate.exists():
-            return candidate
-    pytest.fail("spikeloop is not built: run `swift build -c release --product spikeloop` (or set SPIKELOOP)")
-
-
-ARM = Layout("test-arm", [Channel("joint1.angle", "rad", -3.2, 3.2), Channel("joint2.angle", "rad", -3.2, 3.2)],
-             [Channel("joint1.torque", "N*m", -5, 5), Channel("joint2.torque", "N*m", -5, 5)])
 
 
 def scripted(tick: int):

@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from conftest import ARM, spikeloop_binary
+
 from spikeloop_client import LockstepClient, Operator
 from spikeloop_client.client import SpikeloopError
 from spikeloop_client.layout import Channel, Layout
@@ -26,21 +28,6 @@ FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "closed_loop"
 
 WATCHDOG_USEC = 200_000          # systemd pings expected every 100 ms (half)
 PING_PERIOD = WATCHDOG_USEC / 2 / 1e6
-
-ARM = Layout("test-arm", [Channel("joint1.angle", "rad", -3.2, 3.2), Channel("joint2.angle", "rad", -3.2, 3.2)],
-             [Channel("joint1.torque", "N*m", -5, 5), Channel("joint2.torque", "N*m", -5, 5)])
-
-
-def spikeloop_binary() -> pathlib.Path:
-    explicit = os.environ.get("SPIKELOOP")
-    if explicit:
-        return pathlib.Path(explicit)
-    for configuration in ("release", "debug"):
-        candidate = ROOT / ".build" / configuration / "spikeloop"
-        if candidate.exists():
-            return candidate
-    pytest.fail("spikeloop is not built: run `swift build -c release --product spikeloop` (or set SPIKELOOP)")
-
 
 @pytest.fixture
 def tmp():
