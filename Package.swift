@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "spikeloop",
             dependencies: [
-                "Neural", "NetworkFile", "Control", "Coding", "Wire", "Sim",
+                "Neural", "NetworkFile", "Control", "Coding", "Wire", "Sim", "Recording",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -11,7 +11,7 @@ struct Spikeloop: ParsableCommand {
         suffixes; see docs/network-file.md.
         """,
         version: SoftwareVersion.current,
-        subcommands: [Run.self, Check.self, Status.self, Control.self, Offline.self, Simulate.self, Sim.self, Bench.self]
+        subcommands: [Run.self, Check.self, Status.self, Control.self, Sim.self, Inspect.self, Recover.self, Offline.self, Simulate.self, Bench.self]
     )
 }
 

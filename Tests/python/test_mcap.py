@@ -163,3 +163,29 @@ def test_truncated_file_recovers_every_complete_chunk(mcap_tool, tmp_path, seed)
     assert {c.topic for c in summary2.channels.values()} == set(TOPIC_TYPES)
     records = stream_records(recovered)
     assert type(records[-1]).__name__ == "Footer"
+
+
+def test_spikeloop_recover_and_inspect(mcap_tool, tmp_path):
+    """The user-facing commands over the same machinery: inspect a complete and a cut file, recover the cut one."""
+    from conftest import spikeloop_binary
+    original = tmp_path / "session.mcap"
+    run(mcap_tool, "write-sample", original, "--messages", 5000, "--chunk-size", 16384)
+    inspected = subprocess.run([str(spikeloop_binary()), "inspect", str(original)], capture_output=True, text=True, check=True).stdout
+    assert "messages     5002 in" in inspected  # 5000 plus one LoopStats and one Event
+    for topic in TOPIC_TYPES:
+        assert topic in inspected
+
+    data = original.read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    inspected = subprocess.run([str(spikeloop_binary()), "inspect", str(cut)], capture_output=True, text=True, check=True).stdout
+    assert "no summary" in inspected
+    result = subprocess.run([str(spikeloop_binary()), "recover", str(cut)], capture_output=True, text=True, check=True)
+    recovered = tmp_path / "cut.recovered.mcap"
+    assert f"written to {recovered}" in result.stdout
+    summary, decoded, _, _ = read_all(recovered)
+    assert 0 < summary.statistics.message_count < 5000
+    assert len(decoded) == summary.statistics.message_count
+
+    missing = subprocess.run([str(spikeloop_binary()), "inspect", str(tmp_path / "none.mcap")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "cannot read" in missing.stderr
