@@ -5,7 +5,7 @@ import Wire
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the engine on standard networks.",
+        abstract: "Benchmarks: the engine (cuba, scale), the realtime loop (loop), the sensor-to-command latency (latency).",
         discussion: """
         'Benchmarks/cuba' runs 'bench cuba' beside Brian2 and NEST in one run and prints \
         the comparison table.

@@ -7,8 +7,16 @@ struct Spikeloop: ParsableCommand {
         abstract: "A real-time spiking-neural-network controller for robots.",
         discussion: """
         spikeloop encodes sensor streams into spikes, runs a spiking neural network on a fixed \
-        tick, and decodes motor spikes into motor commands. Network files are YAML with unit \
-        suffixes; see docs/network-file.md.
+        tick, decodes motor spikes into motor commands, and exchanges frames and commands with \
+        a robot or simulator over ZeroMQ (protocol spikeloop.v1).
+
+        A session:
+          spikeloop check --config Config/cartpole.yaml     # lists every problem
+          spikeloop run   --config Config/cartpole.yaml &   # the daemon
+          spikeloop sim   --robot Robots/cartpole.yaml --endpoint tcp://127.0.0.1:5571
+          spikeloop status --endpoint tcp://127.0.0.1:5572
+
+        Configuration files are YAML with a unit on every physical value; see README.md and docs/.
         """,
         version: SoftwareVersion.current,
         subcommands: [Run.self, Check.self, Status.self, Control.self, Sim.self, Inspect.self, Recover.self, Offline.self, Simulate.self, Bench.self]
