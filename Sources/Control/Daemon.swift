@@ -17,9 +17,8 @@ public final class Daemon: @unchecked Sendable {
     private let context: ZMQContext
     private let log: @Sendable (String) -> Void
     private let clock = MonotonicClock()
-    /// Cumulative histograms, owned by the reporter thread.
-    private var totals = TickHistograms()
-    private let totalsLock = Mutex(())
+    /// Cumulative histograms: the reporter thread adds to them, status reads them.
+    private let totals = Mutex(TickHistograms())
     private var threads: [WorkerThread] = []
     /// Set once every socket is bound and the network built.
     public let ready = Atomic<Bool>(false)
@@ -112,11 +111,11 @@ public final class Daemon: @unchecked Sendable {
         for t in threads { t.join() }
         threads.removeAll()
         context.shutdown()
-        totalsLock.withLock { _ in statistics.drainAfterLoopEnded(into: &totals) }
+        totals.withLock { statistics.drainAfterLoopEnded(into: &$0) }
     }
 
     /// The loop's timing distributions since start (complete once stopped).
-    public var totalHistograms: TickHistograms { totalsLock.withLock { _ in totals } }
+    public var totalHistograms: TickHistograms { totals.withLock { $0 } }
 
     /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error).
     /// `stopping` runs before the threads are joined (service: STOPPING=1).
@@ -237,7 +236,7 @@ public final class Daemon: @unchecked Sendable {
         s.timeNs = clock.now()
         s.mode = config.loop.mode.rawValue
         s.safeReasons = shared.reasons.names
-        totalsLock.withLock { _ in
+        totals.withLock { totals in
             func ns(_ h: Histogram<UInt64>, _ p: Double) -> Int64 { h.totalCount == 0 ? 0 : Int64(h.valueAtPercentile(p)) }
             s.tickNsP50 = ns(totals.compute, 50)
             s.tickNsP99 = ns(totals.compute, 99)
@@ -274,7 +273,7 @@ public final class Daemon: @unchecked Sendable {
             clock.sleep(until: clock.now() + 200_000_000)
             var collected = TickHistograms()
             if statistics.collect(into: &collected, timeout: 50_000_000, clock: clock) {
-                totalsLock.withLock { _ in totals.add(collected) }
+                totals.withLock { $0.add(collected) }
             }
             rejections.poll(nowNs: clock.now())
             let reasons = shared.reasons

@@ -1,3 +1,4 @@
+import Wire
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -74,9 +75,7 @@ public final class ServiceNotifier: Sendable {
     /// `MONOTONIC_USEC` (CLOCK_MONOTONIC) lets it match this message to the
     /// reload it asked for (`Type=notify-reload`, systemd ≥ 253).
     public func reloading(status: String = "reloading the configuration") {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let usec = Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+        let usec = monotonicNanoseconds() / 1000
         send("RELOADING=1", "MONOTONIC_USEC=\(usec)", "STATUS=\(Self.oneLine(status))")
     }
 

@@ -1,3 +1,4 @@
+import Wire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -18,11 +19,7 @@ public protocol TickClock: AnyObject {
 public final class MonotonicClock: TickClock {
     public init() {}
 
-    public func now() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
-    }
+    public func now() -> Int64 { monotonicNanoseconds() }
 
     public func sleep(until deadline: Int64) {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))

@@ -1,3 +1,4 @@
+import Wire
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,11 +27,7 @@ public struct MCAPWriterOptions: Sendable {
     public init() {}
 
     /// Nanoseconds on CLOCK_MONOTONIC: the default clock.
-    public static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
+    public static func monotonicNanoseconds() -> UInt64 { UInt64(Wire.monotonicNanoseconds()) }
 }
 
 /// Writes an indexed, chunked MCAP file (https://mcap.dev/spec).

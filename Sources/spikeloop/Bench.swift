@@ -61,6 +61,25 @@ func timedRun(_ net: Network, steps: Int64) -> (spikes: Int, wall: Double) {
     return (spikes, Double(monotonicNanoseconds() - start) / 1e9)
 }
 
+/// Builds `spec` (timed apart), runs it for `milliseconds` and reports; with
+/// `countResidentMemory`, the process's memory growth over the build per synapse.
+func measure(_ benchmark: String, _ spec: NetworkSpec, milliseconds: Double, countResidentMemory: Bool) throws -> BenchResult {
+    let before = residentBytes() ?? 0
+    let t0 = monotonicNanoseconds()
+    let net = try Network(spec)
+    let build = Double(monotonicNanoseconds() - t0) / 1e9
+    let after = residentBytes() ?? 0
+    let steps = Int64((milliseconds / spec.dt).rounded())
+    let (spikes, wall) = timedRun(net, steps: steps)
+    let seconds = Double(steps) * spec.dt / 1000
+    return BenchResult(
+        benchmark: benchmark, neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
+        sim_seconds: seconds, wall_seconds: wall, build_seconds: build,
+        mean_rate_hz: Double(spikes) / Double(net.neuronCount) / seconds,
+        realtime_factor: seconds / wall, bytes_per_synapse_storage: net.bytesPerSynapse,
+        resident_bytes_per_synapse: countResidentMemory ? Double(max(0, after - before)) / Double(max(1, net.synapseCount)) : nil)
+}
+
 extension Bench {
     struct Cuba: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -87,20 +106,8 @@ extension Bench {
         func run() throws {
             guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
             let ms = try cliQuantity(duration, .time, option: "--duration")
-            let spec = BenchmarkNetworks.cuba(neurons: neurons, seed: seed)
-            let t0 = monotonicNanoseconds()
-            let net = try Network(spec)
-            let build = Double(monotonicNanoseconds() - t0) / 1e9
-            let steps = Int64((ms / spec.dt).rounded())
-            let (spikes, wall) = timedRun(net, steps: steps)
-            let seconds = Double(steps) * spec.dt / 1000
-            try BenchResult(
-                benchmark: "cuba", neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
-                sim_seconds: seconds, wall_seconds: wall, build_seconds: build,
-                mean_rate_hz: Double(spikes) / Double(net.neuronCount) / seconds,
-                realtime_factor: seconds / wall, bytes_per_synapse_storage: net.bytesPerSynapse,
-                resident_bytes_per_synapse: nil
-            ).emit(json: json)
+            try measure("cuba", BenchmarkNetworks.cuba(neurons: neurons, seed: seed), milliseconds: ms,
+                        countResidentMemory: false).emit(json: json)
         }
     }
 
@@ -134,22 +141,8 @@ extension Bench {
                 throw ValidationError("--neurons must be ≥ 10 and --indegree between 5 and the number of neurons")
             }
             let ms = try cliQuantity(duration, .time, option: "--duration")
-            let before = residentBytes() ?? 0
-            let spec = BenchmarkNetworks.scale(neurons: neurons, indegree: indegree, seed: seed)
-            let t0 = monotonicNanoseconds()
-            let net = try Network(spec)
-            let build = Double(monotonicNanoseconds() - t0) / 1e9
-            let after = residentBytes() ?? 0
-            let steps = Int64((ms / spec.dt).rounded())
-            let (spikes, wall) = timedRun(net, steps: steps)
-            let seconds = Double(steps) * spec.dt / 1000
-            try BenchResult(
-                benchmark: "scale", neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
-                sim_seconds: seconds, wall_seconds: wall, build_seconds: build,
-                mean_rate_hz: Double(spikes) / Double(net.neuronCount) / seconds,
-                realtime_factor: seconds / wall, bytes_per_synapse_storage: net.bytesPerSynapse,
-                resident_bytes_per_synapse: Double(max(0, after - before)) / Double(max(1, net.synapseCount))
-            ).emit(json: json)
+            try measure("scale", BenchmarkNetworks.scale(neurons: neurons, indegree: indegree, seed: seed), milliseconds: ms,
+                        countResidentMemory: true).emit(json: json)
         }
     }
 }

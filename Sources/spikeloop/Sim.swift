@@ -187,21 +187,11 @@ struct Sim: ParsableCommand {
 /// A `reset` on the daemon's control socket (its reply arrives after the
 /// request is queued, and the loop applies it before the next frame).
 private func resetDaemon(control endpoint: String) throws {
-    let context = try ZMQContext()
-    defer { context.shutdown() }
-    let socket = try ZMQSocket(context, .req)
-    try socket.setReceiveTimeout(milliseconds: 5000)
-    try socket.connect(endpoint)
-    var request = Spikeloop_V1_ControlRequest()
-    request.protocolVersion = wireProtocolVersion
-    request.requestID = 1
-    request.command = .reset
-    _ = try socket.send(Array(try request.serializedBytes() as [UInt8]), .wait)
-    guard let bytes = try socket.receiveBytes(.wait) else {
-        throw CommandError("no answer from \(endpoint) within 5 s; is the daemon running with that control endpoint (--control)?")
+    do {
+        _ = try sendControl(.reset, endpoint: endpoint, timeout: 5000)
+    } catch {
+        throw CommandError("cannot reset the daemon through --control \(endpoint): \(error)")
     }
-    let reply = try Spikeloop_V1_ControlReply(serializedBytes: bytes)
-    if !reply.ok { throw CommandError("the daemon refused the reset: \(reply.error)") }
 }
 
 private func format(_ x: Double) -> String {
