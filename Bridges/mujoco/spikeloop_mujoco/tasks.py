@@ -220,6 +220,7 @@ class DiffDriveTask(Task):
         self._mark(x, y)
         self.position = (x, y)
         self.before = self.light_distance(data)
+        self.start_distance = self.before
         self.closest = self.before
 
     def _mark(self, x, y):
@@ -256,7 +257,8 @@ class DiffDriveTask(Task):
         period = getattr(self, "_period", 0.0)
         return [("collisions", float(self.collisions), ""), ("contact", self.contact_ticks * period, "s"),
                 ("distance", self.distance, "m"), ("covered", len(self.covered) * self.cell ** 2, "m²"),
-                ("light distance", self.before, "m"), ("closest to light", self.closest, "m"),
+                ("start light distance", self.start_distance, "m"), ("light distance", self.before, "m"),
+                ("closest to light", self.closest, "m"),
                 ("reward", self.total_reward, "")]
 
 
