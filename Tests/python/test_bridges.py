@@ -20,8 +20,8 @@ from conftest import spikeloop_binary
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "Bridges" / "mujoco"), str(ROOT / "Bridges" / "gymnasium")]
 
-mujoco = pytest.importorskip("mujoco")  # both are in Tools/requirements.txt; CI has them
-gymnasium = pytest.importorskip("gymnasium")
+import gymnasium  # noqa: E402  (Tools/requirements.txt; a missing install fails here, loudly)
+import mujoco  # noqa: E402
 
 from spikeloop_client.bridge import SimLink  # noqa: E402
 from spikeloop_mujoco import MappingError, MujocoRobot, load_setup, make_task  # noqa: E402
