@@ -35,6 +35,7 @@ TURN = 0.3             # m/s, turn() with STOP or less ahead (right turn): spins
 SIDE = 0.35            # m/s, side() at a range of 0
 SIDE_REACH = 0.5       # m: side() is zero beyond this range
 SEEK = 0.12            # m/s, seek() at a light reading of 1
+SEEK_POWER = 1.0       # seek() grows as reading ** SEEK_POWER
 RANGE_FIELDS, RANGE_SPAN = 21, (0.0, 1.0)      # m; farther readings saturate at 1 m
 LIGHT_FIELDS, LIGHT_SPAN = 21, (0.0, 1.0)      # light readings saturate at 1
 MOTOR = 16             # neurons per motor population
@@ -63,7 +64,7 @@ def side(r):
 
 
 def seek(light):
-    return SEEK * max(light, 0) ** 0.5   # compresses: steers from afar, not too hard up close
+    return SEEK * max(light, 0) ** SEEK_POWER   # linear: weak from afar, so it wanders before it homes in
 
 
 # (sensor, population, fields span, field count, function on the left wheel, on the right wheel)
