@@ -22,6 +22,10 @@ public final class Daemon: @unchecked Sendable {
     private var threads: [WorkerThread] = []
     /// Set once every socket is bound and the network built.
     public let ready = Atomic<Bool>(false)
+    /// The weights file: loaded in init, saved on shutdown and on request.
+    public let weights: WeightPersistence
+    public var weightsPath: String? { weights.path }
+    public var weightsSaved: Int { weights.saved.load(ordering: .relaxed) }
 
     public init(config: ControllerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
@@ -29,6 +33,8 @@ public final class Daemon: @unchecked Sendable {
         let controller = try Controller(config)
         loop = TickLoop(config: config, controller: controller, shared: shared, statistics: statistics, clock: clock)
         context = try ZMQContext()
+        weights = WeightPersistence(config.persistence, network: controller.network, shared: shared, log: log)
+        weights.loadAtStart()  // no loop thread yet: the network is ours
     }
 
     /// Starts the threads; returns once the loop's sockets and the control
@@ -107,9 +113,11 @@ public final class Daemon: @unchecked Sendable {
 
     /// Asks every thread to stop and waits for them.
     public func stop() {
+        let ran = !threads.isEmpty && ready.load(ordering: .acquiring)
         shared.stopRequested.store(true, ordering: .releasing)
         for t in threads { t.join() }
         threads.removeAll()
+        if ran { weights.saveAtShutdown() }  // the loop thread has ended: the network is ours again
         context.shutdown()
         totals.withLock { statistics.drainAfterLoopEnded(into: &$0) }
     }
@@ -194,12 +202,16 @@ public final class Daemon: @unchecked Sendable {
         case .shutdown:
             log("control: shutdown")
             shared.stopRequested.store(true, ordering: .releasing)
-        case .saveWeights, .loadWeights, .startRecording, .stopRecording:
+        case .saveWeights:
+            if let problem = weights.save(to: request.path) { reply.ok = false; reply.error = problem }
+        case .loadWeights:
+            if let problem = weights.load(from: request.path) { reply.ok = false; reply.error = problem }
+        case .startRecording, .stopRecording:
             reply.ok = false
             reply.error = "\(request.command) is not available in this version of the daemon"
         default:
             reply.ok = false
-            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, shutdown"
+            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, shutdown"
         }
     }
 
