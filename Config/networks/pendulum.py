@@ -20,11 +20,11 @@ condition is false gates it. Six hidden populations, each a rectified sum:
     pump-  = [ke (E* - E) - M [w > 0] - M [upright]]+   -> pull
     brake+ = [ke (E - E*) - M [w < 0] - M [upright]]+   -> pull
     brake- = [ke (E - E*) - M [w > 0] - M [upright]]+   -> push
-    damp+  = [B - k2 w - M [not upright]]+              -> push
-    damp-  = [B + k2 w - M [not upright]]+              -> pull
+    damp+  = [B - k2 w / 2 - M [not upright]]+          -> push
+    damp-  = [B + k2 w / 2 - M [not upright]]+          -> pull
 
-(damp+- carry a common bias B so that both stay in their linear range near
-w = 0 and the difference is -2 k2 w / 2 ... i.e. exactly -k2 w, see DAMP_BIAS).
+(damp+- carry a common bias B so that both stay in their linear range for
+|k2 w / 2| < B, where their difference is exactly -k2 w.)
 The angle term -k1 th [upright] goes straight from the angle fields to
 push/pull. The torque is decoded push-pull from the two motor populations.
 
@@ -41,11 +41,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 G = 9.81               # m/s^2 (the simulator's m = l = 1, so torque = angular acceleration)
 E_UP = 2 * G           # energy upright at rest, J per kg m^2
 KE = 1.0               # N m per J of energy error (saturates at the torque limit far from E*)
-K1, K2 = 25.0, 6.0     # N m per rad, per rad/s: closed loop th'' = -(k1 - g) th - k2 w
+K1, K2 = 25.0, 12.0    # N m per rad, per rad/s: closed loop th'' = -(k1 - g) th - k2 w (overdamped: the spikes lag)
 TORQUE = 5.0           # N m, the actuator's limit: the balance terms are clipped a little above it
 UP_IN, UP_OUT = 0.4, 0.6   # rad: upright zone fully on inside UP_IN, off outside UP_OUT
 GATE = 30.0            # N m: M, the inhibition that gates a hidden population off
-DAMP_BIAS = 3.0        # N m: B, common drive of damp+ and damp-
+DAMP_BIAS = 3.0        # N m: B, common drive of damp+ and damp- (linear for |w| < 2 B / k2)
 HIDDEN_TAU = "10 ms"   # leak of the hidden populations: short, so inhibition wears off fast
 HIDDEN_OFFSET = 1.0    # N m added to every hidden drive: a 10 ms leak needs DV/tau to fire at all
 ANGLE_FIELDS, RATE_FIELDS, RATE_RANGE = 41, 33, 8.0
@@ -91,8 +91,8 @@ HIDDEN_POPULATIONS = {
     "pump_neg": (lambda th: potential(th) - GATE * upright(th), lambda w: -kinetic(w) - GATE * positive(w), "pull"),
     "brake_pos": (lambda th: -potential(th) - GATE * upright(th), lambda w: kinetic(w) - GATE * (1 - positive(w)), "pull"),
     "brake_neg": (lambda th: -potential(th) - GATE * upright(th), lambda w: kinetic(w) - GATE * positive(w), "push"),
-    "damp_pos": (lambda th: -GATE * (1 - upright(th)), lambda w: DAMP_BIAS + clip(-K2 * w, -2 * TORQUE, 2 * TORQUE), "push"),
-    "damp_neg": (lambda th: -GATE * (1 - upright(th)), lambda w: DAMP_BIAS + clip(K2 * w, -2 * TORQUE, 2 * TORQUE), "pull"),
+    "damp_pos": (lambda th: -GATE * (1 - upright(th)), lambda w: DAMP_BIAS + clip(-K2 / 2 * w, -2 * TORQUE, 2 * TORQUE), "push"),
+    "damp_neg": (lambda th: -GATE * (1 - upright(th)), lambda w: DAMP_BIAS + clip(K2 / 2 * w, -2 * TORQUE, 2 * TORQUE), "pull"),
 }
 
 
