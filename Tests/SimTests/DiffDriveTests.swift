@@ -135,6 +135,20 @@ import Testing
         #expect(total > 0)
     }
 
+    @Test func lightDistancesAtTheStartTheEndAndClosest() {
+        // Drives 0.3 m/s for 4 s along y = 0 past the light at (0.5, 0.1): from 0.51 m
+        // away, closest 0.1 m at x = 0.5, and on to x ≈ 1.19 (0.69 m away).
+        let d = DiffDrive(arena: Arena(width: 10, height: 10), light: (0.5, 0.1))
+        d.reset(x: 0, y: 0, heading: 0)
+        run(d, ticks: 4000, motors: [0.3, 0.3])
+        func stat(_ key: String) -> Double { d.statistics().first { $0.key == key }!.value }
+        #expect(abs(stat("start light distance") - (0.25 + 0.01).squareRoot()) < 1e-12)
+        #expect(abs(stat("closest to light") - 0.1) < 1e-3)
+        #expect(stat("light distance") == d.lightDistance && d.lightDistance > 0.5)
+        d.reset(x: 1, y: 0.1, heading: 0)
+        #expect(abs(stat("start light distance") - 0.5) < 1e-12, "reset starts over")
+    }
+
     @Test func startsAreDeterministicAndClear() throws {
         let robot = try RobotFile.load(path: robotsDirectory + "/diffdrive.yaml")
         let a = try DiffDrive(parameters: robot.simulator), b = try DiffDrive(parameters: robot.simulator)

@@ -65,6 +65,21 @@ func run<M: SimModel>(_ model: M, ticks: Int, period: Double = 0.001, substeps: 
         #expect((upAt ?? .max) > 1000, "cannot be up in under a second with the torque limit")
     }
 
+    @Test func meanAngleWhileUpright() {
+        // Without gravity or damping, from upright at 1 rad/s: the angle is t, so
+        // |θ| < 10° for the first 174 ticks, whose mean |θ| is 87.5 mrad (5.01°).
+        let p = Pendulum(gravity: 0, damping: 0, uprightDegrees: 10)
+        p.reset(state: SIMD2(0, 1))
+        run(p, ticks: 1000, motors: [0])
+        func stat(_ key: String) -> Double { p.statistics().first { $0.key == key }!.value }
+        #expect(abs(stat("upright") - 0.174) < 1e-9)
+        #expect(abs(stat("mean|angle| upright") - 0.0875 * 180 / .pi) < 1e-9)
+        #expect(stat("mean|angle|") > 20, "all ticks: the mean of 0…1 rad")
+        p.reset(state: SIMD2(.pi, 0))
+        run(p, ticks: 10, motors: [0])
+        #expect(stat("mean|angle| upright") == -1, "never upright")
+    }
+
     @Test func rewardIsTheScaledGymnasiumCost() {
         let p = Pendulum()
         p.reset(state: SIMD2(0.5, 0))
