@@ -48,6 +48,22 @@ public final class Controller {
         ticks += 1
     }
 
+    /// The decoders' specs, in the order ``retune(_:)`` takes them.
+    public var decoderSpecs: [DecoderSpec] { decoders.map(\.spec) }
+
+    /// Why `specs` (one per decoder, in ``decoderSpecs`` order) cannot be
+    /// taken by the running decoders; empty when they can.
+    public func retuneProblems(_ specs: [DecoderSpec]) -> [String] {
+        guard specs.count == decoders.count else { return ["decoders: \(decoders.count) became \(specs.count)"] }
+        return zip(decoders, specs).compactMap { $0.retuneProblem($1) }
+    }
+
+    /// Takes the decoders' new mapping parameters between ticks; the replaced
+    /// specs come back in `specs`. Allocates nothing.
+    public func retune(_ specs: inout [DecoderSpec]) {
+        for i in 0..<min(specs.count, decoders.count) { decoders[i].retune(&specs[i]) }
+    }
+
     /// Back to the state right after start-up: network, encoders and decoders.
     public func reset() {
         network.restoreInitialState()

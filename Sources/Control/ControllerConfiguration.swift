@@ -79,6 +79,18 @@ public struct ControllerConfiguration: Sendable {
         public var enabled: Bool
     }
 
+    /// What the daemon logs: events at `level` or above, and its one-line
+    /// status every `statusInterval`.
+    public struct Log: Sendable, Equatable {
+        public var level: LogLevel = .info
+        /// ns.
+        public var statusInterval: Int64 = 10_000_000_000
+        public init(level: LogLevel = .info, statusInterval: Int64 = 10_000_000_000) {
+            self.level = level
+            self.statusInterval = statusInterval
+        }
+    }
+
     public var file: String
     public var robotFile: String
     public var robot: RobotDescription
@@ -88,6 +100,7 @@ public struct ControllerConfiguration: Sendable {
     public var loop: Loop
     public var endpoints: Endpoints
     public var recording: Recording
+    public var log = Log()
 
     public init(file: String, robotFile: String, robot: RobotDescription, network: NetworkSpec, encoders: [EncoderSpec],
                 decoders: [DecoderSpec], loop: Loop, endpoints: Endpoints, recording: Recording) {
@@ -102,7 +115,7 @@ public struct ControllerConfiguration: Sendable {
         self.recording = recording
     }
 
-    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording"]
+    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "log"]
 
     /// Loads and checks `path`; throws `ConfigurationError` with every problem.
     public static func load(path: String) throws -> ControllerConfiguration {
@@ -233,10 +246,18 @@ public struct ControllerConfiguration: Sendable {
             recording.enabled = k["enabled"].flatMap(r.bool) ?? (recording.file != nil)
         }
 
+        var log = Log()
+        if let e = top["log"], let k = r.mapping(e, allowed: ["level", "status_interval"]) {
+            if let l = k["level"].flatMap({ r.choice($0, LogLevel.allCases.map(\.rawValue)) }).flatMap(LogLevel.init) { log.level = l }
+            if let t = k["status_interval"].flatMap({ r.quantity($0, .time, positive: true) }) { log.statusInterval = Int64(t * 1e6) }
+        }
+
         guard let robot, let network, let loop, let endpoints else { return nil }
-        return ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
-                                       encoders: encoders, decoders: decoders, loop: loop,
-                                       endpoints: endpoints, recording: recording)
+        var config = ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
+                                             encoders: encoders, decoders: decoders, loop: loop,
+                                             endpoints: endpoints, recording: recording)
+        config.log = log
+        return config
     }
 
     /// Shape of an endpoint: tcp://HOST:PORT, ipc://PATH or inproc://NAME.

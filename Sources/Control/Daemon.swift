@@ -15,8 +15,14 @@ public final class Daemon: @unchecked Sendable {
     public let statistics = StatisticsExchange()
     public let loop: TickLoop
     private let context: ZMQContext
-    private let log: @Sendable (String) -> Void
+    private let sink: @Sendable (String) -> Void
     private let clock = MonotonicClock()
+    /// The configuration as last reloaded (`config` is the one started with;
+    /// everything a reload may not change is equal in both).
+    private let current: Mutex<ControllerConfiguration>
+    private let logLevel: Atomic<Int>
+    private let statusInterval: Atomic<Int64>
+    private let reloadsRefused = Atomic<Int64>(0)
     /// Cumulative histograms: the reporter thread adds to them, status reads them.
     private let totals = Mutex(TickHistograms())
     private var threads: [WorkerThread] = []
@@ -25,7 +31,10 @@ public final class Daemon: @unchecked Sendable {
 
     public init(config: ControllerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
-        self.log = log
+        sink = log
+        current = Mutex(config)
+        logLevel = Atomic(LogLevel.allCases.firstIndex(of: config.log.level)!)
+        statusInterval = Atomic(config.log.statusInterval)
         let controller = try Controller(config)
         loop = TickLoop(config: config, controller: controller, shared: shared, statistics: statistics, clock: clock)
         context = try ZMQContext()
@@ -117,11 +126,23 @@ public final class Daemon: @unchecked Sendable {
     /// The loop's timing distributions since start (complete once stopped).
     public var totalHistograms: TickHistograms { totals.withLock { $0 } }
 
-    /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error).
-    /// `stopping` runs before the threads are joined (service: STOPPING=1).
-    public func waitUntilStopped(signals: Bool, stopping: () -> Void = {}) {
+    /// Logs `line` unless the configured level filters it out.
+    public func log(_ line: String) {
+        if LogLevel(line: line) >= LogLevel.allCases[logLevel.load(ordering: .relaxed)] { sink(line) }
+    }
+
+    /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error),
+    /// reloading on SIGHUP. `reloading` wraps each reload (service:
+    /// RELOADING=1 … READY=1); `stopping` runs before the threads are joined
+    /// (service: STOPPING=1).
+    public func waitUntilStopped(signals: Bool, reloading: (() -> Void) -> Void = { $0() }, stopping: () -> Void = {}) {
         while !shared.stopRequested.load(ordering: .acquiring) {
             if signals, let s = SignalWaiter.wait(milliseconds: 100) {
+                if s == SIGHUP {
+                    log("received SIGHUP: reloading \(config.file)")
+                    reloading { _ = reload() }
+                    continue
+                }
                 log("received \(s == SIGTERM ? "SIGTERM" : s == SIGINT ? "SIGINT" : "signal \(s)"); stopping: motors to their safe values")
                 break
             } else if !signals {
@@ -130,6 +151,56 @@ public final class Daemon: @unchecked Sendable {
         }
         stopping()
         stop()
+    }
+
+    // MARK: - Reload
+
+    private let reloadSerial = Mutex(())
+
+    /// Re-reads the configuration file (SIGHUP, control `reload`). Safe
+    /// changes (watchdog, safety limits, decoder mappings, logging,
+    /// recording) reach the loop between two ticks; if anything needs a
+    /// restart (network, encoders, endpoints, tick rate, dt, mode, robot
+    /// layout) the whole reload is refused and the running configuration stays.
+    /// Returns the outcome as logged; `ok` false when refused.
+    @discardableResult
+    public func reload() -> (ok: Bool, message: String) {
+        reloadSerial.withLock { _ in
+            let outcome = reloadNow()
+            if !outcome.ok { reloadsRefused.add(1, ordering: .relaxed) }
+            log(outcome.ok ? outcome.message : "warning: \(outcome.message)")
+            return outcome
+        }
+    }
+
+    private func reloadNow() -> (ok: Bool, message: String) {
+        let new: ControllerConfiguration
+        do { new = try ControllerConfiguration.load(path: config.file) } catch {
+            return (false, "reload refused, the running configuration stays: \(error)")
+        }
+        let old = current.withLock { $0 }
+        var needRestart = old.restartChanges(to: new)
+        if needRestart.isEmpty { needRestart = loop.controller.retuneProblems(old.decoders(orderedLike: new)) }
+        guard needRestart.isEmpty else {
+            return (false, "reload refused, the running configuration stays; these changes need a restart: \(needRestart.joined(separator: "; "))")
+        }
+        let changes = old.safeChanges(to: new)
+        guard !changes.isEmpty else { return (true, "reload: \(config.file) has no changes") }
+        let update = ConfigurationUpdate(safetyMotors: new.robot.safetyMotors, watchdogTimeout: new.loop.watchdogTimeout,
+                                         autoResume: new.loop.autoResume, decoders: old.decoders(orderedLike: new))
+        let generation = shared.configGeneration.load(ordering: .acquiring)
+        while !shared.updates.post(update) { usleep(1000) }
+        logLevel.store(LogLevel.allCases.firstIndex(of: new.log.level)!, ordering: .relaxed)
+        statusInterval.store(new.log.statusInterval, ordering: .relaxed)
+        current.withLock { $0 = new }
+        // The loop takes it at its next tick boundary (lockstep: also every
+        // 50 ms while waiting for frames).
+        let deadline = clock.now() + 2_000_000_000
+        while shared.configGeneration.load(ordering: .acquiring) == generation && clock.now() < deadline { usleep(500) }
+        _ = shared.updates.collect()
+        let applied = shared.configGeneration.load(ordering: .acquiring) != generation
+        let when = applied ? "applied before tick \(shared.reloadedAfterTick.load(ordering: .relaxed) + 1)" : "posted; the loop applies it at its next tick"
+        return (true, "reload: \(when): \(changes.joined(separator: "; "))")
     }
 
     // MARK: - Control channel
@@ -194,12 +265,19 @@ public final class Daemon: @unchecked Sendable {
         case .shutdown:
             log("control: shutdown")
             shared.stopRequested.store(true, ordering: .releasing)
+        case .reload:
+            log("control: reload")
+            let outcome = reload()
+            if !outcome.ok {
+                reply.ok = false
+                reply.error = outcome.message
+            }
         case .saveWeights, .loadWeights, .startRecording, .stopRecording:
             reply.ok = false
             reply.error = "\(request.command) is not available in this version of the daemon"
         default:
             reply.ok = false
-            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, shutdown"
+            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, reload, shutdown"
         }
     }
 
@@ -236,6 +314,9 @@ public final class Daemon: @unchecked Sendable {
         s.timeNs = clock.now()
         s.mode = config.loop.mode.rawValue
         s.safeReasons = shared.reasons.names
+        s.configGeneration = UInt64(shared.configGeneration.load(ordering: .relaxed))
+        s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
+        s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)
         totals.withLock { totals in
             func ns(_ h: Histogram<UInt64>, _ p: Double) -> Int64 { h.totalCount == 0 ? 0 : Int64(h.valueAtPercentile(p)) }
             s.tickNsP50 = ns(totals.compute, 50)
@@ -253,11 +334,11 @@ public final class Daemon: @unchecked Sendable {
 
     /// Collects the loop's histograms every 200 ms and logs one line every
     /// `logInterval` seconds, plus a line whenever the safe state changes.
-    private func report(logInterval: Int64 = 10_000_000_000) {
+    private func report() {
         let rejections = RejectionLog(counters: loop.validator.counters, source: "frames \(config.endpoints.frames)",
                                       channelNames: config.robot.sensors.map(\.name), ranges: loop.layout.sensorRanges,
-                                      emit: { [log] in log($0) })
-        var nextLog = clock.now() + logInterval
+                                      emit: { [self] in log($0) })
+        var nextLog = clock.now() + statusInterval.load(ordering: .relaxed)
         var lastReasons = shared.reasons
         // Telemetry: LoopStats once a second on the configured PUB endpoint.
         var telemetry: ZMQSocket?
@@ -283,7 +364,7 @@ public final class Daemon: @unchecked Sendable {
                 lastReasons = reasons
             }
             if clock.now() >= nextLog {
-                nextLog += logInterval
+                nextLog = max(nextLog + statusInterval.load(ordering: .relaxed), clock.now())
                 log(statusLine())
             }
             if clock.now() >= nextTelemetry {
@@ -307,7 +388,7 @@ public final class Daemon: @unchecked Sendable {
     }
 }
 
-/// Waits for SIGINT/SIGTERM synchronously. They are blocked in every thread
+/// Waits for SIGINT/SIGTERM (stop) and SIGHUP (reload) synchronously. They are blocked in every thread
 /// (call `blockTerminationSignals()` before starting any), so only `wait` sees them.
 public enum SignalWaiter {
     public static func blockTerminationSignals() {
@@ -315,6 +396,7 @@ public enum SignalWaiter {
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
@@ -323,6 +405,7 @@ public enum SignalWaiter {
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGHUP)
         var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
         let s = sigtimedwait(&set, nil, &timeout)
         return s > 0 ? s : nil

@@ -54,6 +54,7 @@ public final class TickLoop {
                                          ranges: layout.sensorRanges)
         safety = SafetyFilter(motors: robot.safetyMotors, watchdogTimeout: config.loop.watchdogTimeout,
                               autoResume: config.loop.autoResume)
+        shared.watchdogTimeout.store(config.loop.watchdogTimeout, ordering: .relaxed)
         frame = validator.makeFrameBuffer()
         command = MotorCommandBuffer(capacity: robot.motors.count)
         sensors = .allocate(capacity: max(1, robot.sensors.count))
@@ -76,6 +77,13 @@ public final class TickLoop {
     /// Applies operator requests; called at tick boundaries only.
     @inline(__always)
     private func applyRequests() {
+        shared.updates.receive { update in
+            safety.retune(motors: &update.safetyMotors, watchdogTimeout: update.watchdogTimeout, autoResume: update.autoResume)
+            controller.retune(&update.decoders)
+            shared.watchdogTimeout.store(update.watchdogTimeout, ordering: .relaxed)
+            shared.reloadedAfterTick.store(controller.ticks, ordering: .relaxed)
+            shared.configGeneration.add(1, ordering: .releasing)
+        }
         let r = shared.takeRequests()
         if r.isEmpty { return }
         if r.contains(.reset) {

@@ -13,7 +13,11 @@ struct Run: ParsableCommand {
         own clock. Motors are held at their safe values until the first valid frame, when frames \
         stop for the watchdog timeout, on e-stop, and on a safe_stop request.
 
-        SIGINT or SIGTERM stops it: the last command is the safe command, and it exits 0.
+        SIGINT or SIGTERM stops it: the last command is the safe command, and it exits 0. \
+        SIGHUP re-reads the configuration: watchdog, safety limits, decoder mappings, logging and \
+        recording change at the next tick boundary; a change that needs a restart (network, \
+        encoders, endpoints, tick rate, dt, mode, robot layout) is refused and logged, and the \
+        running configuration stays.
         Logs go to stderr, one line per event (journald adds the time).
         """
     )
@@ -31,7 +35,13 @@ struct Run: ParsableCommand {
         }
         var logger = Logger(label: "spikeloop")
         logger.logLevel = .info
-        let log: @Sendable (String) -> Void = { [logger] in logger.info("\($0)") }
+        let log: @Sendable (String) -> Void = { [logger] line in
+            switch LogLevel(line: line) {
+            case .error: logger.error("\(line)")
+            case .warning: logger.warning("\(line)")
+            default: logger.info("\(line)")
+            }
+        }
 
         var maxTicks: Int64?
         if let duration {
@@ -59,7 +69,11 @@ struct Run: ParsableCommand {
             + ", control on \(configuration.endpoints.control)")
         service?.daemonStarted()
         ServiceTestHooks.start(daemon, log: log)
-        daemon.waitUntilStopped(signals: true, stopping: { service?.daemonStopping() })
+        daemon.waitUntilStopped(signals: true, reloading: { body in
+            service?.notifier.reloading()
+            body()
+            service.map { $0.notifier.ready(status: $0.statusLine()) }
+        }, stopping: { service?.daemonStopping() })
         log(daemon.statusLine())
         log("stopped")
     }

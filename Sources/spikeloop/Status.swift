@@ -28,6 +28,8 @@ struct Status: ParsableCommand {
             + "wrong version \(r.wrongVersion), wrong layout \(r.wrongLayout), wrong count \(r.wrongValueCount), "
             + "non-finite \(r.nonFinite), out of range \(r.outOfRange)")
         print("safe         \(s.safeReasons.isEmpty ? "no (motors follow the controller)" : s.safeReasons.joined(separator: ", "))")
+        print("watchdog     \(Double(s.watchdogTimeoutNs) / 1e6) ms")
+        print("config       generation \(s.configGeneration) (reloads refused \(s.reloadsRefused))")
     }
 }
 
@@ -35,13 +37,13 @@ struct Control: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "control",
         abstract: "Send a control request to a running daemon.",
-        discussion: "Commands: pause, resume, reset, safe-stop, reward VALUE, shutdown."
+        discussion: "Commands: pause, resume, reset, safe-stop, reward VALUE, reload (as SIGHUP), shutdown."
     )
 
     @Option(help: "The daemon's control endpoint.")
     var endpoint: String
 
-    @Argument(help: "pause | resume | reset | safe-stop | reward | shutdown")
+    @Argument(help: "pause | resume | reset | safe-stop | reward | reload | shutdown")
     var command: String
 
     @Argument(help: "The reward value, for 'reward'.")
@@ -50,7 +52,7 @@ struct Control: ParsableCommand {
     func run() throws {
         let commands: [String: Spikeloop_V1_ControlCommand] = [
             "pause": .pause, "resume": .resume, "reset": .reset, "safe-stop": .safeStop,
-            "reward": .setReward, "shutdown": .shutdown,
+            "reward": .setReward, "reload": .reload, "shutdown": .shutdown,
         ]
         guard let c = commands[command] else {
             throw ValidationError("unknown command '\(command)'; valid: \(commands.keys.sorted().joined(separator: ", "))")
