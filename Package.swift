@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
-                "Neural", "NetworkFile", "Coding", "Wire", "CLinux",
+                "Neural", "NetworkFile", "Coding", "Wire", "CLinux", "Recording",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],

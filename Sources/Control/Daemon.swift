@@ -23,6 +23,10 @@ public final class Daemon: @unchecked Sendable {
     private let logLevel: Atomic<Int>
     private let statusInterval: Atomic<Int64>
     private let reloadsRefused = Atomic<Int64>(0)
+    /// The session being recorded, if any.
+    private let recorder = Mutex<SessionRecorder?>(nil)
+    /// Serialises starting and stopping recordings.
+    private let recordingSerial = Mutex(())
     /// Cumulative histograms: the reporter thread adds to them, status reads them.
     private let totals = Mutex(TickHistograms())
     private var threads: [WorkerThread] = []
@@ -43,6 +47,8 @@ public final class Daemon: @unchecked Sendable {
     /// Starts the threads; returns once the loop's sockets and the control
     /// socket are bound (or throws what prevented it).
     public func start(maxTicks: Int64? = nil) throws {
+        // Recording from the start sees the network's initial state (replayable).
+        if config.recording.enabled { try startRecording(path: config.recording.file) }
         let bound = StartupSignal()
         let loopThread = WorkerThread { [self] in
             RealtimeSetup.nameThread("spikeloop-loop")
@@ -81,6 +87,7 @@ public final class Daemon: @unchecked Sendable {
             }
             shared.setState(.stopping)
             shared.stopRequested.store(true, ordering: .releasing)
+            loop.tap.active.store(false, ordering: .releasing)  // the recorder may close the session
         }
         threads.append(loopThread)
         if let failure = bound.wait() {
@@ -119,6 +126,7 @@ public final class Daemon: @unchecked Sendable {
         shared.stopRequested.store(true, ordering: .releasing)
         for t in threads { t.join() }
         threads.removeAll()
+        stopRecording()
         context.shutdown()
         totals.withLock { statistics.drainAfterLoopEnded(into: &$0) }
     }
@@ -128,7 +136,83 @@ public final class Daemon: @unchecked Sendable {
 
     /// Logs `line` unless the configured level filters it out.
     public func log(_ line: String) {
-        if LogLevel(line: line) >= LogLevel.allCases[logLevel.load(ordering: .relaxed)] { sink(line) }
+        let level = LogLevel(line: line)
+        if level >= LogLevel.allCases[logLevel.load(ordering: .relaxed)] { sink(line) }
+        // Every log line is an event of the session too ("control: pause" → kind "control").
+        recorder.withLock { r in
+            guard let r else { return }
+            let head = line.prefix { $0 != ":" }
+            let kind = head.count < line.count && head.count <= 16 && !head.contains(" ") ? String(head) : "log"
+            r.event(kind, line, severity: level == .error ? .error : level == .warning ? .warning : .info)
+        }
+    }
+
+    // MARK: - Recording
+
+    /// Starts recording a session to `path` (or the configured file, or
+    /// `session-….mcap` in the working directory); see ``SessionRecorder``.
+    /// Returns the file's path.
+    @discardableResult
+    public func startRecording(path: String?) throws -> String {
+        try recordingSerial.withLock { _ in
+            if let running = recorder.withLock({ $0?.path }) {
+                throw DaemonError(description: "already recording to \(running); stop that recording first")
+            }
+            let file = Self.sessionPath(path ?? config.recording.file ?? "")
+            let network = loop.controller.network
+            let session: SessionRecorder
+            do {
+                session = try SessionRecorder(path: file, config: current.withLock { $0 }, tap: loop.tap,
+                                              layoutHash: loop.layout.layoutHash, network: network,
+                                              weights: weightsForRecording(),
+                                              stats: { [self] in loopStats() },
+                                              simStep: { [self] in shared.simStep.load(ordering: .relaxed) })
+            } catch {
+                throw DaemonError(description: "cannot record to \(file): \(error)")
+            }
+            session.start()
+            recorder.withLock { $0 = session }
+            loop.tap.requested.store(true, ordering: .releasing)
+            log("recording: \(file) (from the next tick)")
+            return file
+        }
+    }
+
+    /// Stops the running recording and closes its file; nil when none ran.
+    @discardableResult
+    public func stopRecording() -> String? {
+        recordingSerial.withLock { _ in
+            guard let session = recorder.withLock({ $0 }) else { return nil }
+            loop.tap.requested.store(false, ordering: .releasing)
+            let summary = session.finish(finalWeights: nil)
+            recorder.withLock { $0 = nil }
+            log(summary)
+            return session.path
+        }
+    }
+
+    /// The weights snapshot stored in recordings (nil until weight files exist).
+    private func weightsForRecording() -> [UInt8]? { nil }
+
+    /// A session file path: a directory (or "" / a path ending in "/") gets
+    /// `session-YYYYMMDD-HHMMSS.mcap`; relative paths go to `$LOGS_DIRECTORY`
+    /// when systemd set it.
+    static func sessionPath(_ requested: String) -> String {
+        var path = requested
+        if !path.hasPrefix("/"), let logs = getenv("LOGS_DIRECTORY").map({ String(cString: $0) }), !logs.isEmpty {
+            path = logs.split(separator: ":").first.map(String.init)! + "/" + path
+        }
+        var info = stat()
+        if path.isEmpty || path.hasSuffix("/") || (stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR) {
+            var now = time(nil)
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            var name = [CChar](repeating: 0, count: 64)
+            strftime(&name, name.count, "session-%Y%m%d-%H%M%S.mcap", &parts)
+            let base = path.isEmpty ? "" : (path.hasSuffix("/") ? path : path + "/")
+            path = base + String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return path
     }
 
     /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error),
@@ -173,6 +257,15 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// A reload that turns recording on or off (or moves it) starts or stops it.
+    private func applyRecordingChange(from old: ControllerConfiguration.Recording, to new: ControllerConfiguration.Recording) {
+        guard old.enabled != new.enabled || old.file != new.file else { return }
+        stopRecording()
+        if new.enabled {
+            do { try startRecording(path: new.file) } catch { log("warning: \(error)") }
+        }
+    }
+
     private func reloadNow() -> (ok: Bool, message: String) {
         let new: ControllerConfiguration
         do { new = try ControllerConfiguration.load(path: config.file) } catch {
@@ -193,6 +286,7 @@ public final class Daemon: @unchecked Sendable {
         logLevel.store(LogLevel.allCases.firstIndex(of: new.log.level)!, ordering: .relaxed)
         statusInterval.store(new.log.statusInterval, ordering: .relaxed)
         current.withLock { $0 = new }
+        applyRecordingChange(from: old.recording, to: new.recording)
         // The loop takes it at its next tick boundary (lockstep: also every
         // 50 ms while waiting for frames).
         let deadline = clock.now() + 2_000_000_000
@@ -272,7 +366,17 @@ public final class Daemon: @unchecked Sendable {
                 reply.ok = false
                 reply.error = outcome.message
             }
-        case .saveWeights, .loadWeights, .startRecording, .stopRecording:
+        case .startRecording:
+            do { reply.message = "recording to " + (try startRecording(path: request.path.isEmpty ? nil : request.path)) } catch {
+                reply.ok = false
+                reply.error = "\(error)"
+            }
+        case .stopRecording:
+            if let path = stopRecording() { reply.message = "closed \(path)" } else {
+                reply.ok = false
+                reply.error = "not recording"
+            }
+        case .saveWeights, .loadWeights:
             reply.ok = false
             reply.error = "\(request.command) is not available in this version of the daemon"
         default:
@@ -317,6 +421,11 @@ public final class Daemon: @unchecked Sendable {
         s.configGeneration = UInt64(shared.configGeneration.load(ordering: .relaxed))
         s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
         s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)
+        s.recorderDropped = UInt64(loop.tap.dropped.load(ordering: .relaxed))
+        recorder.withLock { r in
+            s.recordingPath = r?.path ?? ""
+            s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)
+        }
         totals.withLock { totals in
             func ns(_ h: Histogram<UInt64>, _ p: Double) -> Int64 { h.totalCount == 0 ? 0 : Int64(h.valueAtPercentile(p)) }
             s.tickNsP50 = ns(totals.compute, 50)

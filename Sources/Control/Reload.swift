@@ -94,6 +94,8 @@ extension ControllerConfiguration {
         check("endpoints.telemetry", a.telemetry, b.telemetry) { $0 ?? "none" }
         check("endpoints.curve_secret_key", a.curveSecretKeyFile, b.curveSecretKeyFile) { $0 ?? "none" }
         check("endpoints.insecure", a.insecure, b.insecure) { "\($0)" }
+        check("recording.probes", recording.probes, new.recording.probes) { $0.map { "\($0.population).\($0.variable)\($0.neurons)" }.joined(separator: ", ") }
+        check("recording.queue_size", recording.queueMegabytes, new.recording.queueMegabytes) { "\($0) MiB" }
         let channels = decoders.map(\.channel), newChannels = new.decoders.map(\.channel)
         if Set(channels) != Set(newChannels) { changes.append("decoders: channels \(channels) → \(newChannels)") }
         return changes
@@ -125,7 +127,7 @@ extension ControllerConfiguration {
         if log.statusInterval != new.log.statusInterval {
             changes.append("log.status_interval: \(ms(log.statusInterval)) → \(ms(new.log.statusInterval))")
         }
-        if recording != new.recording {
+        if recording.enabled != new.recording.enabled || recording.file != new.recording.file {
             changes.append("recording: \(recording.enabled ? recording.file ?? "on" : "off") → \(new.recording.enabled ? new.recording.file ?? "on" : "off")")
         }
         return changes

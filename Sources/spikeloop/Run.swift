@@ -28,10 +28,18 @@ struct Run: ParsableCommand {
     @Option(help: "Stop after this much time: simulated time in lockstep, wall time in realtime (e.g. 20s).")
     var duration: String?
 
+    @Option(help: ArgumentHelp("Record the session to this MCAP file (a directory gets session-DATE.mcap).",
+                               discussion: "Overrides the configuration's recording.file and turns recording on."))
+    var record: String?
+
     func run() throws {
-        let configuration: ControllerConfiguration
+        var configuration: ControllerConfiguration
         do { configuration = try ControllerConfiguration.load(path: config) } catch let e as ConfigurationError {
             throw CommandError("the configuration is not valid; nothing was started.\n\(e.description)")
+        }
+        if let record {
+            configuration.recording.file = record
+            configuration.recording.enabled = true
         }
         var logger = Logger(label: "spikeloop")
         logger.logLevel = .info

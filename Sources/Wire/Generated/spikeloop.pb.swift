@@ -606,6 +606,10 @@ public nonisolated struct Spikeloop_V1_ControlReply: Sendable {
   /// Clears the value of `stats`. Subsequent reads from it will return its default value.
   public mutating func clearStats() {self._stats = nil}
 
+  /// When ok: what was done, if there is more to say than ok, e.g. the path
+  /// of the recording START_RECORDING opened.
+  public var message: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1279,7 +1283,7 @@ nonisolated extension Spikeloop_V1_ControlRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ControlReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{1}ok\0\u{1}error\0\u{1}state\0\u{1}stats\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{1}ok\0\u{1}error\0\u{1}state\0\u{1}stats\0\u{1}message\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1293,6 +1297,7 @@ nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 5: try { try decoder.decodeSingularEnumField(value: &self.state) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.message) }()
       default: break
       }
     }
@@ -1321,6 +1326,9 @@ nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._stats {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1331,6 +1339,7 @@ nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftPro
     if lhs.error != rhs.error {return false}
     if lhs.state != rhs.state {return false}
     if lhs._stats != rhs._stats {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
