@@ -87,7 +87,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
-        .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "CAllocationCounter"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "Recording", "CAllocationCounter"]),
         .testTarget(name: "RecordingTests", dependencies: ["Recording", "Wire", "CAllocationCounter"]),
         .testTarget(name: "SimTests", dependencies: ["Sim", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(

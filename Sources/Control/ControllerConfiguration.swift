@@ -2,6 +2,9 @@ import Coding
 import Neural
 import NetworkFile
 import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A controller configuration (`Config/NAME.yaml`): the robot, the network,
 /// how each sensor feeds a population and each motor is read, the loop, the
@@ -106,6 +109,18 @@ public struct ControllerConfiguration: Sendable {
         }
     }
 
+    /// What survives a restart (docs/weights.md).
+    public struct Persistence: Sendable, Equatable {
+        public init(weights: String? = nil, saveOnShutdown: Bool = true) {
+            self.weights = weights
+            self.saveOnShutdown = saveOnShutdown
+        }
+
+        /// The weights file, resolved; nil: weights are not kept.
+        public var weights: String?
+        public var saveOnShutdown: Bool
+    }
+
     public var file: String
     public var robotFile: String
     public var robot: RobotDescription
@@ -119,9 +134,11 @@ public struct ControllerConfiguration: Sendable {
     /// The text of every file the configuration was built from (itself, the
     /// robot description, the network file), by path: recordings keep them.
     public var sources: [String: String] = [:]
+    public var persistence: Persistence
 
     public init(file: String, robotFile: String, robot: RobotDescription, network: NetworkSpec, encoders: [EncoderSpec],
-                decoders: [DecoderSpec], loop: Loop, endpoints: Endpoints, recording: Recording) {
+                decoders: [DecoderSpec], loop: Loop, endpoints: Endpoints, recording: Recording,
+                persistence: Persistence = Persistence()) {
         self.file = file
         self.robotFile = robotFile
         self.robot = robot
@@ -131,9 +148,10 @@ public struct ControllerConfiguration: Sendable {
         self.loop = loop
         self.endpoints = endpoints
         self.recording = recording
+        self.persistence = persistence
     }
 
-    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "log"]
+    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log"]
 
     /// Loads and checks `path`; throws `ConfigurationError` with every problem.
     public static func load(path: String) throws -> ControllerConfiguration {
@@ -297,13 +315,41 @@ public struct ControllerConfiguration: Sendable {
             if let t = k["status_interval"].flatMap({ r.quantity($0, .time, positive: true) }) { log.statusInterval = Int64(t * 1e6) }
         }
 
+        let persistence = top["persistence"].flatMap { readPersistence($0, r, configDirectory: directory) } ?? Persistence()
+
         guard let robot, let network, let loop, let endpoints else { return nil }
         var config = ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
                                              encoders: encoders, decoders: decoders, loop: loop,
-                                             endpoints: endpoints, recording: recording)
+                                             endpoints: endpoints, recording: recording, persistence: persistence)
         config.log = log
         config.sources = sources
         return config
+    }
+
+    /// `persistence: {weights: PATH, save_on_shutdown: BOOL}`. A relative PATH
+    /// lives in systemd's state directory (`$STATE_DIRECTORY`) when there is
+    /// one, else beside the configuration file.
+    static func readPersistence(_ e: Entry, _ r: DocumentReader, configDirectory: String) -> Persistence? {
+        guard let k = r.mapping(e, allowed: ["weights", "save_on_shutdown"]) else { return nil }
+        var p = Persistence()
+        p.saveOnShutdown = k["save_on_shutdown"].flatMap(r.bool) ?? true
+        guard let entry = k["weights"], let path = r.string(entry) else { return p }
+        guard !path.isEmpty, !path.hasSuffix("/") else {
+            r.report(entry, "'\(path)' is not a file name; e.g. weights: weights.slw (in $STATE_DIRECTORY, else beside this file)")
+            return nil
+        }
+        let state = getenv("STATE_DIRECTORY").map { String(cString: $0) }?.split(separator: ":").first.map(String.init)
+        let base = state ?? configDirectory
+        let resolved = path.hasPrefix("/") || base.isEmpty ? path : "\(base)/\(path)"
+        let directory = resolved.lastIndex(of: "/").map { resolved[..<$0].isEmpty ? "/" : String(resolved[..<$0]) } ?? "."
+        var info = stat()
+        guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            r.report(entry, "the directory '\(directory)' of '\(resolved)' does not exist; weights are saved there"
+                     + (state == nil ? " (relative paths are resolved against $STATE_DIRECTORY when set, else this file's directory)" : ""))
+            return nil
+        }
+        p.weights = resolved
+        return p
     }
 
     /// Shape of an endpoint: tcp://HOST:PORT, ipc://PATH or inproc://NAME.

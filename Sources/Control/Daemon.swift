@@ -27,11 +27,17 @@ public final class Daemon: @unchecked Sendable {
     private let recorder = Mutex<SessionRecorder?>(nil)
     /// Serialises starting and stopping recordings.
     private let recordingSerial = Mutex(())
+    /// The loop thread owns the network while this is set.
+    private let loopRunning = Atomic<Bool>(false)
     /// Cumulative histograms: the reporter thread adds to them, status reads them.
     private let totals = Mutex(TickHistograms())
     private var threads: [WorkerThread] = []
     /// Set once every socket is bound and the network built.
     public let ready = Atomic<Bool>(false)
+    /// The weights file: loaded in init, saved on shutdown and on request.
+    public let weights: WeightPersistence
+    public var weightsPath: String? { weights.path }
+    public var weightsSaved: Int { weights.saved.load(ordering: .relaxed) }
 
     public init(config: ControllerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
@@ -42,6 +48,8 @@ public final class Daemon: @unchecked Sendable {
         let controller = try Controller(config)
         loop = TickLoop(config: config, controller: controller, shared: shared, statistics: statistics, clock: clock)
         context = try ZMQContext()
+        weights = WeightPersistence(config.persistence, network: controller.network, shared: shared, log: log)
+        weights.loadAtStart()  // no loop thread yet: the network is ours
     }
 
     /// Starts the threads; returns once the loop's sockets and the control
@@ -50,7 +58,9 @@ public final class Daemon: @unchecked Sendable {
         // Recording from the start sees the network's initial state (replayable).
         if config.recording.enabled { try startRecording(path: config.recording.file) }
         let bound = StartupSignal()
+        loopRunning.store(true, ordering: .releasing)
         let loopThread = WorkerThread { [self] in
+            defer { loopRunning.store(false, ordering: .releasing) }
             RealtimeSetup.nameThread("spikeloop-loop")
             RealtimeSetup.tightenTimerSlack()
             let l = config.loop
@@ -123,10 +133,12 @@ public final class Daemon: @unchecked Sendable {
 
     /// Asks every thread to stop and waits for them.
     public func stop() {
+        let ran = !threads.isEmpty && ready.load(ordering: .acquiring)
         shared.stopRequested.store(true, ordering: .releasing)
         for t in threads { t.join() }
         threads.removeAll()
         stopRecording()
+        if ran { weights.saveAtShutdown() }  // the loop thread has ended: the network is ours again
         context.shutdown()
         totals.withLock { statistics.drainAfterLoopEnded(into: &$0) }
     }
@@ -184,15 +196,15 @@ public final class Daemon: @unchecked Sendable {
         recordingSerial.withLock { _ in
             guard let session = recorder.withLock({ $0 }) else { return nil }
             loop.tap.requested.store(false, ordering: .releasing)
-            let summary = session.finish(finalWeights: nil)
+            let summary = session.finish(finalWeights: weightsForRecording())
             recorder.withLock { $0 = nil }
             log(summary)
             return session.path
         }
     }
 
-    /// The weights snapshot stored in recordings (nil until weight files exist).
-    private func weightsForRecording() -> [UInt8]? { nil }
+    /// The weights snapshot stored in recordings (docs/weights.md).
+    private func weightsForRecording() -> [UInt8]? { weights.snapshotBytes(loopRunning: loopRunning.load(ordering: .acquiring)) }
 
     /// A session file path: a directory (or "" / a path ending in "/") gets
     /// `session-YYYYMMDD-HHMMSS.mcap`; relative paths go to `$LOGS_DIRECTORY`
@@ -376,12 +388,15 @@ public final class Daemon: @unchecked Sendable {
                 reply.ok = false
                 reply.error = "not recording"
             }
-        case .saveWeights, .loadWeights:
+        case .saveWeights:
+            if let problem = weights.save(to: request.path) { reply.ok = false; reply.error = problem }
+        case .loadWeights:
+            if let problem = weights.load(from: request.path) { reply.ok = false; reply.error = problem }
             reply.ok = false
             reply.error = "\(request.command) is not available in this version of the daemon"
         default:
             reply.ok = false
-            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, reload, shutdown"
+            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, start_recording, stop_recording, reload, shutdown"
         }
     }
 

@@ -28,6 +28,8 @@ public final class LoopShared: Sendable {
         /// Test-only: the loop stops ticking (to exercise watchdogs).
         public static let stall = Requests(rawValue: 16)
         public static let reward = Requests(rawValue: 32)
+        /// Weights to install or copy out: `weightExchange`.
+        public static let weights = Requests(rawValue: 1 << 10)
     }
 
     private let stateValue = Atomic<Int>(State.waiting.rawValue)
@@ -47,6 +49,7 @@ public final class LoopShared: Sendable {
     private let pending = Atomic<UInt32>(0)
     private let rewardBits = Atomic<UInt32>(0)
     public let stopRequested = Atomic<Bool>(false)
+    public let weightExchange = WeightExchange()
     /// Percentiles of tick compute time, ns, as last collected.
     public let computeP50 = Atomic<Int64>(0)
     public let computeP99 = Atomic<Int64>(0)

@@ -34,6 +34,7 @@ public final class SessionRecorder: @unchecked Sendable {
     private var lastDropped: Int64 = 0
     private var lastTruncated: Int64 = 0
     private var failure: String?
+    private let initialWeightBytes: [UInt8]?
 
     /// Opens `path` and writes the session's metadata and attachments.
     /// `weights`: the network's weights at the start, stored for replay.
@@ -42,6 +43,7 @@ public final class SessionRecorder: @unchecked Sendable {
          simStep: @escaping @Sendable () -> Int64) throws {
         self.path = path
         self.tap = tap
+        initialWeightBytes = weights
         self.stats = stats
         self.simStep = simStep
         self.layoutHash = layoutHash
@@ -86,7 +88,6 @@ public final class SessionRecorder: @unchecked Sendable {
             try writer.addAttachment(name: Self.initialWeights, mediaType: "application/x-spikeloop-weights",
                                      logTime: t, createTime: t, data: weights)
         }
-        lastReasons = 0
     }
 
     /// Attachment names of the weights snapshots (docs/weights.md).
@@ -126,7 +127,8 @@ public final class SessionRecorder: @unchecked Sendable {
     }
 
     /// Ends the session once the loop has stopped writing to it: the rest of
-    /// the queue, the final statistics, `finalWeights` if given, the summary.
+    /// the queue, the final statistics, `finalWeights` if they differ from
+    /// the initial ones, the summary.
     /// Returns a one-line summary.
     func finish(finalWeights: [UInt8]?) -> String {
         // The loop lets go at its next tick boundary (lockstep: also every
@@ -141,7 +143,7 @@ public final class SessionRecorder: @unchecked Sendable {
         write(SessionSchema.loopStats.topic, stats(), at: now)
         flushEvents()
         do {
-            if let finalWeights {
+            if let finalWeights, finalWeights != initialWeightBytes {
                 let t = UInt64(now + epochOffset)
                 try writer.addAttachment(name: Self.finalWeights, mediaType: "application/x-spikeloop-weights",
                                          logTime: t, createTime: t, data: finalWeights)

@@ -105,6 +105,7 @@ public final class TickLoop {
             safety.resume()
         }
         if r.contains(.stall) { stalled = true }
+        if r.contains(.weights) { shared.weightExchange.serve(controller.network) }
     }
 
     /// Runs the controller on the current sensor values (unless paused) and

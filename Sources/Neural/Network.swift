@@ -103,6 +103,7 @@ public final class Network {
     public var time: Double { Double(stepIndex) * dt }
 
     /// Back to the state right after building: same initial values, same random streams.
+    /// Weights are parameters, not state: weights set since building are kept.
     public func restoreInitialState() {
         for p in populations { p.restoreInitialState() }
         stepIndex = 0
@@ -153,4 +154,43 @@ public final class Network {
     public var projectionNames: [String] { projections.map(\.name) }
     public func weights(ofProjection index: Int) -> [Float] { projections[index].weightValues }
     public func connections(ofProjection index: Int) -> [(pre: Int, post: Int)] { projections[index].connections }
+    public func synapseCount(ofProjection index: Int) -> Int { projections[index].synapseCount }
+    public func preCount(ofProjection index: Int) -> Int { projections[index].preCount }
+    public func postCount(ofProjection index: Int) -> Int { projections[index].postCount }
+
+    /// (pre, post) of each synapse in CSR order, without building an array
+    /// (connectivity hashes of large networks).
+    public func forEachConnection(ofProjection index: Int, _ body: (_ pre: UInt32, _ post: UInt32) -> Void) {
+        projections[index].forEachConnection(body)
+    }
+
+    // MARK: - Weights (parameters, not state: `restoreInitialState()` keeps them)
+
+    /// Replaces the weights of a projection, in CSR order (the order of
+    /// `weights(ofProjection:)`). Between steps only; may allocate.
+    public func setWeights(ofProjection index: Int, _ values: [Float]) throws(WeightError) {
+        install(try prepareWeights(ofProjection: index, values))
+    }
+
+    /// Checks `values` (count, finiteness) and copies them into storage the
+    /// step can use. Reads nothing the step writes, so another thread may
+    /// prepare while the network runs; `install` then takes them.
+    public func prepareWeights(ofProjection index: Int, _ values: [Float]) throws(WeightError) -> PreparedWeights {
+        guard projections.indices.contains(index) else {
+            throw WeightError("no projection \(index); the network has \(projections.count)")
+        }
+        return try projections[index].prepare(values, index: index)
+    }
+
+    /// Takes prepared weights, between steps, on the thread that steps the
+    /// network. Allocates and frees nothing (tick boundaries of the daemon).
+    public func install(_ prepared: PreparedWeights) {
+        projections[prepared.projection].install(prepared)
+    }
+
+    /// Copies a projection's weights in CSR order into `destination` (at
+    /// least its synapse count long) without allocating.
+    public func copyWeights(ofProjection index: Int, into destination: UnsafeMutableBufferPointer<Float>) {
+        projections[index].copyWeights(into: destination)
+    }
 }

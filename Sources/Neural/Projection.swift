@@ -23,8 +23,9 @@ final class Projection {
     private let rowStart: StateBuffer<UInt32>
     private let post: StateBuffer<UInt32>
     /// Per-synapse weights, or nil when every synapse has `constantWeight`.
-    private let weights: StateBuffer<Float>?
-    private let constantWeight: Float
+    /// Replaced only through `install`, at a step boundary.
+    private var weights: StateBuffer<Float>?
+    private var constantWeight: Float
     /// Per-synapse delays in steps, or nil when every synapse has `constantDelay`.
     private let delays: StateBuffer<UInt16>?
     private let constantDelay: Int
@@ -117,6 +118,55 @@ final class Projection {
     var weightValues: [Float] {
         if let weights { return (0..<synapseCount).map { weights[$0] } }
         return Array(repeating: constantWeight, count: synapseCount)
+    }
+
+    /// Copies the weights in CSR order into `destination` (at least
+    /// `synapseCount` long) without allocating.
+    func copyWeights(into destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(destination.count >= synapseCount)
+        guard synapseCount > 0 else { return }
+        if let weights {
+            destination.baseAddress!.update(from: weights.base, count: synapseCount)
+        } else {
+            destination.baseAddress!.update(repeating: constantWeight, count: synapseCount)
+        }
+    }
+
+    /// Checks and stores new weights without touching this projection, so it
+    /// may run on any thread while the network steps on another.
+    func prepare(_ values: [Float], index: Int) throws(WeightError) -> PreparedWeights {
+        guard values.count == synapseCount else {
+            throw WeightError("projection '\(name)': \(values.count) weights given for its \(synapseCount) synapses (CSR order)")
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw WeightError("projection '\(name)': weight \(bad) (CSR order) is \(values[bad]); weights must be finite")
+        }
+        guard let first = values.first, values.contains(where: { $0 != first }) else {
+            return PreparedWeights(projection: index, values: nil, constant: values.first ?? 0)
+        }
+        let buffer = StateBuffer<Float>(count: synapseCount, filling: 0)
+        values.withUnsafeBufferPointer { buffer.base.update(from: $0.baseAddress!, count: synapseCount) }
+        return PreparedWeights(projection: index, values: buffer, constant: 0)
+    }
+
+    /// Takes prepared weights. Allocates and frees nothing: existing
+    /// per-synapse storage is overwritten; a constant-weight projection that
+    /// gets differing weights adopts the prepared buffer.
+    func install(_ prepared: PreparedWeights) {
+        guard synapseCount > 0 else { return }
+        switch (weights, prepared.values) {
+        case (let mine?, let theirs?): mine.base.update(from: theirs.base, count: synapseCount)
+        case (let mine?, nil): mine.base.update(repeating: prepared.constant, count: synapseCount)
+        case (nil, let theirs?): weights = theirs
+        case (nil, nil): constantWeight = prepared.constant
+        }
+    }
+
+    /// Visits (pre, post) of every synapse in CSR order without allocating.
+    func forEachConnection(_ body: (_ pre: UInt32, _ post: UInt32) -> Void) {
+        for i in 0..<preCount {
+            for s in Int(rowStart[i])..<Int(rowStart[i + 1]) { body(UInt32(i), post[s]) }
+        }
     }
 
     /// (pre, post) of every synapse in CSR order.
@@ -288,6 +338,22 @@ final class Projection {
             return listed.map { $0.kept.map { xs[$0] } } ?? xs
         }
     }
+}
+
+/// New weights for one projection, checked and copied by
+/// `Network.prepareWeights` (any thread), taken by `Network.install` (the
+/// thread that steps the network). Immutable once made.
+public struct PreparedWeights: @unchecked Sendable {
+    let projection: Int
+    /// nil when every synapse gets `constant`.
+    let values: StateBuffer<Float>?
+    let constant: Float
+}
+
+/// Weights that cannot be set: wrong count, non-finite values, unknown projection.
+public struct WeightError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A network description that cannot be built, with what would be valid.

@@ -52,6 +52,7 @@ public final class DiffDrive: SimModel {
     public private(set) var distance = 0.0
     public private(set) var cellsCovered = 0
     public private(set) var minLightDistance = 0.0
+    public private(set) var startLightDistance = 0.0
     private var totalReward = 0.0
     private var lightDistanceBefore = 0.0
 
@@ -155,6 +156,7 @@ public final class DiffDrive: SimModel {
         markCovered()
         lightDistanceBefore = lightDistance
         minLightDistance = lightDistanceBefore
+        startLightDistance = lightDistanceBefore
     }
 
     public var lightDistance: Double {
@@ -250,6 +252,7 @@ public final class DiffDrive: SimModel {
          SimStatistic("contact", Double(contactTicks) * (steps > 0 ? time / Double(steps) : 0), "s"),
          SimStatistic("distance", distance, "m"),
          SimStatistic("covered", Double(cellsCovered) * coverageCell * coverageCell, "m²"),
+         SimStatistic("start light distance", startLightDistance, "m"),
          SimStatistic("light distance", lightDistance, "m"),
          SimStatistic("closest to light", minLightDistance, "m"),
          SimStatistic("reward", totalReward)]

@@ -32,6 +32,8 @@ public final class Pendulum: SimModel {
     public private(set) var uprightTime = 0.0
     public private(set) var firstUpright: Double? = nil
     private var totalReward = 0.0, sumAbsAngle = 0.0, sumAbsTorque = 0.0
+    /// Sum of |θ| over the upright ticks: how well it balances once up.
+    private var sumAbsAngleUpright = 0.0, uprightSteps = 0
 
     public init(mass: Double = 1, length: Double = 1, gravity: Double = 9.81, damping: Double = 0.05,
                 initAngle: Double = .pi, initAngleSpread: Double = 0.1, initRateSpread: Double = 0.1,
@@ -63,7 +65,7 @@ public final class Pendulum: SimModel {
     public func reset(state: SIMD2<Double>) {
         self.state = state
         reward = 0; steps = 0; time = 0; uprightTime = 0; firstUpright = nil
-        totalReward = 0; sumAbsAngle = 0; sumAbsTorque = 0
+        totalReward = 0; sumAbsAngle = 0; sumAbsTorque = 0; sumAbsAngleUpright = 0; uprightSteps = 0
     }
 
     @inline(__always)
@@ -89,6 +91,7 @@ public final class Pendulum: SimModel {
         sumAbsAngle += abs(angle); sumAbsTorque += abs(torque)
         if abs(angle) < uprightAngle {
             uprightTime += period
+            sumAbsAngleUpright += abs(angle); uprightSteps += 1
             if firstUpright == nil { firstUpright = time }
         }
     }
@@ -106,6 +109,7 @@ public final class Pendulum: SimModel {
         return [SimStatistic("upright", uprightTime, "s"),
                 SimStatistic("first upright", firstUpright ?? -1, "s"),
                 SimStatistic("mean|angle|", sumAbsAngle / n * 180 / .pi, "deg"),
+                SimStatistic("mean|angle| upright", uprightSteps > 0 ? sumAbsAngleUpright / Double(uprightSteps) * 180 / .pi : -1, "deg"),
                 SimStatistic("mean|torque|", sumAbsTorque / n, "N m"),
                 SimStatistic("reward", totalReward)]
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Control
 import NetworkFile
+import Recording
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,6 +26,16 @@ struct Check: ParsableCommand {
             print("  network    \(controller.network.neuronCount) neurons, \(controller.network.synapseCount) synapses, dt \(c.network.dt) ms")
             print("  loop       \(c.loop.mode.rawValue), \(c.loop.tickRate) Hz, \(c.loop.stepsPerTick) steps per tick")
             print("  endpoints  frames \(c.endpoints.frames)" + (c.endpoints.commands.map { ", commands \($0)" } ?? "") + ", control \(c.endpoints.control)")
+            if let path = c.persistence.weights {
+                // A file that does not fit is not an error of the configuration: the daemon refuses it and starts anyway.
+                var state = "not there yet"
+                if WeightStore.exists(path) {
+                    do { state = "present, fits (crc \(WeightSnapshot.describe(crc: try WeightStore.read(path, layout: WeightLayout(controller.network)).crc ?? 0)))" } catch {
+                        state = "present but would be refused: \(error)"
+                    }
+                }
+                print("  weights    \(path): \(state); " + (c.persistence.saveOnShutdown ? "saved on shutdown" : "saved on request only"))
+            }
         } catch let e as ConfigurationError {
             print(e.description)
             throw ExitCode(1)

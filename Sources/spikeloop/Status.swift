@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Wire
 
 struct Status: ParsableCommand {
@@ -37,34 +38,50 @@ struct Control: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "control",
         abstract: "Send a control request to a running daemon.",
-        discussion: "Commands: pause, resume, reset, safe-stop, reward VALUE, reload (as SIGHUP), shutdown."
+        discussion: """
+        Commands: pause, resume, reset, safe-stop, reward VALUE, save-weights [--path P], \
+        load-weights --path P, start-recording [--path P], stop-recording, reload, shutdown. save-weights writes the network's weights atomically \
+        (default: the configured persistence.weights file); load-weights checks a weights file \
+        against the network and applies it at a tick boundary (docs/weights.md). start-recording opens a session file (default: the configured recording.file); reload re-reads the configuration as SIGHUP does. A relative \
+        --path is taken from this command's working directory.
+        """
     )
 
     @Option(help: "The daemon's control endpoint.")
     var endpoint: String
 
-    @Argument(help: "pause | resume | reset | safe-stop | reward | reload | shutdown")
+    @Argument(help: "pause | resume | reset | safe-stop | reward | save-weights | load-weights | start-recording | stop-recording | reload | shutdown")
     var command: String
 
     @Argument(help: "The reward value, for 'reward'.")
     var value: Float?
 
+    @Option(help: "The weights file, for save-weights (optional) and load-weights (required); the session file for start-recording (optional).")
+    var path: String?
+
     func run() throws {
         let commands: [String: Spikeloop_V1_ControlCommand] = [
             "pause": .pause, "resume": .resume, "reset": .reset, "safe-stop": .safeStop,
-            "reward": .setReward, "reload": .reload, "shutdown": .shutdown,
+            "reward": .setReward, "shutdown": .shutdown, "save-weights": .saveWeights, "load-weights": .loadWeights,
+            "start-recording": .startRecording, "stop-recording": .stopRecording, "reload": .reload,
         ]
         guard let c = commands[command] else {
             throw ValidationError("unknown command '\(command)'; valid: \(commands.keys.sorted().joined(separator: ", "))")
         }
         if c == .setReward && value == nil { throw ValidationError("'reward' needs a value, e.g. spikeloop control --endpoint … reward 0.5") }
-        let reply = try sendControl(c, endpoint: endpoint, timeout: 2000, reward: value ?? 0)
-        print("ok, state \(reply.state)")
+        if c == .loadWeights && path == nil { throw ValidationError("'load-weights' needs --path FILE") }
+        // The daemon resolves relative paths against its own directory; the user means theirs.
+        let absolute = path.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 } ?? ""
+        // A save of a large network takes a while: the daemon answers once the file is on disk.
+        let timeout: Int32 = c == .saveWeights || c == .loadWeights ? 60_000 : 2000
+        let reply = try sendControl(c, endpoint: endpoint, timeout: timeout, reward: value ?? 0, path: absolute)
+        print("ok, state \(reply.state)" + (reply.message.isEmpty ? "" : ": \(reply.message)"))
     }
 }
 
 /// One request/reply on the control socket.
-func sendControl(_ command: Spikeloop_V1_ControlCommand, endpoint: String, timeout: Int32, reward: Float = 0) throws -> Spikeloop_V1_ControlReply {
+func sendControl(_ command: Spikeloop_V1_ControlCommand, endpoint: String, timeout: Int32, reward: Float = 0,
+                 path: String = "") throws -> Spikeloop_V1_ControlReply {
     let context = try ZMQContext()
     defer { context.shutdown() }
     let socket = try ZMQSocket(context, .req)
@@ -75,6 +92,7 @@ func sendControl(_ command: Spikeloop_V1_ControlCommand, endpoint: String, timeo
     request.requestID = 1
     request.command = command
     request.reward = reward
+    request.path = path
     _ = try socket.send(Array(try request.serializedBytes() as [UInt8]), .wait)
     guard let bytes = try socket.receiveBytes(.wait) else {
         throw CommandError("no answer from \(endpoint) within \(timeout) ms; is the daemon running with that control endpoint?")

@@ -1,0 +1,122 @@
+"""Shared by the controller generators (diffdrive.py, pendulum.py): writes
+network-file YAML for "functions of sensor channels in spikes".
+
+The construction (docs/controllers.md): a sensor channel is population coded
+by N Gaussian receptive fields (regular trains, preferred values mu_j evenly
+over [lo, hi], width one spacing, MAX_RATE at the preferred value), so
+sum_j r_j(x) ~ S = sqrt(2 pi) MAX_RATE for any x inside the range, and
+sum_j F(mu_j) r_j(x) ~ S F(x) for any smooth F (a Gaussian-smoothed F). A
+projection from the fields with weights beta F(mu_j) onto near-perfect
+integrate-and-fire neurons (1 s leak, no refractory period) makes them fire
+at beta S F(x) / DV Hz. Negative parts of F go to an opposing population
+(push-pull), so every weight is excitatory.
+
+Standard library only.
+"""
+import math
+
+MAX_RATE = 1000.0                       # Hz at a field's preferred value
+S = math.sqrt(2 * math.pi) * MAX_RATE   # sum_j r_j(x), fields one spacing wide
+V_REST, V_RESET, V_THRESHOLD = -70.0, -70.0, -50.0   # mV
+DV = V_THRESHOLD - V_RESET
+
+
+def fmt(x):
+    s = f"{x:.4f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+def preferred(lo, hi, n):
+    return [lo + j * (hi - lo) / (n - 1) for j in range(n)]
+
+
+def input_population(name, size, comment):
+    return [f"  - {{name: {name}, model: input, size: {size}}}   # {comment}"]
+
+
+def integrator_population(name, size, tau_m="1000 ms", comment=""):
+    """Integrate-and-fire neurons (rate = drive / DV), initial potentials
+    staggered over DV so that they fire out of phase and the population rate is smooth."""
+    stagger = ", ".join(fmt(V_RESET + DV * (i + 0.5) / size) + " mV" for i in range(size))
+    return [f"  - name: {name}" + (f"   # {comment}" if comment else ""),
+            "    model: lif",
+            f"    size: {size}",
+            f"    params: {{tau_m: {tau_m}, v_rest: {fmt(V_REST)} mV, v_threshold: {fmt(V_THRESHOLD)} mV, "
+            f"v_reset: {fmt(V_RESET)} mV, t_ref: 0 ms}}",
+            f"    init: {{v: [{stagger}]}}   # staggered phases"]
+
+
+def projection(name, source, target, weights, target_size, comment=""):
+    """source neuron j -> every neuron of target with weights[j] mV (zeros left out)."""
+    pairs, values = [], []
+    for j, w in enumerate(weights):
+        if abs(w) <= 1e-9:
+            continue
+        for i in range(target_size):
+            pairs.append(f"[{j}, {i}]")
+            values.append(fmt(w) + " mV")
+    if not pairs:
+        return []
+    return [f"  - name: {name}" + (f"   # {comment}" if comment else ""),
+            f"    from: {source}",
+            f"    to: {target}",
+            "    target: v",
+            f"    connect: {{rule: list, pairs: [{', '.join(pairs)}]}}",
+            f"    weight: {{list: [{', '.join(values)}]}}"]
+
+
+def rates(x, mus):
+    sigma = mus[1] - mus[0]
+    return [MAX_RATE * math.exp(-(x - mu) ** 2 / (2 * sigma * sigma)) for mu in mus]
+
+
+def solve(a, b):
+    """Gaussian elimination with partial pivoting (a is small and well conditioned)."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        m[c], m[p] = m[p], m[c]
+        for r in range(c + 1, n):
+            f = m[r][c] / m[c][c]
+            for k in range(c, n + 1):
+                m[r][k] -= f * m[c][k]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
+    return x
+
+
+def fit(mus, function, ridge=1e-3, points=400, ends=0.2):
+    """Coefficients c_j with sum_j c_j r_j(x) ~ S F(x) over [mu_0, mu_N-1] (least squares,
+    pulled towards c_j = F(mu_j)). Plain c_j = F(mu_j) would halve F at the ends of the
+    range, where half of the fields' Gaussian mass is missing; the ends matter here
+    because readings beyond the range saturate there."""
+    lo, hi, n = mus[0], mus[-1], len(mus)
+    prior = [function(mu) for mu in mus]
+    a = [[ridge if i == j else 0.0 for j in range(n)] for i in range(n)]
+    b = [ridge * prior[i] for i in range(n)]
+    samples = [(lo + k * (hi - lo) / (points - 1), 1.0 / points) for k in range(points)]
+    samples += [(lo, ends), (hi, ends)]   # saturated readings sit exactly there
+    for x, weight in samples:
+        g = [r / S for r in rates(x, mus)]
+        y = function(x)
+        for i in range(n):
+            b[i] += weight * g[i] * y
+            for j in range(n):
+                a[i][j] += weight * g[i] * g[j]
+    return solve(a, b)
+
+
+def push_pull_projections(fields, mus, function, push, pull, size, beta, label):
+    """fields -> push with beta c_j where c_j > 0, -> pull with -beta c_j where c_j < 0
+    (c_j from fit(): the drive difference push - pull is beta S F(x))."""
+    values = fit(mus, function)
+    return (projection(f"{fields}->{push}", fields, push, [beta * max(v, 0) for v in values], size, label)
+            + projection(f"{fields}->{pull}", fields, pull, [beta * max(-v, 0) for v in values], size, label))
+
+
+def signed_projection(fields, mus, function, target, size, beta, label):
+    """fields -> target with beta c_j, negative weights included (an inhibitory
+    share of the drive): the target's drive is beta S F(x)."""
+    return projection(f"{fields}->{target}", fields, target, [beta * c for c in fit(mus, function)], size, label)
