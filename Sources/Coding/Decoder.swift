@@ -25,7 +25,8 @@ import Neural
 /// Everything is allocated in `init`; `observe`, `value` and `reset` allocate
 /// nothing, take no locks and dispatch once per decoder, never per neuron.
 public final class Decoder {
-    public let spec: DecoderSpec
+    /// As built, or as last retuned.
+    public private(set) var spec: DecoderSpec
     public let stepsPerTick: Int
 
     private let network: Network
@@ -122,6 +123,54 @@ public final class Decoder {
         }
     }
 
+    // MARK: - Retuning (configuration reload)
+
+    /// Why `new` cannot be applied to this running decoder, or nil. What the
+    /// decoder remembers between ticks (population, neurons, window, time
+    /// constant, groups, range) needs a restart; the mapping from rates to
+    /// motor values (rates, gain, offset, preferred values, actions, fallback,
+    /// membrane bounds) does not.
+    public func retuneProblem(_ new: DecoderSpec) -> String? {
+        guard new.channel == spec.channel else { return "channel '\(spec.channel)' became '\(new.channel)'" }
+        guard new.mappingFree == spec.mappingFree else {
+            return "decoder '\(spec.channel)': kind, population, neurons, window or time constant changed"
+        }
+        return nil
+    }
+
+    /// Takes the mapping parameters of `new` (see ``retuneProblem(_:)``) in
+    /// place, between ticks; the replaced spec comes back in `new`, so the
+    /// caller's thread frees it. Allocates nothing.
+    public func retune(_ new: inout DecoderSpec) {
+        switch (core, new.kind) {
+        case (.rate(let c), .windowedRate(let w)):
+            c.minRate = w.minRate
+            c.maxRate = w.maxRate
+        case (.rate(let c), .filteredRate(let f)):
+            c.minRate = f.minRate
+            c.maxRate = f.maxRate
+        case (.vector(let c), .populationVector(let v)):
+            let n = c.preferred.count
+            for j in 0..<n {
+                c.preferred[j] = v.preferred?[j] ?? (n > 1 ? new.min + Double(j) * (new.max - new.min) / Double(n - 1) : (new.min + new.max) / 2)
+            }
+            c.minRate = v.minRate
+            c.fallback = v.fallback ?? (new.min + new.max) / 2
+        case (.pushPull(let c), .pushPull(let q)):
+            c.gain = q.gain
+            c.offset = q.offset ?? (new.min + new.max) / 2
+        case (.winner(let c), .winnerTakeAll(let w)):
+            for g in 0..<c.actions.count { c.actions[g] = w.actions[g] }
+            c.fallback = w.fallback ?? (new.min + new.max) / 2
+        case (.membrane(let c), .membrane(let m)):
+            c.vMin = m.vMin
+            c.vMax = m.vMax
+        default:
+            return  // refused by retuneProblem
+        }
+        swap(&spec, &new)
+    }
+
     @inline(__always)
     private func clamp(_ x: Double) -> Double {
         if !(x >= lower) { return lower }  // also NaN
@@ -207,8 +256,8 @@ final class RateEstimator {
 final class RateDecoderCore {
     let slice: NeuronSlice
     let estimator: RateEstimator
-    let minRate: Double
-    let maxRate: Double
+    var minRate: Double
+    var maxRate: Double
 
     init(slice: NeuronSlice, estimator: RateEstimator, minRate: Double, maxRate: Double) {
         self.slice = slice
@@ -237,8 +286,8 @@ final class PopulationVectorCore {
     let decay: Double
     /// Converts R to the mean rate per neuron, Hz.
     let toRate: Double
-    let minRate: Double
-    let fallback: Double
+    var minRate: Double
+    var fallback: Double
     private var weighted = 0.0
     private var total = 0.0
 
@@ -281,8 +330,8 @@ final class PopulationVectorCore {
 final class PushPullCore {
     let agonist: NeuronSlice, agonistRate: RateEstimator
     let antagonist: NeuronSlice, antagonistRate: RateEstimator
-    let gain: Double
-    let offset: Double
+    var gain: Double
+    var offset: Double
 
     init(agonist: NeuronSlice, agonistRate: RateEstimator, antagonist: NeuronSlice, antagonistRate: RateEstimator,
          gain: Double, offset: Double) {
@@ -316,7 +365,7 @@ final class WinnerTakeAllCore {
     let rule: DecoderSpec.WinnerTakeAll.Rule
     let groupSize: Int
     let actions: FixedArray<Double>
-    let fallback: Double
+    var fallback: Double
     /// Spikes per group in the tick (most-spikes rule).
     let counts: FixedArray<Int32>
     /// The first-spike winner of the tick, -1 while none.
@@ -393,8 +442,8 @@ final class WinnerTakeAllCore {
 /// Mean v of the slice after the tick's last step, normalised to [vMin, vMax].
 final class MembraneCore {
     let slice: NeuronSlice
-    let vMin: Double
-    let vMax: Double
+    var vMin: Double
+    var vMax: Double
 
     init(slice: NeuronSlice, vMin: Double, vMax: Double) {
         self.slice = slice

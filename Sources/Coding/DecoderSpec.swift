@@ -198,3 +198,34 @@ public struct DecoderSpec: Sendable, Equatable {
         }
     }
 }
+
+extension DecoderSpec {
+    /// This spec with its mapping parameters (what ``Decoder/retune(_:)`` may
+    /// change) blanked: two specs with equal `mappingFree` differ only in
+    /// parameters a running decoder can take.
+    var mappingFree: DecoderSpec {
+        var s = self
+        switch kind {
+        case .windowedRate(var w):
+            (w.minRate, w.maxRate) = (0, 0)
+            s.kind = .windowedRate(w)
+        case .filteredRate(var f):
+            (f.minRate, f.maxRate) = (0, 0)
+            s.kind = .filteredRate(f)
+        case .populationVector(var v):
+            v.preferred = v.preferred.map { Array(repeating: 0, count: $0.count) }
+            (v.minRate, v.fallback) = (0, nil)
+            s.kind = .populationVector(v)
+        case .pushPull(var q):
+            (q.gain, q.offset) = (0, nil)
+            s.kind = .pushPull(q)
+        case .winnerTakeAll(var w):
+            w.actions = Array(repeating: 0, count: w.actions.count)
+            w.fallback = nil
+            s.kind = .winnerTakeAll(w)
+        case .membrane:
+            s.kind = .membrane(.init(vMin: 0, vMax: 0))
+        }
+        return s
+    }
+}

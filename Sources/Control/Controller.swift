@@ -1,6 +1,11 @@
 import Coding
 import Neural
 
+/// Looks at the network after each step of a tick, without changing it.
+public protocol StepTap: AnyObject {
+    func afterStep(_ network: Network, offset: Int)
+}
+
 /// The controller proper (ros2_control's "update"): one tick turns sensor
 /// values into decoded motor values through encoders, `stepsPerTick` network
 /// steps and decoders. It owns no I/O and no clock, so the same object runs
@@ -17,6 +22,9 @@ public final class Controller {
     public let sensorCount: Int
     public let motorCount: Int
     public private(set) var ticks: Int64 = 0
+    /// Sees the network after every step (the session recorder's spikes and
+    /// probes); nil costs one branch per step.
+    public var stepTap: StepTap?
 
     public init(robot: RobotDescription, network spec: NetworkSpec, encoders: [EncoderSpec], decoders: [DecoderSpec],
                 stepsPerTick: Int) throws {
@@ -43,9 +51,26 @@ public final class Controller {
             for encoder in encoders { encoder.drive(step: k) }
             network.step()
             for decoder in decoders { decoder.observe() }
+            stepTap?.afterStep(network, offset: k)
         }
         for (i, decoder) in decoders.enumerated() { motors[decoderMotor[i]] = decoder.value() }
         ticks += 1
+    }
+
+    /// The decoders' specs, in the order ``retune(_:)`` takes them.
+    public var decoderSpecs: [DecoderSpec] { decoders.map(\.spec) }
+
+    /// Why `specs` (one per decoder, in ``decoderSpecs`` order) cannot be
+    /// taken by the running decoders; empty when they can.
+    public func retuneProblems(_ specs: [DecoderSpec]) -> [String] {
+        guard specs.count == decoders.count else { return ["decoders: \(decoders.count) became \(specs.count)"] }
+        return zip(decoders, specs).compactMap { $0.retuneProblem($1) }
+    }
+
+    /// Takes the decoders' new mapping parameters between ticks; the replaced
+    /// specs come back in `specs`. Allocates nothing.
+    public func retune(_ specs: inout [DecoderSpec]) {
+        for i in 0..<min(specs.count, decoders.count) { decoders[i].retune(&specs[i]) }
     }
 
     /// Back to the state right after start-up: network, encoders and decoders.

@@ -73,13 +73,40 @@ public struct ControllerConfiguration: Sendable {
     }
 
     public struct Recording: Sendable, Equatable {
-        public init(file: String? = nil, enabled: Bool = false) {
-            self.file = file
-            self.enabled = enabled
+        /// State variables of chosen neurons recorded at every step.
+        public struct Probe: Sendable, Equatable {
+            public var population: String
+            public var variable: String
+            public var neurons: [Int]
         }
 
+        public init(file: String? = nil, enabled: Bool = false, probes: [Probe] = [], queueMegabytes: Int = 64) {
+            self.file = file
+            self.enabled = enabled
+            self.probes = probes
+            self.queueMegabytes = queueMegabytes
+        }
+
+        /// The session file; a directory (or a path ending in `/`) gets one
+        /// `session-YYYYMMDD-HHMMSS.mcap` per session. Relative paths are
+        /// taken in `$LOGS_DIRECTORY` when set (systemd LogsDirectory=).
         public var file: String?
         public var enabled: Bool
+        public var probes: [Probe]
+        /// Size of the queue between the loop and the recorder thread, MiB.
+        public var queueMegabytes: Int
+    }
+
+    /// What the daemon logs: events at `level` or above, and its one-line
+    /// status every `statusInterval`.
+    public struct Log: Sendable, Equatable {
+        public var level: LogLevel = .info
+        /// ns.
+        public var statusInterval: Int64 = 10_000_000_000
+        public init(level: LogLevel = .info, statusInterval: Int64 = 10_000_000_000) {
+            self.level = level
+            self.statusInterval = statusInterval
+        }
     }
 
     /// What survives a restart (docs/weights.md).
@@ -103,6 +130,10 @@ public struct ControllerConfiguration: Sendable {
     public var loop: Loop
     public var endpoints: Endpoints
     public var recording: Recording
+    public var log = Log()
+    /// The text of every file the configuration was built from (itself, the
+    /// robot description, the network file), by path: recordings keep them.
+    public var sources: [String: String] = [:]
     public var persistence: Persistence
 
     public init(file: String, robotFile: String, robot: RobotDescription, network: NetworkSpec, encoders: [EncoderSpec],
@@ -120,7 +151,7 @@ public struct ControllerConfiguration: Sendable {
         self.persistence = persistence
     }
 
-    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence"]
+    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log"]
 
     /// Loads and checks `path`; throws `ConfigurationError` with every problem.
     public static func load(path: String) throws -> ControllerConfiguration {
@@ -143,11 +174,15 @@ public struct ControllerConfiguration: Sendable {
         let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         func resolve(_ p: String) -> String { p.hasPrefix("/") || directory.isEmpty ? p : "\(directory)/\(p)" }
 
+        var sources: [String: String] = [:]
+        sources[file] = try? readText(file)
+
         // The robot.
         var robot: RobotDescription?
         var robotFile = ""
         if let e = r.required(top, "robot", in: root, "the robot description file, e.g. robot: ../Robots/cartpole.yaml"), let p = r.string(e) {
             robotFile = resolve(p)
+            sources[robotFile] = try? readText(robotFile)
             do { robot = try RobotDescription.load(path: robotFile) } catch let error as ConfigurationError {
                 if error.problems.count == 1, error.problems[0].message.hasPrefix("cannot read") {
                     r.report(e, "cannot read the robot description '\(robotFile)'")
@@ -159,6 +194,7 @@ public struct ControllerConfiguration: Sendable {
         var network: NetworkSpec?
         if let e = r.required(top, "network", in: root, "a network file (network: net.yaml) or an inline network with populations and projections") {
             if case .scalar = e.node, let p = r.string(e) {
+                sources[resolve(p)] = try? readText(resolve(p))
                 do { network = try NetworkFile.load(path: resolve(p)) } catch let error as ConfigurationError {
                     if error.problems.count == 1, error.problems[0].message.hasPrefix("cannot read") {
                         r.report(e, "cannot read the network file '\(resolve(p))'")
@@ -246,17 +282,48 @@ public struct ControllerConfiguration: Sendable {
         }
 
         var recording = Recording(file: nil, enabled: false)
-        if let e = top["recording"], let k = r.mapping(e, allowed: ["file", "enabled"]) {
+        if let e = top["recording"], let k = r.mapping(e, allowed: ["file", "enabled", "probes", "queue_size"]) {
             recording.file = k["file"].flatMap(r.string)
             recording.enabled = k["enabled"].flatMap(r.bool) ?? (recording.file != nil)
+            if let q = k["queue_size"] { recording.queueMegabytes = r.integer(q, min: 1, max: 4096) ?? recording.queueMegabytes }
+            if let list = k["probes"].flatMap(r.sequence), let network {
+                for p in list {
+                    guard let pk = r.mapping(p, allowed: ["population", "variable", "neurons"]),
+                          let popEntry = r.required(pk, "population", in: p, "the population to probe"),
+                          let pop = r.string(popEntry) else { continue }
+                    guard let spec = network.populations.first(where: { $0.name == pop }) else {
+                        r.report(popEntry, "no population '\(pop)'; valid: \(network.populations.map(\.name).joined(separator: ", "))")
+                        continue
+                    }
+                    let variable = pk["variable"].flatMap { r.choice($0, spec.model.probeableVariables) } ?? "v"
+                    var neurons: [Int] = [0]
+                    if let n = pk["neurons"] {
+                        if let list = r.sequence(n) {
+                            neurons = list.compactMap { r.integer($0, min: 0, max: spec.size - 1) }
+                        } else if let one = r.integer(n, min: 0, max: spec.size - 1) {
+                            neurons = [one]
+                        }
+                    }
+                    recording.probes.append(.init(population: pop, variable: variable, neurons: neurons))
+                }
+            }
+        }
+
+        var log = Log()
+        if let e = top["log"], let k = r.mapping(e, allowed: ["level", "status_interval"]) {
+            if let l = k["level"].flatMap({ r.choice($0, LogLevel.allCases.map(\.rawValue)) }).flatMap(LogLevel.init) { log.level = l }
+            if let t = k["status_interval"].flatMap({ r.quantity($0, .time, positive: true) }) { log.statusInterval = Int64(t * 1e6) }
         }
 
         let persistence = top["persistence"].flatMap { readPersistence($0, r, configDirectory: directory) } ?? Persistence()
 
         guard let robot, let network, let loop, let endpoints else { return nil }
-        return ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
-                                       encoders: encoders, decoders: decoders, loop: loop,
-                                       endpoints: endpoints, recording: recording, persistence: persistence)
+        var config = ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
+                                             encoders: encoders, decoders: decoders, loop: loop,
+                                             endpoints: endpoints, recording: recording, persistence: persistence)
+        config.log = log
+        config.sources = sources
+        return config
     }
 
     /// `persistence: {weights: PATH, save_on_shutdown: BOOL}`. A relative PATH

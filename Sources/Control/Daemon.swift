@@ -15,8 +15,20 @@ public final class Daemon: @unchecked Sendable {
     public let statistics = StatisticsExchange()
     public let loop: TickLoop
     private let context: ZMQContext
-    private let log: @Sendable (String) -> Void
+    private let sink: @Sendable (String) -> Void
     private let clock = MonotonicClock()
+    /// The configuration as last reloaded (`config` is the one started with;
+    /// everything a reload may not change is equal in both).
+    private let current: Mutex<ControllerConfiguration>
+    private let logLevel: Atomic<Int>
+    private let statusInterval: Atomic<Int64>
+    private let reloadsRefused = Atomic<Int64>(0)
+    /// The session being recorded, if any.
+    private let recorder = Mutex<SessionRecorder?>(nil)
+    /// Serialises starting and stopping recordings.
+    private let recordingSerial = Mutex(())
+    /// The loop thread owns the network while this is set.
+    private let loopRunning = Atomic<Bool>(false)
     /// Cumulative histograms: the reporter thread adds to them, status reads them.
     private let totals = Mutex(TickHistograms())
     private var threads: [WorkerThread] = []
@@ -29,7 +41,10 @@ public final class Daemon: @unchecked Sendable {
 
     public init(config: ControllerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
-        self.log = log
+        sink = log
+        current = Mutex(config)
+        logLevel = Atomic(LogLevel.allCases.firstIndex(of: config.log.level)!)
+        statusInterval = Atomic(config.log.statusInterval)
         let controller = try Controller(config)
         loop = TickLoop(config: config, controller: controller, shared: shared, statistics: statistics, clock: clock)
         context = try ZMQContext()
@@ -40,8 +55,12 @@ public final class Daemon: @unchecked Sendable {
     /// Starts the threads; returns once the loop's sockets and the control
     /// socket are bound (or throws what prevented it).
     public func start(maxTicks: Int64? = nil) throws {
+        // Recording from the start sees the network's initial state (replayable).
+        if config.recording.enabled { try startRecording(path: config.recording.file) }
         let bound = StartupSignal()
+        loopRunning.store(true, ordering: .releasing)
         let loopThread = WorkerThread { [self] in
+            defer { loopRunning.store(false, ordering: .releasing) }
             RealtimeSetup.nameThread("spikeloop-loop")
             RealtimeSetup.tightenTimerSlack()
             let l = config.loop
@@ -78,6 +97,7 @@ public final class Daemon: @unchecked Sendable {
             }
             shared.setState(.stopping)
             shared.stopRequested.store(true, ordering: .releasing)
+            loop.tap.active.store(false, ordering: .releasing)  // the recorder may close the session
         }
         threads.append(loopThread)
         if let failure = bound.wait() {
@@ -117,6 +137,7 @@ public final class Daemon: @unchecked Sendable {
         shared.stopRequested.store(true, ordering: .releasing)
         for t in threads { t.join() }
         threads.removeAll()
+        stopRecording()
         if ran { weights.saveAtShutdown() }  // the loop thread has ended: the network is ours again
         context.shutdown()
         totals.withLock { statistics.drainAfterLoopEnded(into: &$0) }
@@ -125,11 +146,99 @@ public final class Daemon: @unchecked Sendable {
     /// The loop's timing distributions since start (complete once stopped).
     public var totalHistograms: TickHistograms { totals.withLock { $0 } }
 
-    /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error).
-    /// `stopping` runs before the threads are joined (service: STOPPING=1).
-    public func waitUntilStopped(signals: Bool, stopping: () -> Void = {}) {
+    /// Logs `line` unless the configured level filters it out.
+    public func log(_ line: String) {
+        let level = LogLevel(line: line)
+        if level >= LogLevel.allCases[logLevel.load(ordering: .relaxed)] { sink(line) }
+        // Every log line is an event of the session too ("control: pause" → kind "control").
+        recorder.withLock { r in
+            guard let r else { return }
+            let head = line.prefix { $0 != ":" }
+            let kind = head.count < line.count && head.count <= 16 && !head.contains(" ") ? String(head) : "log"
+            r.event(kind, line, severity: level == .error ? .error : level == .warning ? .warning : .info)
+        }
+    }
+
+    // MARK: - Recording
+
+    /// Starts recording a session to `path` (or the configured file, or
+    /// `session-….mcap` in the working directory); see ``SessionRecorder``.
+    /// Returns the file's path.
+    @discardableResult
+    public func startRecording(path: String?) throws -> String {
+        try recordingSerial.withLock { _ in
+            if let running = recorder.withLock({ $0?.path }) {
+                throw DaemonError(description: "already recording to \(running); stop that recording first")
+            }
+            let file = Self.sessionPath(path ?? config.recording.file ?? "")
+            let network = loop.controller.network
+            let session: SessionRecorder
+            do {
+                session = try SessionRecorder(path: file, config: current.withLock { $0 }, tap: loop.tap,
+                                              layoutHash: loop.layout.layoutHash, network: network,
+                                              weights: weightsForRecording(),
+                                              stats: { [self] in loopStats() },
+                                              simStep: { [self] in shared.simStep.load(ordering: .relaxed) })
+            } catch {
+                throw DaemonError(description: "cannot record to \(file): \(error)")
+            }
+            session.start()
+            recorder.withLock { $0 = session }
+            loop.tap.requested.store(true, ordering: .releasing)
+            log("recording: \(file) (from the next tick)")
+            return file
+        }
+    }
+
+    /// Stops the running recording and closes its file; nil when none ran.
+    @discardableResult
+    public func stopRecording() -> String? {
+        recordingSerial.withLock { _ in
+            guard let session = recorder.withLock({ $0 }) else { return nil }
+            loop.tap.requested.store(false, ordering: .releasing)
+            let summary = session.finish(finalWeights: weightsForRecording())
+            recorder.withLock { $0 = nil }
+            log(summary)
+            return session.path
+        }
+    }
+
+    /// The weights snapshot stored in recordings (docs/weights.md).
+    private func weightsForRecording() -> [UInt8]? { weights.snapshotBytes(loopRunning: loopRunning.load(ordering: .acquiring)) }
+
+    /// A session file path: a directory (or "" / a path ending in "/") gets
+    /// `session-YYYYMMDD-HHMMSS.mcap`; relative paths go to `$LOGS_DIRECTORY`
+    /// when systemd set it.
+    static func sessionPath(_ requested: String) -> String {
+        var path = requested
+        if !path.hasPrefix("/"), let logs = getenv("LOGS_DIRECTORY").map({ String(cString: $0) }), !logs.isEmpty {
+            path = logs.split(separator: ":").first.map(String.init)! + "/" + path
+        }
+        var info = stat()
+        if path.isEmpty || path.hasSuffix("/") || (stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR) {
+            var now = time(nil)
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            var name = [CChar](repeating: 0, count: 64)
+            strftime(&name, name.count, "session-%Y%m%d-%H%M%S.mcap", &parts)
+            let base = path.isEmpty ? "" : (path.hasSuffix("/") ? path : path + "/")
+            path = base + String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return path
+    }
+
+    /// Blocks until the loop ends (shutdown request, `maxTicks`, or an error),
+    /// reloading on SIGHUP. `reloading` wraps each reload (service:
+    /// RELOADING=1 … READY=1); `stopping` runs before the threads are joined
+    /// (service: STOPPING=1).
+    public func waitUntilStopped(signals: Bool, reloading: (() -> Void) -> Void = { $0() }, stopping: () -> Void = {}) {
         while !shared.stopRequested.load(ordering: .acquiring) {
             if signals, let s = SignalWaiter.wait(milliseconds: 100) {
+                if s == SIGHUP {
+                    log("received SIGHUP: reloading \(config.file)")
+                    reloading { _ = reload() }
+                    continue
+                }
                 log("received \(s == SIGTERM ? "SIGTERM" : s == SIGINT ? "SIGINT" : "signal \(s)"); stopping: motors to their safe values")
                 break
             } else if !signals {
@@ -138,6 +247,66 @@ public final class Daemon: @unchecked Sendable {
         }
         stopping()
         stop()
+    }
+
+    // MARK: - Reload
+
+    private let reloadSerial = Mutex(())
+
+    /// Re-reads the configuration file (SIGHUP, control `reload`). Safe
+    /// changes (watchdog, safety limits, decoder mappings, logging,
+    /// recording) reach the loop between two ticks; if anything needs a
+    /// restart (network, encoders, endpoints, tick rate, dt, mode, robot
+    /// layout) the whole reload is refused and the running configuration stays.
+    /// Returns the outcome as logged; `ok` false when refused.
+    @discardableResult
+    public func reload() -> (ok: Bool, message: String) {
+        reloadSerial.withLock { _ in
+            let outcome = reloadNow()
+            if !outcome.ok { reloadsRefused.add(1, ordering: .relaxed) }
+            log(outcome.ok ? outcome.message : "warning: \(outcome.message)")
+            return outcome
+        }
+    }
+
+    /// A reload that turns recording on or off (or moves it) starts or stops it.
+    private func applyRecordingChange(from old: ControllerConfiguration.Recording, to new: ControllerConfiguration.Recording) {
+        guard old.enabled != new.enabled || old.file != new.file else { return }
+        stopRecording()
+        if new.enabled {
+            do { try startRecording(path: new.file) } catch { log("warning: \(error)") }
+        }
+    }
+
+    private func reloadNow() -> (ok: Bool, message: String) {
+        let new: ControllerConfiguration
+        do { new = try ControllerConfiguration.load(path: config.file) } catch {
+            return (false, "reload refused, the running configuration stays: \(error)")
+        }
+        let old = current.withLock { $0 }
+        var needRestart = old.restartChanges(to: new)
+        if needRestart.isEmpty { needRestart = loop.controller.retuneProblems(old.decoders(orderedLike: new)) }
+        guard needRestart.isEmpty else {
+            return (false, "reload refused, the running configuration stays; these changes need a restart: \(needRestart.joined(separator: "; "))")
+        }
+        let changes = old.safeChanges(to: new)
+        guard !changes.isEmpty else { return (true, "reload: \(config.file) has no changes") }
+        let update = ConfigurationUpdate(safetyMotors: new.robot.safetyMotors, watchdogTimeout: new.loop.watchdogTimeout,
+                                         autoResume: new.loop.autoResume, decoders: old.decoders(orderedLike: new))
+        let generation = shared.configGeneration.load(ordering: .acquiring)
+        while !shared.updates.post(update) { usleep(1000) }
+        logLevel.store(LogLevel.allCases.firstIndex(of: new.log.level)!, ordering: .relaxed)
+        statusInterval.store(new.log.statusInterval, ordering: .relaxed)
+        current.withLock { $0 = new }
+        applyRecordingChange(from: old.recording, to: new.recording)
+        // The loop takes it at its next tick boundary (lockstep: also every
+        // 50 ms while waiting for frames).
+        let deadline = clock.now() + 2_000_000_000
+        while shared.configGeneration.load(ordering: .acquiring) == generation && clock.now() < deadline { usleep(500) }
+        _ = shared.updates.collect()
+        let applied = shared.configGeneration.load(ordering: .acquiring) != generation
+        let when = applied ? "applied before tick \(shared.reloadedAfterTick.load(ordering: .relaxed) + 1)" : "posted; the loop applies it at its next tick"
+        return (true, "reload: \(when): \(changes.joined(separator: "; "))")
     }
 
     // MARK: - Control channel
@@ -202,16 +371,32 @@ public final class Daemon: @unchecked Sendable {
         case .shutdown:
             log("control: shutdown")
             shared.stopRequested.store(true, ordering: .releasing)
+        case .reload:
+            log("control: reload")
+            let outcome = reload()
+            if !outcome.ok {
+                reply.ok = false
+                reply.error = outcome.message
+            }
+        case .startRecording:
+            do { reply.message = "recording to " + (try startRecording(path: request.path.isEmpty ? nil : request.path)) } catch {
+                reply.ok = false
+                reply.error = "\(error)"
+            }
+        case .stopRecording:
+            if let path = stopRecording() { reply.message = "closed \(path)" } else {
+                reply.ok = false
+                reply.error = "not recording"
+            }
         case .saveWeights:
             if let problem = weights.save(to: request.path) { reply.ok = false; reply.error = problem }
         case .loadWeights:
             if let problem = weights.load(from: request.path) { reply.ok = false; reply.error = problem }
-        case .startRecording, .stopRecording:
             reply.ok = false
             reply.error = "\(request.command) is not available in this version of the daemon"
         default:
             reply.ok = false
-            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, shutdown"
+            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, start_recording, stop_recording, reload, shutdown"
         }
     }
 
@@ -248,6 +433,14 @@ public final class Daemon: @unchecked Sendable {
         s.timeNs = clock.now()
         s.mode = config.loop.mode.rawValue
         s.safeReasons = shared.reasons.names
+        s.configGeneration = UInt64(shared.configGeneration.load(ordering: .relaxed))
+        s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
+        s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)
+        s.recorderDropped = UInt64(loop.tap.dropped.load(ordering: .relaxed))
+        recorder.withLock { r in
+            s.recordingPath = r?.path ?? ""
+            s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)
+        }
         totals.withLock { totals in
             func ns(_ h: Histogram<UInt64>, _ p: Double) -> Int64 { h.totalCount == 0 ? 0 : Int64(h.valueAtPercentile(p)) }
             s.tickNsP50 = ns(totals.compute, 50)
@@ -265,11 +458,11 @@ public final class Daemon: @unchecked Sendable {
 
     /// Collects the loop's histograms every 200 ms and logs one line every
     /// `logInterval` seconds, plus a line whenever the safe state changes.
-    private func report(logInterval: Int64 = 10_000_000_000) {
+    private func report() {
         let rejections = RejectionLog(counters: loop.validator.counters, source: "frames \(config.endpoints.frames)",
                                       channelNames: config.robot.sensors.map(\.name), ranges: loop.layout.sensorRanges,
-                                      emit: { [log] in log($0) })
-        var nextLog = clock.now() + logInterval
+                                      emit: { [self] in log($0) })
+        var nextLog = clock.now() + statusInterval.load(ordering: .relaxed)
         var lastReasons = shared.reasons
         // Telemetry: LoopStats once a second on the configured PUB endpoint.
         var telemetry: ZMQSocket?
@@ -295,7 +488,7 @@ public final class Daemon: @unchecked Sendable {
                 lastReasons = reasons
             }
             if clock.now() >= nextLog {
-                nextLog += logInterval
+                nextLog = max(nextLog + statusInterval.load(ordering: .relaxed), clock.now())
                 log(statusLine())
             }
             if clock.now() >= nextTelemetry {
@@ -319,7 +512,7 @@ public final class Daemon: @unchecked Sendable {
     }
 }
 
-/// Waits for SIGINT/SIGTERM synchronously. They are blocked in every thread
+/// Waits for SIGINT/SIGTERM (stop) and SIGHUP (reload) synchronously. They are blocked in every thread
 /// (call `blockTerminationSignals()` before starting any), so only `wait` sees them.
 public enum SignalWaiter {
     public static func blockTerminationSignals() {
@@ -327,6 +520,7 @@ public enum SignalWaiter {
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
@@ -335,6 +529,7 @@ public enum SignalWaiter {
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGHUP)
         var timeout = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
         let s = sigtimedwait(&set, nil, &timeout)
         return s > 0 ? s : nil

@@ -54,6 +54,14 @@ public final class LoopShared: Sendable {
     public let computeP50 = Atomic<Int64>(0)
     public let computeP99 = Atomic<Int64>(0)
     public let computeMax = Atomic<Int64>(0)
+    /// A reload's new parameters, taken by the loop at its next tick boundary.
+    let updates = LoopMailbox<ConfigurationUpdate>()
+    /// Configurations the loop has taken: 1 at start, +1 per applied reload.
+    public let configGeneration = Atomic<Int64>(1)
+    /// Ticks done when the loop took the last reload (it applies from the next one).
+    public let reloadedAfterTick = Atomic<Int64>(0)
+    /// The watchdog timeout in force, ns.
+    public let watchdogTimeout = Atomic<Int64>(0)
 
     public init() {}
 

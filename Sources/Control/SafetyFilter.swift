@@ -121,6 +121,16 @@ public struct SafetyFilter: Sendable {
         }
     }
 
+    /// Takes new limits between ticks (a reload); the replaced ones come back
+    /// in `motors`, so the caller's thread frees them. The safe state and
+    /// the slew limit's reference carry over.
+    public mutating func retune(motors: inout [Motor], watchdogTimeout: Int64, autoResume: Bool) {
+        guard motors.count == self.motors.count else { return }
+        swap(&self.motors, &motors)
+        self.watchdogTimeout = watchdogTimeout
+        self.autoResume = autoResume
+    }
+
     /// Back to the start-up state (reset keeps nothing of the previous run).
     public mutating func restart() {
         reasons = [.startup]

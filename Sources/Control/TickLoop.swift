@@ -15,6 +15,9 @@ public final class TickLoop {
     public let layout: Spikeloop_V1_RobotLayout
     public private(set) var safety: SafetyFilter
     private let clock: TickClock
+    /// Session recording's loop side (idle unless a recording runs).
+    let tap: SessionTap
+    private var recording = false
 
     private let frame: SensorFrameBuffer
     private let command: MotorCommandBuffer
@@ -54,6 +57,7 @@ public final class TickLoop {
                                          ranges: layout.sensorRanges)
         safety = SafetyFilter(motors: robot.safetyMotors, watchdogTimeout: config.loop.watchdogTimeout,
                               autoResume: config.loop.autoResume)
+        shared.watchdogTimeout.store(config.loop.watchdogTimeout, ordering: .relaxed)
         frame = validator.makeFrameBuffer()
         command = MotorCommandBuffer(capacity: robot.motors.count)
         sensors = .allocate(capacity: max(1, robot.sensors.count))
@@ -61,6 +65,8 @@ public final class TickLoop {
         decoded = .allocate(capacity: max(1, robot.motors.count))
         decoded.initialize(repeating: 0, count: max(1, robot.motors.count))
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 16)
+        tap = SessionTap(network: controller.network, stepsPerTick: config.loop.stepsPerTick,
+                         probes: config.recording.probes, queueBytes: config.recording.queueMegabytes << 20)
         replies = (0..<Self.replyRingLength).map { _ in .allocate(byteCount: 64 + 5 * robot.motors.count, alignment: 16) }
     }
 
@@ -76,6 +82,14 @@ public final class TickLoop {
     /// Applies operator requests; called at tick boundaries only.
     @inline(__always)
     private func applyRequests() {
+        shared.updates.receive { update in
+            safety.retune(motors: &update.safetyMotors, watchdogTimeout: update.watchdogTimeout, autoResume: update.autoResume)
+            controller.retune(&update.decoders)
+            shared.watchdogTimeout.store(update.watchdogTimeout, ordering: .relaxed)
+            shared.reloadedAfterTick.store(controller.ticks, ordering: .relaxed)
+            shared.configGeneration.add(1, ordering: .releasing)
+        }
+        recording = tap.latch(controller: controller, simTime: simTime, at: clock.now())
         let r = shared.takeRequests()
         if r.isEmpty { return }
         if r.contains(.reset) {
@@ -97,9 +111,11 @@ public final class TickLoop {
     /// Runs the controller on the current sensor values (unless paused) and
     /// fills `command` with the filtered values.
     @inline(__always)
-    private func computeCommand(at time: Int64) {
+    private func computeCommand(at time: Int64, started: Int64) {
         let motors = controller.motorCount
-        if !paused && haveFrame {
+        let firstStep = controller.network.stepIndex
+        let ticked = !paused && haveFrame
+        if ticked {
             controller.tick(sensors: sensors, motors: decoded)
             simTime += config.loop.periodNanoseconds
         }
@@ -117,6 +133,11 @@ public final class TickLoop {
         safety.filter(command.valueBuffer, at: time)
         command.safeStop = safety.isSafeStopped
         publishState()
+        if recording {
+            tap.recordTick(start: started, ticked: ticked, firstStep: firstStep, command: command, decoded: decoded,
+                           safeReasons: safety.reasons.rawValue, state: UInt8(shared.state.rawValue),
+                           overruns: shared.overruns.load(ordering: .relaxed))
+        }
     }
 
     @inline(__always)
@@ -135,6 +156,7 @@ public final class TickLoop {
     private func take(_ received: ZMQReceived, at time: Int64) -> Bool {
         let reason = validator.accept(received, buffer: UnsafeRawBufferPointer(receiveBuffer), into: frame)
         guard reason == nil else { return false }
+        if recording { tap.recordFrame(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received.byteCount]), at: time) }
         sensors.update(from: frame.values, count: controller.sensorCount)
         answeredSequence = frame.sequence
         haveFrame = true
@@ -191,7 +213,7 @@ public final class TickLoop {
             return true
         }
         // Simulated time drives the slew limit, so lockstep stays deterministic.
-        computeCommand(at: simTime)
+        computeCommand(at: simTime, started: start)
         // Zero-copy from the ring: a REP socket receives the next request only
         // after this reply left its pipe, and the ring is long enough that a
         // buffer is rewritten only after `replies.count − 1` further requests.
@@ -255,7 +277,7 @@ public final class TickLoop {
         }
         if !fresh && haveFrame { shared.staleTicks.add(1, ordering: .relaxed) }
         safety.checkWatchdog(at: start)
-        computeCommand(at: start)
+        computeCommand(at: start, started: start)
         _ = try commands.sendWithoutCopy(encodeCommand(), .dontWait)
         let end = clock.now()
         let lateness = start - deadline
@@ -280,7 +302,8 @@ public final class TickLoop {
     private func computeCommandWithoutTick() {
         let wasPaused = paused
         paused = true
-        computeCommand(at: clock.now())
+        let now = clock.now()
+        computeCommand(at: now, started: now)
         paused = wasPaused
     }
 }

@@ -95,6 +95,15 @@ public final class WeightPersistence: @unchecked Sendable {
         }
     }
 
+    /// The network's weights as a weights file (recordings store them):
+    /// read directly before the loop runs, else copied at a tick boundary.
+    public func snapshotBytes(loopRunning: Bool) -> [UInt8]? {
+        if !loopRunning { return WeightStore.snapshot(of: network, layout: layout).encode() }
+        let counts = layout.projections.map(\.synapseCount)
+        return shared.weightExchange.copy(synapseCounts: counts, shared: shared, timeoutNs: Self.handOverTimeoutNs)
+            .map { layout.snapshot(weights: $0).encode() }
+    }
+
     private func write(_ snapshot: WeightSnapshot, to target: String, why: String) throws(WeightStoreError) {
         let start = clock.now()
         let bytes = snapshot.encode()

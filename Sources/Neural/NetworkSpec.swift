@@ -68,6 +68,15 @@ public enum NeuronModel: Sendable, Equatable {
         }
     }
 
+    /// The state variables a probe may record.
+    public var probeableVariables: [String] {
+        switch self {
+        case .lif: ["v", "g_e", "g_i"]
+        case .izhikevich: ["v", "u"]
+        case .poisson, .spikeTimes, .input: []
+        }
+    }
+
     /// The variables a projection may target.
     public var targets: [TargetVariable] {
         switch self {

@@ -17,7 +17,7 @@ public enum SessionSchema {
     }
 
     public static let sensors = Topic(topic: "/sensors", messageName: "spikeloop.v1.SensorFrame",
-                                      what: "every sensor frame as received (accepted or not)")
+                                      what: "every accepted sensor frame, byte for byte as received")
     public static let motorsDecoded = Topic(topic: "/motors/decoded", messageName: "spikeloop.v1.MotorCommand",
                                             what: "motor command as the decoders produced it, before the safety filter")
     public static let motorsSent = Topic(topic: "/motors/sent", messageName: "spikeloop.v1.MotorCommand",
@@ -29,8 +29,10 @@ public enum SessionSchema {
     public static let events = Topic(topic: "/events", messageName: "spikeloop.v1.Event",
                                      what: "safety stops, overruns, rejected messages, control requests, recorder drops")
 
-    /// Every topic with a message type in spikeloop.v1 (`/probes` waits for a probe message in the proto).
-    public static let topics: [Topic] = [sensors, motorsDecoded, motorsSent, spikes, loopStats, events]
+    public static let probes = Topic(topic: "/probes", messageName: "spikeloop.v1.StateProbe",
+                                     what: "configured state variables (e.g. membrane voltages) at every step of a tick")
+
+    public static let topics: [Topic] = [sensors, motorsDecoded, motorsSent, spikes, probes, loopStats, events]
 
     /// Adds one schema per message type and one channel per topic; returns
     /// the channel id of each topic.

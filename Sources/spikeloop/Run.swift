@@ -13,7 +13,11 @@ struct Run: ParsableCommand {
         own clock. Motors are held at their safe values until the first valid frame, when frames \
         stop for the watchdog timeout, on e-stop, and on a safe_stop request.
 
-        SIGINT or SIGTERM stops it: the last command is the safe command, and it exits 0.
+        SIGINT or SIGTERM stops it: the last command is the safe command, and it exits 0. \
+        SIGHUP re-reads the configuration: watchdog, safety limits, decoder mappings, logging and \
+        recording change at the next tick boundary; a change that needs a restart (network, \
+        encoders, endpoints, tick rate, dt, mode, robot layout) is refused and logged, and the \
+        running configuration stays.
         Logs go to stderr, one line per event (journald adds the time).
         """
     )
@@ -24,14 +28,28 @@ struct Run: ParsableCommand {
     @Option(help: "Stop after this much time: simulated time in lockstep, wall time in realtime (e.g. 20s).")
     var duration: String?
 
+    @Option(help: ArgumentHelp("Record the session to this MCAP file (a directory gets session-DATE.mcap).",
+                               discussion: "Overrides the configuration's recording.file and turns recording on."))
+    var record: String?
+
     func run() throws {
-        let configuration: ControllerConfiguration
+        var configuration: ControllerConfiguration
         do { configuration = try ControllerConfiguration.load(path: config) } catch let e as ConfigurationError {
             throw CommandError("the configuration is not valid; nothing was started.\n\(e.description)")
         }
+        if let record {
+            configuration.recording.file = record
+            configuration.recording.enabled = true
+        }
         var logger = Logger(label: "spikeloop")
         logger.logLevel = .info
-        let log: @Sendable (String) -> Void = { [logger] in logger.info("\($0)") }
+        let log: @Sendable (String) -> Void = { [logger] line in
+            switch LogLevel(line: line) {
+            case .error: logger.error("\(line)")
+            case .warning: logger.warning("\(line)")
+            default: logger.info("\(line)")
+            }
+        }
 
         var maxTicks: Int64?
         if let duration {
@@ -59,7 +77,11 @@ struct Run: ParsableCommand {
             + ", control on \(configuration.endpoints.control)")
         service?.daemonStarted()
         ServiceTestHooks.start(daemon, log: log)
-        daemon.waitUntilStopped(signals: true, stopping: { service?.daemonStopping() })
+        daemon.waitUntilStopped(signals: true, reloading: { body in
+            service?.notifier.reloading()
+            body()
+            service.map { $0.notifier.ready(status: $0.statusLine()) }
+        }, stopping: { service?.daemonStopping() })
         log(daemon.statusLine())
         log("stopped")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Control
 
 @main
 struct Spikeloop: ParsableCommand {
@@ -23,6 +24,3 @@ struct Spikeloop: ParsableCommand {
     )
 }
 
-enum SoftwareVersion {
-    static let current = "0.1.0"
-}

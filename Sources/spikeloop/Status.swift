@@ -29,6 +29,8 @@ struct Status: ParsableCommand {
             + "wrong version \(r.wrongVersion), wrong layout \(r.wrongLayout), wrong count \(r.wrongValueCount), "
             + "non-finite \(r.nonFinite), out of range \(r.outOfRange)")
         print("safe         \(s.safeReasons.isEmpty ? "no (motors follow the controller)" : s.safeReasons.joined(separator: ", "))")
+        print("watchdog     \(Double(s.watchdogTimeoutNs) / 1e6) ms")
+        print("config       generation \(s.configGeneration) (reloads refused \(s.reloadsRefused))")
     }
 }
 
@@ -38,9 +40,9 @@ struct Control: ParsableCommand {
         abstract: "Send a control request to a running daemon.",
         discussion: """
         Commands: pause, resume, reset, safe-stop, reward VALUE, save-weights [--path P], \
-        load-weights --path P, shutdown. save-weights writes the network's weights atomically \
+        load-weights --path P, start-recording [--path P], stop-recording, reload, shutdown. save-weights writes the network's weights atomically \
         (default: the configured persistence.weights file); load-weights checks a weights file \
-        against the network and applies it at a tick boundary (docs/weights.md). A relative \
+        against the network and applies it at a tick boundary (docs/weights.md). start-recording opens a session file (default: the configured recording.file); reload re-reads the configuration as SIGHUP does. A relative \
         --path is taken from this command's working directory.
         """
     )
@@ -48,19 +50,20 @@ struct Control: ParsableCommand {
     @Option(help: "The daemon's control endpoint.")
     var endpoint: String
 
-    @Argument(help: "pause | resume | reset | safe-stop | reward | save-weights | load-weights | shutdown")
+    @Argument(help: "pause | resume | reset | safe-stop | reward | save-weights | load-weights | start-recording | stop-recording | reload | shutdown")
     var command: String
 
     @Argument(help: "The reward value, for 'reward'.")
     var value: Float?
 
-    @Option(help: "The weights file, for save-weights (optional) and load-weights (required).")
+    @Option(help: "The weights file, for save-weights (optional) and load-weights (required); the session file for start-recording (optional).")
     var path: String?
 
     func run() throws {
         let commands: [String: Spikeloop_V1_ControlCommand] = [
             "pause": .pause, "resume": .resume, "reset": .reset, "safe-stop": .safeStop,
             "reward": .setReward, "shutdown": .shutdown, "save-weights": .saveWeights, "load-weights": .loadWeights,
+            "start-recording": .startRecording, "stop-recording": .stopRecording, "reload": .reload,
         ]
         guard let c = commands[command] else {
             throw ValidationError("unknown command '\(command)'; valid: \(commands.keys.sorted().joined(separator: ", "))")
@@ -72,7 +75,7 @@ struct Control: ParsableCommand {
         // A save of a large network takes a while: the daemon answers once the file is on disk.
         let timeout: Int32 = c == .saveWeights || c == .loadWeights ? 60_000 : 2000
         let reply = try sendControl(c, endpoint: endpoint, timeout: timeout, reward: value ?? 0, path: absolute)
-        print("ok, state \(reply.state)")
+        print("ok, state \(reply.state)" + (reply.message.isEmpty ? "" : ": \(reply.message)"))
     }
 }
 

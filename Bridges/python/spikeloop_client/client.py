@@ -208,6 +208,10 @@ class Operator(_Peer):
     def reset(self):
         return self.request(pb.CONTROL_COMMAND_RESET)
 
+    def reload(self):
+        """Re-read the daemon's configuration file, as SIGHUP does; refused changes raise."""
+        return self.request(pb.CONTROL_COMMAND_RELOAD)
+
     def set_reward(self, reward: float):
         return self.request(pb.CONTROL_COMMAND_SET_REWARD, reward=reward)
 

@@ -179,6 +179,11 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
 
   /// Hold every motor at its safe value until an operator's RESUME.
   case safeStop // = 11
+
+  /// Re-read the configuration file, as SIGHUP does: safe changes apply at the
+  /// next tick boundary, changes that need a restart are refused (error says
+  /// which).
+  case reload // = 12
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -199,6 +204,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     case 9: self = .stopRecording
     case 10: self = .shutdown
     case 11: self = .safeStop
+    case 12: self = .reload
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -217,6 +223,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     case .stopRecording: return 9
     case .shutdown: return 10
     case .safeStop: return 11
+    case .reload: return 12
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -235,6 +242,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     .stopRecording,
     .shutdown,
     .safeStop,
+    .reload,
   ]
 
 }
@@ -598,6 +606,10 @@ public nonisolated struct Spikeloop_V1_ControlReply: Sendable {
   /// Clears the value of `stats`. Subsequent reads from it will return its default value.
   public mutating func clearStats() {self._stats = nil}
 
+  /// When ok: what was done, if there is more to say than ok, e.g. the path
+  /// of the recording START_RECORDING opened.
+  public var message: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -629,6 +641,43 @@ public nonisolated struct Spikeloop_V1_SpikeBatch: Sendable {
   public var stepOffset: [UInt32] = []
 
   /// Network time step in nanoseconds (to turn steps into time).
+  public var dtNs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// Values of one state variable of chosen neurons at one network step
+/// (recordings: the configured probes, e.g. membrane voltages).
+public nonisolated struct Spikeloop_V1_StateProbe: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Population name as in the network file.
+  public var population: String = String()
+
+  /// Variable name, e.g. "v" (membrane potential, mV).
+  public var variable: String = String()
+
+  /// Unit of the values, e.g. "mV".
+  public var unit: String = String()
+
+  /// Simulation step of the first sample (step counter, dt units).
+  public var firstStep: UInt64 = 0
+
+  /// Number of network steps sampled (one tick's worth).
+  public var stepCount: UInt32 = 0
+
+  /// Neuron indices within the population, one per probed neuron.
+  public var neuron: [UInt32] = []
+
+  /// Samples, step-major: values[s * len(neuron) + k] is neuron[k] at
+  /// first_step + s.
+  public var value: [Float] = []
+
+  /// Network time step in nanoseconds.
   public var dtNs: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -756,6 +805,50 @@ public nonisolated struct Spikeloop_V1_LoopStats: @unchecked Sendable {
     set {_uniqueStorage()._mode = newValue}
   }
 
+  /// Configurations the loop has taken: 1 at start, plus one per reload
+  /// applied at a tick boundary.
+  public var configGeneration: UInt64 {
+    get {_storage._configGeneration}
+    set {_uniqueStorage()._configGeneration = newValue}
+  }
+
+  /// Reloads refused (invalid file, or a change that needs a restart).
+  public var reloadsRefused: UInt64 {
+    get {_storage._reloadsRefused}
+    set {_uniqueStorage()._reloadsRefused = newValue}
+  }
+
+  /// Watchdog timeout in force, nanoseconds.
+  public var watchdogTimeoutNs: Int64 {
+    get {_storage._watchdogTimeoutNs}
+    set {_uniqueStorage()._watchdogTimeoutNs = newValue}
+  }
+
+  /// The session being recorded (MCAP path); empty when not recording.
+  public var recordingPath: String {
+    get {_storage._recordingPath}
+    set {_uniqueStorage()._recordingPath = newValue}
+  }
+
+  /// Messages the recorder has written to the current session.
+  public var recorderWritten: UInt64 {
+    get {_storage._recorderWritten}
+    set {_uniqueStorage()._recorderWritten = newValue}
+  }
+
+  /// Weights file the daemon saves to and loaded from at start; empty when
+  /// persistence is off.
+  public var weightsPath: String {
+    get {_storage._weightsPath}
+    set {_uniqueStorage()._weightsPath = newValue}
+  }
+
+  /// Weight saves completed since start.
+  public var weightsSaved: UInt64 {
+    get {_storage._weightsSaved}
+    set {_uniqueStorage()._weightsSaved = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -839,7 +932,7 @@ nonisolated extension Spikeloop_V1_PeerRole: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Spikeloop_V1_ControlCommand: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTROL_COMMAND_UNSPECIFIED\0\u{1}CONTROL_COMMAND_STATUS\0\u{1}CONTROL_COMMAND_PAUSE\0\u{1}CONTROL_COMMAND_RESUME\0\u{1}CONTROL_COMMAND_RESET\0\u{1}CONTROL_COMMAND_SET_REWARD\0\u{1}CONTROL_COMMAND_SAVE_WEIGHTS\0\u{1}CONTROL_COMMAND_LOAD_WEIGHTS\0\u{1}CONTROL_COMMAND_START_RECORDING\0\u{1}CONTROL_COMMAND_STOP_RECORDING\0\u{1}CONTROL_COMMAND_SHUTDOWN\0\u{1}CONTROL_COMMAND_SAFE_STOP\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTROL_COMMAND_UNSPECIFIED\0\u{1}CONTROL_COMMAND_STATUS\0\u{1}CONTROL_COMMAND_PAUSE\0\u{1}CONTROL_COMMAND_RESUME\0\u{1}CONTROL_COMMAND_RESET\0\u{1}CONTROL_COMMAND_SET_REWARD\0\u{1}CONTROL_COMMAND_SAVE_WEIGHTS\0\u{1}CONTROL_COMMAND_LOAD_WEIGHTS\0\u{1}CONTROL_COMMAND_START_RECORDING\0\u{1}CONTROL_COMMAND_STOP_RECORDING\0\u{1}CONTROL_COMMAND_SHUTDOWN\0\u{1}CONTROL_COMMAND_SAFE_STOP\0\u{1}CONTROL_COMMAND_RELOAD\0")
 }
 
 nonisolated extension Spikeloop_V1_LoopState: SwiftProtobuf._ProtoNameProviding {
@@ -1190,7 +1283,7 @@ nonisolated extension Spikeloop_V1_ControlRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ControlReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{1}ok\0\u{1}error\0\u{1}state\0\u{1}stats\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{1}ok\0\u{1}error\0\u{1}state\0\u{1}stats\0\u{1}message\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1204,6 +1297,7 @@ nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 5: try { try decoder.decodeSingularEnumField(value: &self.state) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._stats) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.message) }()
       default: break
       }
     }
@@ -1232,6 +1326,9 @@ nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._stats {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1242,6 +1339,7 @@ nonisolated extension Spikeloop_V1_ControlReply: SwiftProtobuf.Message, SwiftPro
     if lhs.error != rhs.error {return false}
     if lhs.state != rhs.state {return false}
     if lhs._stats != rhs._stats {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1302,9 +1400,74 @@ nonisolated extension Spikeloop_V1_SpikeBatch: SwiftProtobuf.Message, SwiftProto
   }
 }
 
+nonisolated extension Spikeloop_V1_StateProbe: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StateProbe"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}population\0\u{1}variable\0\u{1}unit\0\u{3}first_step\0\u{3}step_count\0\u{1}neuron\0\u{1}value\0\u{3}dt_ns\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.population) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.variable) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.unit) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.firstStep) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.stepCount) }()
+      case 6: try { try decoder.decodeRepeatedUInt32Field(value: &self.neuron) }()
+      case 7: try { try decoder.decodeRepeatedFloatField(value: &self.value) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.dtNs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.population.isEmpty {
+      try visitor.visitSingularStringField(value: self.population, fieldNumber: 1)
+    }
+    if !self.variable.isEmpty {
+      try visitor.visitSingularStringField(value: self.variable, fieldNumber: 2)
+    }
+    if !self.unit.isEmpty {
+      try visitor.visitSingularStringField(value: self.unit, fieldNumber: 3)
+    }
+    if self.firstStep != 0 {
+      try visitor.visitSingularUInt64Field(value: self.firstStep, fieldNumber: 4)
+    }
+    if self.stepCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stepCount, fieldNumber: 5)
+    }
+    if !self.neuron.isEmpty {
+      try visitor.visitPackedUInt32Field(value: self.neuron, fieldNumber: 6)
+    }
+    if !self.value.isEmpty {
+      try visitor.visitPackedFloatField(value: self.value, fieldNumber: 7)
+    }
+    if self.dtNs != 0 {
+      try visitor.visitSingularInt64Field(value: self.dtNs, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spikeloop_V1_StateProbe, rhs: Spikeloop_V1_StateProbe) -> Bool {
+    if lhs.population != rhs.population {return false}
+    if lhs.variable != rhs.variable {return false}
+    if lhs.unit != rhs.unit {return false}
+    if lhs.firstStep != rhs.firstStep {return false}
+    if lhs.stepCount != rhs.stepCount {return false}
+    if lhs.neuron != rhs.neuron {return false}
+    if lhs.value != rhs.value {return false}
+    if lhs.dtNs != rhs.dtNs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoopStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0\u{3}config_generation\0\u{3}reloads_refused\0\u{3}watchdog_timeout_ns\0\u{3}recording_path\0\u{3}recorder_written\0\u{3}weights_path\0\u{3}weights_saved\0")
 
   fileprivate class _StorageClass {
     var _ticks: UInt64 = 0
@@ -1325,6 +1488,13 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
     var _frameAgeNsP99: Int64 = 0
     var _safeReasons: [String] = []
     var _mode: String = String()
+    var _configGeneration: UInt64 = 0
+    var _reloadsRefused: UInt64 = 0
+    var _watchdogTimeoutNs: Int64 = 0
+    var _recordingPath: String = String()
+    var _recorderWritten: UInt64 = 0
+    var _weightsPath: String = String()
+    var _weightsSaved: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1353,6 +1523,13 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       _frameAgeNsP99 = source._frameAgeNsP99
       _safeReasons = source._safeReasons
       _mode = source._mode
+      _configGeneration = source._configGeneration
+      _reloadsRefused = source._reloadsRefused
+      _watchdogTimeoutNs = source._watchdogTimeoutNs
+      _recordingPath = source._recordingPath
+      _recorderWritten = source._recorderWritten
+      _weightsPath = source._weightsPath
+      _weightsSaved = source._weightsSaved
     }
   }
 
@@ -1389,6 +1566,13 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._frameAgeNsP99) }()
         case 17: try { try decoder.decodeRepeatedStringField(value: &_storage._safeReasons) }()
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._mode) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._configGeneration) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._reloadsRefused) }()
+        case 21: try { try decoder.decodeSingularInt64Field(value: &_storage._watchdogTimeoutNs) }()
+        case 22: try { try decoder.decodeSingularStringField(value: &_storage._recordingPath) }()
+        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._recorderWritten) }()
+        case 24: try { try decoder.decodeSingularStringField(value: &_storage._weightsPath) }()
+        case 25: try { try decoder.decodeSingularUInt64Field(value: &_storage._weightsSaved) }()
         default: break
         }
       }
@@ -1455,6 +1639,27 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       if !_storage._mode.isEmpty {
         try visitor.visitSingularStringField(value: _storage._mode, fieldNumber: 18)
       }
+      if _storage._configGeneration != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._configGeneration, fieldNumber: 19)
+      }
+      if _storage._reloadsRefused != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._reloadsRefused, fieldNumber: 20)
+      }
+      if _storage._watchdogTimeoutNs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._watchdogTimeoutNs, fieldNumber: 21)
+      }
+      if !_storage._recordingPath.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recordingPath, fieldNumber: 22)
+      }
+      if _storage._recorderWritten != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._recorderWritten, fieldNumber: 23)
+      }
+      if !_storage._weightsPath.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._weightsPath, fieldNumber: 24)
+      }
+      if _storage._weightsSaved != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._weightsSaved, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1482,6 +1687,13 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         if _storage._frameAgeNsP99 != rhs_storage._frameAgeNsP99 {return false}
         if _storage._safeReasons != rhs_storage._safeReasons {return false}
         if _storage._mode != rhs_storage._mode {return false}
+        if _storage._configGeneration != rhs_storage._configGeneration {return false}
+        if _storage._reloadsRefused != rhs_storage._reloadsRefused {return false}
+        if _storage._watchdogTimeoutNs != rhs_storage._watchdogTimeoutNs {return false}
+        if _storage._recordingPath != rhs_storage._recordingPath {return false}
+        if _storage._recorderWritten != rhs_storage._recorderWritten {return false}
+        if _storage._weightsPath != rhs_storage._weightsPath {return false}
+        if _storage._weightsSaved != rhs_storage._weightsSaved {return false}
         return true
       }
       if !storagesAreEqual {return false}

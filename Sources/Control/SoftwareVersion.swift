@@ -1,0 +1,4 @@
+/// The version recorded in sessions and printed by `--version`.
+public enum SoftwareVersion {
+    public static let current = "0.2.0"
+}
