@@ -154,14 +154,16 @@ public struct ControllerConfiguration: Sendable {
     public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log"]
 
     /// Loads and checks `path`; throws `ConfigurationError` with every problem.
-    public static func load(path: String) throws -> ControllerConfiguration {
+    /// `offline`: for replay, where this machine's files (CURVE key,
+    /// persistence directory) do not matter and are not checked.
+    public static func load(path: String, offline: Bool = false) throws -> ControllerConfiguration {
         let text: String
         do { text = try readText(path) } catch {
             throw ConfigurationError(problems: [Problem(file: path, line: nil, keyPath: "", message: "cannot read the configuration: \(error)")])
         }
         var problems: [Problem] = []
         let r = DocumentReader(file: path)
-        let config = r.root(yaml: text).flatMap { read($0, r, file: path, otherProblems: &problems) }
+        let config = r.root(yaml: text).flatMap { read($0, r, file: path, offline: offline, otherProblems: &problems) }
         problems = r.problems + problems
         guard let config, problems.isEmpty else { throw ConfigurationError(problems: problems) }
         return config
@@ -169,7 +171,8 @@ public struct ControllerConfiguration: Sendable {
 
     // MARK: - Reading
 
-    static func read(_ root: Entry, _ r: DocumentReader, file: String, otherProblems: inout [Problem]) -> ControllerConfiguration? {
+    static func read(_ root: Entry, _ r: DocumentReader, file: String, offline: Bool = false,
+                     otherProblems: inout [Problem]) -> ControllerConfiguration? {
         guard let top = r.mapping(root, allowed: keys) else { return nil }
         let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         func resolve(_ p: String) -> String { p.hasPrefix("/") || directory.isEmpty ? p : "\(directory)/\(p)" }
@@ -241,7 +244,7 @@ public struct ControllerConfiguration: Sendable {
            let k = r.mapping(e, allowed: ["frames", "commands", "control", "telemetry", "curve_secret_key", "insecure"]) {
             let insecure = k["insecure"].flatMap(r.bool) ?? false
             let keyFile = k["curve_secret_key"].flatMap(r.string).map(resolve)
-            if let keyFile, let entry = k["curve_secret_key"] {
+            if let keyFile, let entry = k["curve_secret_key"], !offline {
                 do { _ = try CurveKeyPair.load(secretKeyFile: keyFile) } catch { r.report(entry, "\(error)") }
             }
             func endpoint(_ key: String, required: Bool) -> String? {
@@ -315,7 +318,7 @@ public struct ControllerConfiguration: Sendable {
             if let t = k["status_interval"].flatMap({ r.quantity($0, .time, positive: true) }) { log.statusInterval = Int64(t * 1e6) }
         }
 
-        let persistence = top["persistence"].flatMap { readPersistence($0, r, configDirectory: directory) } ?? Persistence()
+        let persistence = offline ? Persistence() : top["persistence"].flatMap { readPersistence($0, r, configDirectory: directory) } ?? Persistence()
 
         guard let robot, let network, let loop, let endpoints else { return nil }
         var config = ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
