@@ -78,6 +78,12 @@ public struct ControllerConfiguration: Sendable {
             public var population: String
             public var variable: String
             public var neurons: [Int]
+
+            public init(population: String, variable: String, neurons: [Int]) {
+                self.population = population
+                self.variable = variable
+                self.neurons = neurons
+            }
         }
 
         public init(file: String? = nil, enabled: Bool = false, probes: [Probe] = [], queueMegabytes: Int = 64) {

@@ -171,20 +171,14 @@ public final class Daemon: @unchecked Sendable {
                 throw DaemonError(description: "already recording to \(running); stop that recording first")
             }
             let file = Self.sessionPath(path ?? config.recording.file ?? "")
-            let network = loop.controller.network
             let session: SessionRecorder
             do {
-                session = try SessionRecorder(path: file, config: current.withLock { $0 }, tap: loop.tap,
-                                              layoutHash: loop.layout.layoutHash, network: network,
-                                              weights: weightsForRecording(),
-                                              stats: { [self] in loopStats() },
-                                              simStep: { [self] in shared.simStep.load(ordering: .relaxed) })
+                session = try loop.startRecording(to: file, configuration: current.withLock { $0 }, weights: weightsForRecording(),
+                                                  stats: { [self] in loopStats() })
             } catch {
                 throw DaemonError(description: "cannot record to \(file): \(error)")
             }
-            session.start()
             recorder.withLock { $0 = session }
-            loop.tap.requested.store(true, ordering: .releasing)
             log("recording: \(file) (from the next tick)")
             return file
         }
@@ -195,8 +189,7 @@ public final class Daemon: @unchecked Sendable {
     public func stopRecording() -> String? {
         recordingSerial.withLock { _ in
             guard let session = recorder.withLock({ $0 }) else { return nil }
-            loop.tap.requested.store(false, ordering: .releasing)
-            let summary = session.finish(finalWeights: weightsForRecording())
+            let summary = loop.stopRecording(session, finalWeights: weightsForRecording())
             recorder.withLock { $0 = nil }
             log(summary)
             return session.path
@@ -436,7 +429,7 @@ public final class Daemon: @unchecked Sendable {
         s.configGeneration = UInt64(shared.configGeneration.load(ordering: .relaxed))
         s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
         s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)
-        s.recorderDropped = UInt64(loop.tap.dropped.load(ordering: .relaxed))
+        s.recorderDropped = UInt64(loop.recordsDropped)
         recorder.withLock { r in
             s.recordingPath = r?.path ?? ""
             s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)

@@ -17,11 +17,18 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 /// receive, validate, decode, encoders, network, decoders, safety, encode, send,
 /// over 100,000 ticks.
 @Suite struct TickAllocationTests {
-    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
-    func lockstepTicksAllocateNothing() throws {
-        let config = try ControllerConfiguration.load(path: fixtures.appendingPathComponent("controller.yaml").path)
+    /// Recording: the loop copies each tick into the recorder's queue while
+    /// the recorder thread writes the MCAP file (its allocations are its own).
+    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"),
+          arguments: [false, true])
+    func lockstepTicksAllocateNothing(recording: Bool) throws {
+        var config = try ControllerConfiguration.load(path: fixtures.appendingPathComponent("controller.yaml").path)
+        config.recording.probes = [.init(population: "flexor", variable: "v", neurons: [0, 5])]
         let loop = TickLoop(config: config, controller: try Controller(config), shared: LoopShared(),
                             statistics: StatisticsExchange(), clock: MonotonicClock())
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tick-allocation-\(getpid()).mcap").path
+        let session = recording ? try loop.startRecording(to: file, configuration: config, weights: nil) : nil
+        defer { try? FileManager.default.removeItem(atPath: file) }
         let context = try ZMQContext()
         let rep = try ZMQSocket(context, .rep)
         try rep.bind("inproc://tick-allocation")
@@ -66,6 +73,11 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
         #expect(allocations == 0, "\(allocations) heap allocations in 100,000 ticks")
         #expect(loop.controller.ticks == 101_000)
+        if let session {
+            let summary = loop.stopRecording(session, finalWeights: nil)
+            #expect(loop.recordsDropped == 0, "\(summary)")
+            #expect(summary.contains(" 0 records dropped"), "\(summary)")
+        }
         #expect(command.sensorSequence == UInt64((101_000 - 1) % 100 + 1))
         #expect(loop.controller.network.stepIndex == 1_010_000)
     }
