@@ -392,8 +392,6 @@ public final class Daemon: @unchecked Sendable {
             if let problem = weights.save(to: request.path) { reply.ok = false; reply.error = problem }
         case .loadWeights:
             if let problem = weights.load(from: request.path) { reply.ok = false; reply.error = problem }
-            reply.ok = false
-            reply.error = "\(request.command) is not available in this version of the daemon"
         default:
             reply.ok = false
             reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, start_recording, stop_recording, reload, shutdown"
