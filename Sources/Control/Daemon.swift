@@ -431,6 +431,8 @@ public final class Daemon: @unchecked Sendable {
         s.timeNs = clock.now()
         s.mode = config.loop.mode.rawValue
         s.safeReasons = shared.reasons.names
+        s.weightsPath = weightsPath ?? ""
+        s.weightsSaved = UInt64(weightsSaved)
         s.configGeneration = UInt64(shared.configGeneration.load(ordering: .relaxed))
         s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
         s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)

@@ -308,6 +308,8 @@ def test_cli_save_and_load(tmp):
     assert missing.returncode != 0 and "'load-weights' needs --path FILE" in missing.stderr
     assert run("save-weights").returncode == 0  # the configured file
     assert (tmp / "weights.slw").read_bytes() == (tmp / "cli.slw").read_bytes()
+    status = subprocess.run([binary, "status", "--endpoint", daemon.control], capture_output=True, text=True)
+    assert f"weights      {tmp}/weights.slw, saved 2 times since start" in status.stdout, status.stdout
     check = subprocess.run([binary, "check", "--config", str(path)], capture_output=True, text=True)
     assert f"weights    {tmp}/weights.slw: present, fits (crc 0x{file_crc(tmp / 'weights.slw'):08x}); saved on shutdown" in check.stdout
     daemon.stop()
