@@ -11,8 +11,9 @@ onto the wheel's forward/backward integrate-and-fire populations
     right = go(F) - turn(F) - side(L) + side(R) + seek(lL) - seek(lR)
 
   go(F)    free space ahead drives both wheels forward; close ahead, backward;
-  turn(F)  an obstacle ahead turns the robot right (a tie-break the side
-           sensors override, since side() is stronger);
+  turn(F)  an obstacle ahead turns the robot right, as hard as side() close
+           up: in a corner, left and right cancel and it spins in place
+           (go() is <= 0 there) instead of standing still facing the corner;
   side(r)  proximity on one side: uncrossed excitation, crossed inhibition,
            so the robot turns away (Braitenberg's vehicle 2a, "fear");
   seek(l)  light: crossed excitation, uncrossed inhibition, so it turns

@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 G = 9.81               # m/s^2 (the simulator's m = l = 1, so torque = angular acceleration)
 E_UP = 2 * G           # energy upright at rest, J per kg m^2
-KE = 1.0               # N m per J of energy error (saturates at the torque limit far from E*)
+KE = 2.0               # N m per J of energy error (saturates at the torque limit far from E*)
 K1, K2 = 25.0, 12.0    # N m per rad, per rad/s: closed loop th'' = -(k1 - g) th - k2 w (overdamped: the spikes lag)
 TORQUE = 5.0           # N m, the actuator's limit: the balance terms are clipped a little above it
 UP_IN, UP_OUT = 0.4, 0.6   # rad: upright zone fully on inside UP_IN, off outside UP_OUT

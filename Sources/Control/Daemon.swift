@@ -385,8 +385,6 @@ public final class Daemon: @unchecked Sendable {
             if let problem = weights.save(to: request.path) { reply.ok = false; reply.error = problem }
         case .loadWeights:
             if let problem = weights.load(from: request.path) { reply.ok = false; reply.error = problem }
-            reply.ok = false
-            reply.error = "\(request.command) is not available in this version of the daemon"
         default:
             reply.ok = false
             reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, start_recording, stop_recording, reload, shutdown"
@@ -426,6 +424,8 @@ public final class Daemon: @unchecked Sendable {
         s.timeNs = clock.now()
         s.mode = config.loop.mode.rawValue
         s.safeReasons = shared.reasons.names
+        s.weightsPath = weightsPath ?? ""
+        s.weightsSaved = UInt64(weightsSaved)
         s.configGeneration = UInt64(shared.configGeneration.load(ordering: .relaxed))
         s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
         s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)

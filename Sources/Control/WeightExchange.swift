@@ -10,8 +10,10 @@ import Glibc
 /// installs new weights or copies the current ones out, and says it is done.
 /// The loop never waits and allocates nothing; the control thread waits.
 ///
-/// The slot is plain memory guarded by `phase`: only the control thread
-/// touches it in `idle`/`done`, only the loop in `working`.
+/// The slot is plain memory guarded by `phase`: only the requesting thread
+/// touches it in `idle`/`done`, only the loop in `working`. Requesting
+/// threads (control, recorder start/stop, shutdown) take turns on `producer`,
+/// a lock the loop never touches.
 public final class WeightExchange: @unchecked Sendable {
     private enum Phase: Int {
         case idle, posted, working, done
@@ -20,6 +22,7 @@ public final class WeightExchange: @unchecked Sendable {
     private let phase = Atomic<Int>(Phase.idle.rawValue)
     private var installs: [PreparedWeights] = []
     private var copies: [UnsafeMutableBufferPointer<Float>] = []
+    private let producer = Mutex<Void>(())
 
     public init() {}
 
@@ -37,21 +40,25 @@ public final class WeightExchange: @unchecked Sendable {
     /// boundary. False if the loop did not get there within `timeoutNs`
     /// (stalled or stopped); then nothing was installed.
     public func install(_ prepared: [PreparedWeights], shared: LoopShared, timeoutNs: Int64) -> Bool {
-        installs = prepared
-        defer { installs = [] }
-        return handOver(shared, timeoutNs)
+        producer.withLock { _ in
+            installs = prepared
+            defer { installs = [] }
+            return handOver(shared, timeoutNs)
+        }
     }
 
     /// Control side: the network's weights (CSR order, per projection) as
     /// the loop sees them at its next tick boundary; nil on timeout.
     public func copy(synapseCounts: [Int], shared: LoopShared, timeoutNs: Int64) -> [[Float]]? {
-        copies = synapseCounts.map { .allocate(capacity: max(1, $0)) }
-        defer {
-            for c in copies { c.deallocate() }
-            copies = []
+        producer.withLock { _ in
+            copies = synapseCounts.map { .allocate(capacity: max(1, $0)) }
+            defer {
+                for c in copies { c.deallocate() }
+                copies = []
+            }
+            guard handOver(shared, timeoutNs) else { return nil }
+            return zip(copies, synapseCounts).map { Array($0.prefix($1)) }
         }
-        guard handOver(shared, timeoutNs) else { return nil }
-        return zip(copies, synapseCounts).map { Array($0.prefix($1)) }
     }
 
     private func handOver(_ shared: LoopShared, _ timeoutNs: Int64) -> Bool {

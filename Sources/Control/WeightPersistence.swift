@@ -2,6 +2,9 @@ import Neural
 import Recording
 import Synchronization
 import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The daemon's weights file (`persistence:` in the configuration,
 /// docs/weights.md): loaded before the loop starts, saved after it stops,
@@ -51,7 +54,11 @@ public final class WeightPersistence: @unchecked Sendable {
             for p in try WeightStore.prepare(snapshot, for: network, file: path) { network.install(p) }
             log("weights: loaded \(path) (\(summary(snapshot)))")
         } catch {
-            log("weights: refused \(error); starting from the configured weights")
+            // Kept aside, so that a save on shutdown does not overwrite what may be
+            // the only copy of weights learned with another configuration.
+            let aside = path + ".refused"
+            let kept = rename(path, aside) == 0 ? "; moved to \(aside)" : ""
+            log("weights: refused \(error)\(kept); starting from the configured weights")
         }
     }
 

@@ -92,19 +92,27 @@ public struct WeightSnapshot: Sendable {
         }
         let count = Int(bytes.readLittleEndian(at: 12) as UInt32)
 
-        // The structure first: a cut-off file is reported as such, not as a CRC mismatch.
+        // A sealed file with inconsistent sizes was written wrong; an unsealed
+        // one was cut short or damaged: the message says which.
+        func inconsistent(_ detail: String) -> WeightSnapshotError {
+            let sealed = n >= Self.headerSize + 4
+                && bytes.readLittleEndian(at: n - 4) == bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(n - 4)])) }
+            return fail(sealed ? "inconsistent sizes: \(detail)"
+                        : "truncated or corrupt: \(detail); its last 4 bytes are not the CRC-32 of the rest")
+        }
         var projections: [Projection] = []
         var offset = Self.headerSize
         for index in 0..<count {
-            func truncated(_ end: Int, _ what: String) -> WeightSnapshotError {
-                fail("truncated: the file has \(n) bytes, but \(what) of projection \(index) needs bytes up to \(end) (a save cut short, or a corrupt size)")
+            guard offset + 4 <= n else {
+                throw inconsistent("the name length of projection \(index) needs bytes up to \(offset + 4), the file has \(n)")
             }
-            guard offset + 4 <= n else { throw truncated(offset + 4, "the name length") }
             let nameLength = Int(bytes.readLittleEndian(at: offset) as UInt32)
             let fixedEnd = offset + Self.recordFixedSize + nameLength
-            guard fixedEnd <= n else { throw truncated(fixedEnd, "the header") }
+            guard fixedEnd <= n else {
+                throw inconsistent("the header of projection \(index) needs bytes up to \(fixedEnd), the file has \(n)")
+            }
             guard let name = String(validating: bytes[(offset + 4)..<(offset + 4 + nameLength)], as: UTF8.self) else {
-                throw fail("projection \(index): its name is not valid UTF-8")
+                throw inconsistent("the name of projection \(index) is not valid UTF-8")
             }
             var field = offset + 4 + nameLength
             func next() -> UInt64 {
@@ -114,7 +122,7 @@ public struct WeightSnapshot: Sendable {
             let pre = next(), post = next(), synapses = next(), hash = next()
             let (weightBytes, overflow) = synapses.multipliedReportingOverflow(by: 4)
             guard !overflow, weightBytes <= UInt64(n - field), pre <= UInt64(Int32.max), post <= UInt64(Int32.max) else {
-                throw fail("truncated: the file has \(n) bytes, but projection \(index) ('\(name)') claims \(synapses) synapses (\(pre) × \(post) neurons) after byte \(field) (a save cut short, or a corrupt size)")
+                throw inconsistent("projection \(index) ('\(name)') claims \(synapses) synapses (\(pre) × \(post) neurons) after byte \(field), the file has \(n)")
             }
             let synapseCount = Int(synapses)
             var weights = [Float](repeating: 0, count: synapseCount)
@@ -129,10 +137,10 @@ public struct WeightSnapshot: Sendable {
             projections.append(Projection(name: name, preCount: Int(pre), postCount: Int(post), connectivityHash: hash, weights: weights))
         }
         guard n - offset >= 4 else {
-            throw fail("truncated: the file has \(n) bytes, the last projection ends at byte \(offset), and the 4-byte CRC-32 trailer is missing")
+            throw inconsistent("the last projection ends at byte \(offset), leaving no room for the 4-byte CRC-32 trailer in \(n) bytes")
         }
         guard n - offset == 4 else {
-            throw fail("\(n - offset - 4) unexpected bytes between the last projection (ends at byte \(offset)) and the 4-byte CRC-32 trailer")
+            throw inconsistent("\(n - offset - 4) unexpected bytes between the last projection (ends at byte \(offset)) and the 4-byte CRC-32 trailer")
         }
         let stored: UInt32 = bytes.readLittleEndian(at: offset)
         let computed = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<offset])) }

@@ -29,6 +29,7 @@ struct Status: ParsableCommand {
             + "wrong version \(r.wrongVersion), wrong layout \(r.wrongLayout), wrong count \(r.wrongValueCount), "
             + "non-finite \(r.nonFinite), out of range \(r.outOfRange)")
         print("safe         \(s.safeReasons.isEmpty ? "no (motors follow the controller)" : s.safeReasons.joined(separator: ", "))")
+        print("weights      \(s.weightsPath.isEmpty ? "not kept (no persistence.weights)" : s.weightsPath), saved \(s.weightsSaved) times since start")
         print("watchdog     \(Double(s.watchdogTimeoutNs) / 1e6) ms")
         print("config       generation \(s.configGeneration) (reloads refused \(s.reloadsRefused))")
     }

@@ -67,10 +67,17 @@ import Testing
         #expect(refusal(resealed(version)) == "w.slw: format version 2 is not supported; this spikeloop reads version 1")
 
         #expect(refusal(Array(good[0..<12])) == "w.slw: truncated: 12 bytes, shorter than the 16-byte header")
-        #expect(refusal(Array(good[0..<60])) == "w.slw: truncated: the file has 60 bytes, but projection 0 ('in->n') claims 3 synapses (2 × 3 neurons) after byte 57 (a save cut short, or a corrupt size)")
-        #expect(refusal(Array(good[0..<80])) == "w.slw: truncated: the file has 80 bytes, but the header of projection 1 needs bytes up to 109 (a save cut short, or a corrupt size)")
-        #expect(refusal(Array(good.dropLast(2))) == "w.slw: truncated: the file has \(good.count - 2) bytes, the last projection ends at byte \(good.count - 4), and the 4-byte CRC-32 trailer is missing")
-        #expect(refusal(good + [0, 0]) == "w.slw: 2 unexpected bytes between the last projection (ends at byte \(good.count - 4)) and the 4-byte CRC-32 trailer")
+        let unsealed = "; its last 4 bytes are not the CRC-32 of the rest"
+        #expect(refusal(Array(good[0..<60])) == "w.slw: truncated or corrupt: projection 0 ('in->n') claims 3 synapses (2 × 3 neurons) after byte 57, the file has 60\(unsealed)")
+        #expect(refusal(Array(good[0..<80])) == "w.slw: truncated or corrupt: the header of projection 1 needs bytes up to 109, the file has 80\(unsealed)")
+        #expect(refusal(Array(good.dropLast(2))) == "w.slw: truncated or corrupt: the last projection ends at byte \(good.count - 4), leaving no room for the 4-byte CRC-32 trailer in \(good.count - 2) bytes\(unsealed)")
+        #expect(refusal(good + [0, 0]) == "w.slw: truncated or corrupt: 2 unexpected bytes between the last projection (ends at byte \(good.count - 4)) and the 4-byte CRC-32 trailer\(unsealed)")
+        // A damaged size (3 → 4 synapses: projection 1's name "n->n" is read as its length):
+        // the structure does not hold; the CRC tells damage from a bad writer.
+        var size = good
+        size[41] = 4
+        #expect(refusal(size) == "w.slw: truncated or corrupt: the header of projection 1 needs bytes up to \(73 + 36 + 0x6E3E_2D6E), the file has \(good.count)\(unsealed)")
+        #expect(refusal(resealed(size))?.hasPrefix("w.slw: inconsistent sizes: ") == true)
 
         var nan = good
         nan[57..<61] = [0, 0, 0xC0, 0x7F]

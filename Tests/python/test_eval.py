@@ -50,24 +50,25 @@ def evaluate(tmp: pathlib.Path, task: str, episodes: int, duration: str, *extra)
 
 
 def test_diffdrive_avoids_obstacles_covers_ground_and_finds_the_light(tmp):
-    """2 seeded 25 s episodes: no collision, at least 4 m driven and 0.5 m² covered
-    (it cruises at 0.3 m/s), and it gets within 0.3 m of the light, which starts 1.7+ m away."""
-    episodes = evaluate(tmp, "diffdrive", 2, "25s")["snn controller.yaml"]["episodes"]
+    """2 seeded 40 s episodes: no collision, at least 8 m driven and 1.5 m² covered
+    (it cruises at 0.3 m/s), and it gets within 0.3 m of the light, which starts 1.7+ m away
+    (it wanders first: light seeking is weak from afar)."""
+    episodes = evaluate(tmp, "diffdrive", 2, "40s")["snn controller.yaml"]["episodes"]
     assert [e["seed"] for e in episodes] == [1, 2]
     for e in episodes:
-        assert e["ticks"] == 25_000
+        assert e["ticks"] == 40_000
         assert e["collisions"] == 0 and e["contact"] == 0, e
-        assert e["distance"] > 4.0, e
-        assert e["covered"] > 0.5, e
+        assert e["distance"] > 8.0, e
+        assert e["covered"] > 1.5, e
         assert e["light_start"] > 1.0 and e["light_min"] < 0.3, e
 
 
 def test_pendulum_swings_up_and_stays_up(tmp):
-    """2 seeded 10 s episodes from hanging: upright (|angle| < 10°) within 6 s and
+    """2 seeded 10 s episodes from hanging: upright (|angle| < 10°) within 4 s (one swing) and
     from then on all the time, within 3° on average."""
     episodes = evaluate(tmp, "pendulum", 2, "10s")["snn controller.yaml"]["episodes"]
     for e in episodes:
-        assert 0 < e["first"] < 6.0, e
+        assert 0 < e["first"] < 4.0, e
         assert e["upright"] >= 0.99 * (10.0 - e["first"]), e
         assert e["angle_up"] < 3.0, e
 
