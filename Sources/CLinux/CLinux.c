@@ -37,3 +37,12 @@ int sl_set_timer_slack(unsigned long nanoseconds) {
     return ENOSYS;
 #endif
 }
+
+int sl_set_current_thread_idle(void) {
+#ifdef __linux__
+    struct sched_param param = {0};
+    return pthread_setschedparam(pthread_self(), SCHED_IDLE, &param);
+#else
+    return ENOSYS;
+#endif
+}

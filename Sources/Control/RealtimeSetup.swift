@@ -28,6 +28,13 @@ public enum RealtimeSetup {
     /// the 50 µs timer slack of normal threads); SCHED_FIFO threads have none.
     public static func tightenTimerSlack() { _ = sl_set_timer_slack(1000) }
 
+    /// Lets the calling thread run only on otherwise idle CPU time (SCHED_IDLE),
+    /// so that it never delays the loop or its peer on a busy machine.
+    public static func yieldToEveryone() -> String? {
+        let rc = sl_set_current_thread_idle()
+        return rc == 0 ? nil : "SCHED_IDLE not available (\(String(cString: strerror(rc))))"
+    }
+
     /// Names the calling thread, as top and gdb show it.
     public static func nameThread(_ name: String) { _ = sl_name_current_thread(String(name.prefix(15))) }
 

@@ -97,6 +97,10 @@ public final class SessionRecorder: @unchecked Sendable {
     func start() {
         thread = WorkerThread { [self] in
             RealtimeSetup.nameThread("spikeloop-rec")
+            // The queue absorbs bursts (at 1 kHz, seconds of them); what the
+            // recorder cannot catch up with is dropped and counted, never
+            // taken out of the loop's or the robot's CPU time.
+            _ = RealtimeSetup.yieldToEveryone()
             run()
         }
     }
@@ -122,7 +126,7 @@ public final class SessionRecorder: @unchecked Sendable {
                 write(SessionSchema.loopStats.topic, stats(), at: now)
             }
             do { _ = try writer.flush(now: UInt64(now)) } catch { failure = "\(error)" }
-            if n == 0 { usleep(2000) }
+            if n == 0 { usleep(5000) }
         }
     }
 

@@ -11,4 +11,8 @@ int sl_name_current_thread(const char *name);
 /// batch timers; 50 µs by default for normal threads); returns 0 or an errno value.
 int sl_set_timer_slack(unsigned long nanoseconds);
 
+/// Puts the calling thread in SCHED_IDLE: it runs only on CPU time no other
+/// thread wants (the session recorder beside the loop); returns 0 or an errno value.
+int sl_set_current_thread_idle(void);
+
 #endif
