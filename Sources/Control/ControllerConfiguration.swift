@@ -86,7 +86,7 @@ public struct ControllerConfiguration: Sendable {
             }
         }
 
-        public init(file: String? = nil, enabled: Bool = false, probes: [Probe] = [], queueMegabytes: Int = 64) {
+        public init(file: String? = nil, enabled: Bool = false, probes: [Probe] = [], queueMegabytes: Int = 16) {
             self.file = file
             self.enabled = enabled
             self.probes = probes

@@ -1,5 +1,6 @@
 import CAllocationCounter
 import Control
+import Recording
 import Foundation
 import Testing
 import Wire
@@ -26,9 +27,9 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         config.recording.probes = [.init(population: "flexor", variable: "v", neurons: [0, 5])]
         let loop = TickLoop(config: config, controller: try Controller(config), shared: LoopShared(),
                             statistics: StatisticsExchange(), clock: MonotonicClock())
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tick-allocation-\(getpid()).mcap").path
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tick-allocation-\(getpid())-\(recording).mcap").path
         let session = recording ? try loop.startRecording(to: file, configuration: config, weights: nil) : nil
-        defer { try? FileManager.default.removeItem(atPath: file) }
+        defer { if recording { try? FileManager.default.removeItem(atPath: file) } }
         let context = try ZMQContext()
         let rep = try ZMQSocket(context, .rep)
         try rep.bind("inproc://tick-allocation")
@@ -74,9 +75,18 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(allocations == 0, "\(allocations) heap allocations in 100,000 ticks")
         #expect(loop.controller.ticks == 101_000)
         if let session {
-            let summary = loop.stopRecording(session, finalWeights: nil)
-            #expect(loop.recordsDropped == 0, "\(summary)")
-            #expect(summary.contains(" 0 records dropped"), "\(summary)")
+            // Every tick made a frame record and a tick record; under this
+            // flood (tens of thousands of ticks a second) the idle-priority
+            // recorder may fall behind, and what it could not take is counted.
+            _ = loop.stopRecording(session, finalWeights: nil)
+            let summary = try #require(try MCAPReader(path: file).summary())
+            let counts = summary.statistics?.channelMessageCounts ?? [:]
+            func count(_ topic: String) -> Int64 {
+                Int64(summary.channels.first { $0.value.topic == topic }.flatMap { counts[$0.key] } ?? 0)
+            }
+            #expect(count("/sensors") + count("/motors/decoded") + loop.recordsDropped == 2 * 101_000)
+            #expect(count("/motors/decoded") == count("/motors/sent"))
+            #expect(count("/probes") == count("/motors/decoded"))
         }
         #expect(command.sensorSequence == UInt64((101_000 - 1) % 100 + 1))
         #expect(loop.controller.network.stepIndex == 1_010_000)
