@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -208,16 +209,28 @@ def test_sigterm_sends_the_safe_command_last_and_exits_zero_within_a_second(tmp)
                 break
         else:
             pytest.fail("the daemon never ran")
+        # Read while the daemon stops: once it has exited, libzmq may discard
+        # what its closed pipe still held.
+        received = []
+        reading = threading.Event()
+        reading.set()
+
+        def read():
+            while reading.is_set():
+                c = robot.latest_command(timeout_ms=10)
+                if c is not None:
+                    received.append(c)
+
+        reader = threading.Thread(target=read)
+        reader.start()
         sent = time.monotonic()
         daemon.process.send_signal(signal.SIGTERM)
         status, log = daemon.finish(timeout=5)
         elapsed = time.monotonic() - sent
-        last = None
-        while True:
-            c = robot.latest_command(timeout_ms=100)
-            if c is None:
-                break
-            last = c
+        time.sleep(0.3)
+        reading.clear()
+        reader.join()
+        last = received[-1] if received else None
     assert status == 0, log
     assert elapsed < 1.0, f"exit took {elapsed:.3f} s"
     assert last is not None and last.safe_stop and list(last.values) == [0.0, 0.0]
