@@ -169,10 +169,11 @@ public struct ControllerConfiguration: Sendable {
         }
         var problems: [Problem] = []
         let r = DocumentReader(file: path)
-        let config = r.root(yaml: text).flatMap { read($0, r, file: path, offline: offline, otherProblems: &problems) }
+        var config = r.root(yaml: text).flatMap { read($0, r, file: path, offline: offline, otherProblems: &problems) }
         problems = r.problems + problems
-        guard let config, problems.isEmpty else { throw ConfigurationError(problems: problems) }
-        return config
+        guard config != nil, problems.isEmpty else { throw ConfigurationError(problems: problems) }
+        config!.sources[path] = text
+        return config!
     }
 
     // MARK: - Reading
@@ -183,32 +184,37 @@ public struct ControllerConfiguration: Sendable {
         let directory = file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         func resolve(_ p: String) -> String { p.hasPrefix("/") || directory.isEmpty ? p : "\(directory)/\(p)" }
 
+        // Each file is read once: its text is parsed and kept for recordings.
         var sources: [String: String] = [:]
-        sources[file] = try? readText(file)
 
         // The robot.
         var robot: RobotDescription?
         var robotFile = ""
         if let e = r.required(top, "robot", in: root, "the robot description file, e.g. robot: ../Robots/cartpole.yaml"), let p = r.string(e) {
             robotFile = resolve(p)
-            sources[robotFile] = try? readText(robotFile)
-            do { robot = try RobotDescription.load(path: robotFile) } catch let error as ConfigurationError {
-                if error.problems.count == 1, error.problems[0].message.hasPrefix("cannot read") {
-                    r.report(e, "cannot read the robot description '\(robotFile)'")
-                } else { otherProblems += error.problems }
-            } catch { r.report(e, "\(error)") }
+            if let text = try? readText(robotFile) {
+                sources[robotFile] = text
+                do { robot = try RobotDescription.parse(yaml: text, file: robotFile) } catch let error as ConfigurationError {
+                    otherProblems += error.problems
+                } catch { r.report(e, "\(error)") }
+            } else {
+                r.report(e, "cannot read the robot description '\(robotFile)'")
+            }
         }
 
         // The network: a file or inline.
         var network: NetworkSpec?
         if let e = r.required(top, "network", in: root, "a network file (network: net.yaml) or an inline network with populations and projections") {
             if case .scalar = e.node, let p = r.string(e) {
-                sources[resolve(p)] = try? readText(resolve(p))
-                do { network = try NetworkFile.load(path: resolve(p)) } catch let error as ConfigurationError {
-                    if error.problems.count == 1, error.problems[0].message.hasPrefix("cannot read") {
-                        r.report(e, "cannot read the network file '\(resolve(p))'")
-                    } else { otherProblems += error.problems }
-                } catch { r.report(e, "\(error)") }
+                let networkFile = resolve(p)
+                if let text = try? readText(networkFile) {
+                    sources[networkFile] = text
+                    do { network = try NetworkFile.parse(yaml: text, file: networkFile) } catch let error as ConfigurationError {
+                        otherProblems += error.problems
+                    } catch { r.report(e, "\(error)") }
+                } else {
+                    r.report(e, "cannot read the network file '\(networkFile)'")
+                }
             } else {
                 network = NetworkFile.read(e, reader: r)
             }

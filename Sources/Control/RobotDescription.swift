@@ -62,8 +62,13 @@ public struct RobotDescription: Sendable, Equatable {
         do { text = try readText(path) } catch {
             throw ConfigurationError(problems: [Problem(file: path, line: nil, keyPath: "", message: "cannot read the robot description: \(error)")])
         }
-        let r = DocumentReader(file: path)
-        let robot = r.root(yaml: text).flatMap { read($0, r) }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Validates a robot description's text; `file` names it in problems.
+    public static func parse(yaml: String, file: String) throws -> RobotDescription {
+        let r = DocumentReader(file: file)
+        let robot = r.root(yaml: yaml).flatMap { read($0, r) }
         guard let robot, r.problems.isEmpty else { throw ConfigurationError(problems: r.problems) }
         return robot
     }

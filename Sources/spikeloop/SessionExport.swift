@@ -49,18 +49,14 @@ final class SessionDigest {
     }
 
     /// The robot description among the attachments: the file the metadata
-    /// names, else the first YAML attachment that reads as one. Only
-    /// `RobotDescription.load(path:)` is public, so it goes through a temporary file.
+    /// names, else the first YAML attachment that reads as one.
     private func robotDescription(_ a: MCAPAttachment) -> RobotDescription? {
         if let named = metadata["spikeloop"]?["robot_file"] {
             guard a.name == named else { return nil }
         } else if a.mediaType != "application/yaml" {
             return nil
         }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("spikeloop-robot-\(UUID().uuidString).yaml").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        guard FileManager.default.createFile(atPath: path, contents: Data(a.data)) else { return nil }
-        return try? RobotDescription.load(path: path)
+        return try? RobotDescription.parse(yaml: String(decoding: a.data, as: UTF8.self), file: a.name)
     }
 
     private func message(_ m: MCAPMessage) throws {
