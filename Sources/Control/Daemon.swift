@@ -150,13 +150,7 @@ public final class Daemon: @unchecked Sendable {
     public func log(_ line: String) {
         let level = LogLevel(line: line)
         if level >= LogLevel.allCases[logLevel.load(ordering: .relaxed)] { sink(line) }
-        // Every log line is an event of the session too ("control: pause" → kind "control").
-        recorder.withLock { r in
-            guard let r else { return }
-            let head = line.prefix { $0 != ":" }
-            let kind = head.count < line.count && head.count <= 16 && !head.contains(" ") ? String(head) : "log"
-            r.event(kind, line, severity: level == .error ? .error : level == .warning ? .warning : .info)
-        }
+        recorder.withLock { $0?.logged(line, level: level) }
     }
 
     // MARK: - Recording

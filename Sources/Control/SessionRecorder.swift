@@ -116,6 +116,16 @@ public final class SessionRecorder: @unchecked Sendable {
         pendingEvents.withLock { $0.append(e) }
     }
 
+    /// A daemon log line as an event ("control: pause" → kind "control").
+    /// Safe-state changes are left out: the recorder takes them from the
+    /// ticks themselves, at the tick they happened (`safe_stop` events).
+    func logged(_ line: String, level: LogLevel) {
+        let head = line.prefix { $0 != ":" }
+        let kind = head.count < line.count && head.count <= 16 && !head.contains(" ") ? String(head) : "log"
+        guard kind != "safety" else { return }
+        event(kind, line, severity: level == .error ? .error : level == .warning ? .warning : .info)
+    }
+
     private func run() {
         var nextStats = monotonicNanoseconds() + 1_000_000_000
         while !stopRequested.load(ordering: .acquiring) && failure == nil {
@@ -239,7 +249,6 @@ public final class SessionRecorder: @unchecked Sendable {
         let ticked: UInt8 = r.get()
         let safeStop: UInt8 = r.get()
         let reasons: UInt8 = r.get()
-        _ = r.get(UInt8.self)  // loop state
         let motors = Int(r.get(UInt32.self))
         let decoded = r.array(Float.self, count: motors)
         let sent = r.array(Float.self, count: motors)
@@ -283,7 +292,7 @@ public final class SessionRecorder: @unchecked Sendable {
                 var m = Spikeloop_V1_StateProbe()
                 m.population = probe.name
                 m.variable = probe.variable
-                m.unit = probe.variable == "u" ? "mV/ms" : "mV"
+                m.unit = probe.variable == "u" ? "mV/ms" : "mV"  // Izhikevich's u is in dv/dt's unit
                 m.firstStep = UInt64(firstStep)
                 m.stepCount = stepCount
                 m.dtNs = dtNs

@@ -23,7 +23,8 @@ final class SessionTap: StepTap, @unchecked Sendable {
     let dropped = Atomic<Int64>(0)
     /// Spikes left out because a tick had more than the scratch holds.
     let truncated = Atomic<Int64>(0)
-    private var on = false
+    /// Whether the ticks since the last boundary are recorded (loop side).
+    private(set) var isOn = false
 
     let probes: [ResolvedProbe]
     struct ResolvedProbe {
@@ -71,25 +72,28 @@ final class SessionTap: StepTap, @unchecked Sendable {
         probeValues.deallocate()
     }
 
-    /// At a tick boundary: follows the daemon's wish. Returns whether this tick is recorded.
+    /// At a tick boundary: follows the daemon's wish (``isOn``).
     @inline(__always)
-    func latch(controller: Controller, simTime: Int64, at time: Int64) -> Bool {
+    func latch(controller: Controller, simTime: Int64, clock: TickClock) {
         let want = requested.load(ordering: .relaxed)
-        if want != on {
-            on = want
-            active.store(on, ordering: .releasing)
-            controller.stepTap = on ? self : nil
-            if on, let p = queue.reserve(32, kind: Kind.start.rawValue) {
-                var w = RecordWriter(p)
-                w.put(time)
-                w.put(controller.ticks)
-                w.put(controller.network.stepIndex)
-                w.put(simTime)
-                queue.commit()
+        if want != isOn {
+            isOn = want
+            active.store(isOn, ordering: .releasing)
+            controller.stepTap = isOn ? self : nil
+            if isOn {
+                if let p = queue.reserve(32, kind: Kind.start.rawValue) {
+                    var w = RecordWriter(p)
+                    w.put(clock.now())
+                    w.put(controller.ticks)
+                    w.put(controller.network.stepIndex)
+                    w.put(simTime)
+                    queue.commit()
+                } else {
+                    dropped.add(1, ordering: .relaxed)
+                }
             }
         }
-        for p in 0..<populationCount { spikeCount[p] = 0 }
-        return on
+        if isOn { for p in 0..<populationCount { spikeCount[p] = 0 } }
     }
 
     // MARK: - StepTap
@@ -121,10 +125,9 @@ final class SessionTap: StepTap, @unchecked Sendable {
 
     // MARK: - Records
 
-    /// A sensor frame as received, with its arrival time.
+    /// A sensor frame as received, with its arrival time (while ``isOn``).
     @inline(__always)
     func recordFrame(_ bytes: UnsafeRawBufferPointer, at time: Int64) {
-        guard on else { return }
         guard let p = queue.reserve(8 + bytes.count, kind: Kind.frame.rawValue) else {
             dropped.add(1, ordering: .relaxed)
             return
@@ -135,13 +138,13 @@ final class SessionTap: StepTap, @unchecked Sendable {
         queue.commit()
     }
 
-    /// What one tick did. `ticked`: the network advanced (not paused, a frame seen).
+    /// What one tick did (while ``isOn``). `ticked`: the network advanced
+    /// (not paused, a frame seen).
     @inline(__always)
     func recordTick(start: Int64, ticked: Bool, firstStep: Int64, command: MotorCommandBuffer, decoded: UnsafePointer<Float>,
-                    safeReasons: UInt8, state: UInt8, overruns: Int64) {
-        guard on else { return }
+                    safeReasons: UInt8, overruns: Int64) {
         let motors = command.valueCount
-        var size = 76 + 8 * motors
+        var size = 75 + 8 * motors
         var populationsWithSpikes = 0
         if ticked {
             for p in 0..<populationCount where spikeCount[p] > 0 {
@@ -166,7 +169,6 @@ final class SessionTap: StepTap, @unchecked Sendable {
         w.put(ticked ? UInt8(1) : 0)
         w.put(command.safeStop ? UInt8(1) : 0)
         w.put(safeReasons)
-        w.put(state)
         w.put(UInt32(motors))
         w.put(decoded, count: motors)
         w.put(UnsafePointer(command.values), count: motors)

@@ -17,7 +17,6 @@ public final class TickLoop {
     private let clock: TickClock
     /// Session recording's loop side (idle unless a recording runs).
     let tap: SessionTap
-    private var recording = false
 
     private let frame: SensorFrameBuffer
     private let command: MotorCommandBuffer
@@ -115,7 +114,7 @@ public final class TickLoop {
             shared.reloadedAfterTick.store(controller.ticks, ordering: .relaxed)
             shared.configGeneration.add(1, ordering: .releasing)
         }
-        recording = tap.latch(controller: controller, simTime: simTime, at: clock.now())
+        tap.latch(controller: controller, simTime: simTime, clock: clock)
         let r = shared.takeRequests()
         if r.isEmpty { return }
         if r.contains(.reset) {
@@ -159,10 +158,9 @@ public final class TickLoop {
         safety.filter(command.valueBuffer, at: time)
         command.safeStop = safety.isSafeStopped
         publishState()
-        if recording {
+        if tap.isOn {
             tap.recordTick(start: started, ticked: ticked, firstStep: firstStep, command: command, decoded: decoded,
-                           safeReasons: safety.reasons.rawValue, state: UInt8(shared.state.rawValue),
-                           overruns: shared.overruns.load(ordering: .relaxed))
+                           safeReasons: safety.reasons.rawValue, overruns: shared.overruns.load(ordering: .relaxed))
         }
     }
 
@@ -182,7 +180,7 @@ public final class TickLoop {
     private func take(_ received: ZMQReceived, at time: Int64) -> Bool {
         let reason = validator.accept(received, buffer: UnsafeRawBufferPointer(receiveBuffer), into: frame)
         guard reason == nil else { return false }
-        if recording { tap.recordFrame(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received.byteCount]), at: time) }
+        if tap.isOn { tap.recordFrame(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received.byteCount]), at: time) }
         sensors.update(from: frame.values, count: controller.sensorCount)
         answeredSequence = frame.sequence
         haveFrame = true
