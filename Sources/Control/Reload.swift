@@ -79,7 +79,10 @@ extension ControllerConfiguration {
         }
         check("robot", robot.name, new.robot.name) { $0 }
         if layout(robot) != layout(new.robot) { changes.append("robot: channels, units or ranges changed (the wire layout)") }
-        if network != new.network { changes.append("network: populations, projections, parameters or seed changed") }
+        // dt is reported as loop.dt below, not as a network change too.
+        var newNetwork = new.network
+        newNetwork.dt = network.dt
+        if network != newNetwork { changes.append("network: populations, projections, parameters or seed changed") }
         if encoders != new.encoders { changes.append("encoders changed") }
         check("loop.mode", loop.mode, new.loop.mode) { $0.rawValue }
         check("loop.tick_rate", loop.tickRate, new.loop.tickRate) { "\($0) Hz" }
