@@ -171,12 +171,15 @@ public final class SimRobot<Model: SimModel> {
                 + "from \(robot.path)); start it with a configuration whose robot is \(robot.path)")
         }
         if command.safeStop { current.safeStopTicks += 1 }
-        for i in 0..<motorCount {
-            var v = command.values[i]
-            if v.isNaN { v = motorSafe[i] }
-            motorValues[i] = min(max(v, motorMin[i]), motorMax[i])
-        }
+        for i in 0..<motorCount { motorValues[i] = actuator(i, command.values[i]) }
         return true
+    }
+
+    /// What actuator `i` applies for a commanded `value`: clamped to its
+    /// range, its safe value for NaN.
+    @inline(__always)
+    private func actuator(_ i: Int, _ value: Float) -> Float {
+        min(max(value.isNaN ? motorSafe[i] : value, motorMin[i]), motorMax[i])
     }
 
     @inline(__always)
@@ -287,11 +290,7 @@ public final class SimRobot<Model: SimModel> {
                 _ = encodeFrame(firstOfEpisode: first)  // the same clamping (and counting) as on the wire
                 first = false
                 control(UnsafePointer(frame.values), motorValues)
-                for i in 0..<motorCount {
-                    var v = motorValues[i]
-                    if v.isNaN { v = motorSafe[i] }
-                    motorValues[i] = min(max(v, motorMin[i]), motorMax[i])
-                }
+                for i in 0..<motorCount { motorValues[i] = actuator(i, motorValues[i]) }
                 step()
                 if model.failed { break }
             }

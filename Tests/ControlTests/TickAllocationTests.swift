@@ -36,19 +36,8 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let req = try ZMQSocket(context, .req)
         try req.connect("inproc://tick-allocation")
 
-        // Frames prepared up front: the simulator's side is not under test.
-        let frame = SensorFrameBuffer(capacity: 2)
-        let encoded = (0..<100).map { i -> [UInt8] in
-            frame.reset()
-            frame.protocolVersion = wireProtocolVersion
-            frame.layoutHash = loop.layout.layoutHash
-            frame.sequence = UInt64(i + 1)
-            frame.valueCount = 2
-            frame.values[0] = Float(sin(Double(i) * 0.1))
-            frame.values[1] = Float(cos(Double(i) * 0.07))
-            var bytes = [UInt8](repeating: 0, count: 256)
-            let n = bytes.withUnsafeMutableBytes { HotCodec.encode(frame, into: $0)! }
-            return Array(bytes[0..<n])
+        let encoded = encodedArmFrames(layoutHash: loop.layout.layoutHash, count: 100) { i in
+            (Float(sin(Double(i) * 0.1)), Float(cos(Double(i) * 0.07)))
         }
         let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
         defer { reply.deallocate() }

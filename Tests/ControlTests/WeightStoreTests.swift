@@ -149,19 +149,7 @@ import Wire
         try req.connect("inproc://weights-exchange")
         let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
         defer { reply.deallocate() }
-        let frame = SensorFrameBuffer(capacity: 2)
-        let encoded = (0..<100).map { i -> [UInt8] in
-            frame.reset()
-            frame.protocolVersion = wireProtocolVersion
-            frame.layoutHash = loop.layout.layoutHash
-            frame.sequence = UInt64(i + 1)
-            frame.valueCount = 2
-            frame.values[0] = Float(sin(Double(i) * 0.1))
-            frame.values[1] = 0.3
-            var bytes = [UInt8](repeating: 0, count: 256)
-            let n = bytes.withUnsafeMutableBytes { HotCodec.encode(frame, into: $0)! }
-            return Array(bytes[0..<n])
-        }
+        let encoded = encodedArmFrames(layoutHash: loop.layout.layoutHash, count: 100) { i in (Float(sin(Double(i) * 0.1)), 0.3) }
         /// One lockstep tick; returns the loop thread's allocations in it.
         func tick(_ i: Int) throws -> UInt64 {
             try encoded[i % 100].withUnsafeBytes { _ = try req.sendWithoutCopy($0, .wait) }
