@@ -268,8 +268,16 @@ public final class TickLoop {
         var schedule = TickSchedule(start: clock.now() + period, period: period)
         var deadline = schedule.nextDeadline
         var ticks: Int64 = 0
-        while !shared.stopRequested.load(ordering: .relaxed) {
-            if let maxTicks, ticks >= maxTicks { break }
+        // On stop the loop keeps ticking a little, publishing the safe command
+        // every tick, so that the robot has it before the socket closes.
+        let safeTicksAtStop = max(1, min(10, Int(Self.safeHoldAtStopNs / period)))
+        var safeTicksLeft = -1
+        while safeTicksLeft != 0 {
+            if safeTicksLeft < 0 && (shared.stopRequested.load(ordering: .relaxed) || maxTicks.map({ ticks >= $0 }) == true) {
+                safety.requestSafeStop()
+                safeTicksLeft = safeTicksAtStop
+            }
+            if safeTicksLeft > 0 { safeTicksLeft -= 1 }
             clock.sleep(until: deadline)
             let start = clock.now()
             statistics.tickBoundary()
@@ -284,6 +292,9 @@ public final class TickLoop {
             ticks += 1
         }
     }
+
+    /// How long a stopping realtime loop holds the safe command (at most 10 ticks).
+    static let safeHoldAtStopNs: Int64 = 20_000_000
 
     private var lastFrameSeen: Int64 = 0
 
