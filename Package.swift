@@ -5,13 +5,14 @@ import Foundation
 
 // The hot-path targets are compiled with -Ounchecked in release builds: the
 // engine indexes preallocated buffers whose bounds are checked once, when the
-// network is built. They are also compiled for the CPU that builds them (the
+// network is built. Dynamic exclusivity checks, a call per access to a class's
+// stored variable, are left to debug builds. They are also compiled for the CPU that builds them (the
 // daemon is built where it runs), which lets the state update use the widest
 // vectors there are; set SPIKELOOP_TARGET_CPU (e.g. x86-64, haswell) to build
 // for another machine.
 let targetCPU = ProcessInfo.processInfo.environment["SPIKELOOP_TARGET_CPU"] ?? "native"
 let hotPath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked", "-target-cpu", targetCPU], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -66,7 +67,7 @@ let package = Package(
         .target(
             name: "Sim",
             dependencies: [
-                "Wire", .product(name: "Yams", package: "Yams"),
+                "Wire", "CLinux", .product(name: "Yams", package: "Yams"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: hotPath

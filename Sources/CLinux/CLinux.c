@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <string.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -46,3 +48,24 @@ int sl_set_current_thread_idle(void) {
     return ENOSYS;
 #endif
 }
+
+static void sl_ignore_interrupt(int signal) { (void)signal; }
+
+static void sl_install_interrupt_handler_once(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = sl_ignore_interrupt;  /* no SA_RESTART: the call returns EINTR */
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGURG, &action, NULL);
+}
+
+void sl_accept_interrupts(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sl_install_interrupt_handler_once);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGURG);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int sl_interrupt_thread(pthread_t thread) { return pthread_kill(thread, SIGURG); }

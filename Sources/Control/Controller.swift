@@ -13,10 +13,10 @@ public protocol StepTap: AnyObject {
 public final class Controller {
     public let network: Network
     public let stepsPerTick: Int
-    private let encoders: [Encoder]
+    private let encoders: ObjectTable<Encoder>
     /// Sensor index read by each encoder.
     private let encoderSensor: [Int]
-    private let decoders: [Decoder]
+    private let decoders: ObjectTable<Decoder>
     /// Motor index written by each decoder.
     private let decoderMotor: [Int]
     public let sensorCount: Int
@@ -33,9 +33,9 @@ public final class Controller {
         self.stepsPerTick = stepsPerTick
         sensorCount = robot.sensors.count
         motorCount = robot.motors.count
-        self.encoders = try encoders.map { try Encoder($0, network: net, stepsPerTick: stepsPerTick, seed: spec.seed) }
+        self.encoders = ObjectTable(try encoders.map { try Encoder($0, network: net, stepsPerTick: stepsPerTick, seed: spec.seed) })
         encoderSensor = encoders.map { e in robot.sensors.firstIndex { $0.name == e.channel }! }
-        self.decoders = try decoders.map { try Decoder($0, network: net, stepsPerTick: stepsPerTick) }
+        self.decoders = ObjectTable(try decoders.map { try Decoder($0, network: net, stepsPerTick: stepsPerTick) })
         decoderMotor = decoders.map { d in robot.motors.firstIndex { $0.name == d.channel }! }
     }
 
@@ -46,38 +46,42 @@ public final class Controller {
 
     /// One tick: `sensors` in layout order in, decoded `motors` in layout order out.
     public func tick(sensors: UnsafePointer<Float>, motors: UnsafeMutablePointer<Float>) {
-        for (i, encoder) in encoders.enumerated() { encoder.begin(value: sensors[encoderSensor[i]]) }
+        encoderSensor.withUnsafeBufferPointer { input in
+            for i in 0..<encoders.count { encoders.with(i) { $0.begin(value: sensors[input[i]]) } }
+        }
         for k in 0..<stepsPerTick {
-            for encoder in encoders { encoder.drive(step: k) }
+            encoders.forEach { $0.drive(step: k) }
             network.step()
-            for decoder in decoders { decoder.observe() }
+            decoders.forEach { $0.observe() }
             stepTap?.afterStep(network, offset: k)
         }
-        for (i, decoder) in decoders.enumerated() { motors[decoderMotor[i]] = decoder.value() }
+        decoderMotor.withUnsafeBufferPointer { output in
+            for i in 0..<decoders.count { decoders.with(i) { motors[output[i]] = $0.value() } }
+        }
         ticks += 1
     }
 
     /// The decoders' specs, in the order ``retune(_:)`` takes them.
-    public var decoderSpecs: [DecoderSpec] { decoders.map(\.spec) }
+    public var decoderSpecs: [DecoderSpec] { decoders.objects.map(\.spec) }
 
     /// Why `specs` (one per decoder, in ``decoderSpecs`` order) cannot be
     /// taken by the running decoders; empty when they can.
     public func retuneProblems(_ specs: [DecoderSpec]) -> [String] {
         guard specs.count == decoders.count else { return ["decoders: \(decoders.count) became \(specs.count)"] }
-        return zip(decoders, specs).compactMap { $0.retuneProblem($1) }
+        return zip(decoders.objects, specs).compactMap { $0.retuneProblem($1) }
     }
 
     /// Takes the decoders' new mapping parameters between ticks; the replaced
     /// specs come back in `specs`. Allocates nothing.
     public func retune(_ specs: inout [DecoderSpec]) {
-        for i in 0..<min(specs.count, decoders.count) { decoders[i].retune(&specs[i]) }
+        for i in 0..<min(specs.count, decoders.count) { decoders.objects[i].retune(&specs[i]) }
     }
 
     /// Back to the state right after start-up: network, encoders and decoders.
     public func reset() {
         network.restoreInitialState()
-        for e in encoders { e.reset() }
-        for d in decoders { d.reset() }
+        encoders.forEach { $0.reset() }
+        decoders.forEach { $0.reset() }
         ticks = 0
     }
 }

@@ -31,11 +31,15 @@ public struct ControllerConfiguration: Sendable {
         public var lockMemory: Bool
         /// CPU the loop thread is pinned to; nil: any.
         public var cpu: Int?
+        /// The last part of each wait for a realtime tick, ns, spent spinning on
+        /// the clock instead of sleeping: the tick starts on time even when the
+        /// kernel wakes the thread late, at the cost of that much CPU per tick.
+        public var busyWait: Int64
 
         public var periodNanoseconds: Int64 { Int64((1e9 / tickRate).rounded()) }
 
         public init(mode: Mode, tickRate: Double, stepsPerTick: Int, watchdogTimeout: Int64, autoResume: Bool,
-                    realtimePriority: Int32? = nil, lockMemory: Bool = false, cpu: Int? = nil) {
+                    realtimePriority: Int32? = nil, lockMemory: Bool = false, cpu: Int? = nil, busyWait: Int64 = 0) {
             self.mode = mode
             self.tickRate = tickRate
             self.stepsPerTick = stepsPerTick
@@ -44,6 +48,7 @@ public struct ControllerConfiguration: Sendable {
             self.realtimePriority = realtimePriority
             self.lockMemory = lockMemory
             self.cpu = cpu
+            self.busyWait = busyWait
         }
     }
 
@@ -232,11 +237,17 @@ public struct ControllerConfiguration: Sendable {
             let watchdog = r.required(k, "watchdog_timeout", in: e, "how long without a valid frame before motors go safe, e.g. 50 ms")
                 .flatMap { r.quantity($0, .time, positive: true) }
             let autoResume = k["auto_resume"].flatMap(r.bool) ?? false
-            var priority: Int32?, lockMemory = false, cpu: Int?
-            if let rt = k["realtime"], let rk = r.mapping(rt, allowed: ["priority", "lock_memory", "cpu"]) {
+            var priority: Int32?, lockMemory = false, cpu: Int?, busyWait = 0.0
+            var busyWaitEntry: Entry?
+            if let rt = k["realtime"], let rk = r.mapping(rt, allowed: ["priority", "lock_memory", "cpu", "busy_wait"]) {
                 priority = rk["priority"].flatMap { r.integer($0, min: 1, max: 99) }.map(Int32.init)
                 lockMemory = rk["lock_memory"].flatMap(r.bool) ?? false
                 cpu = rk["cpu"].flatMap { r.integer($0, min: 0) }
+                busyWaitEntry = rk["busy_wait"]
+                busyWait = busyWaitEntry.flatMap { r.quantity($0, .time, nonNegative: true) } ?? 0
+            }
+            if let rate, let busyWaitEntry, busyWait >= 1000 / rate {
+                r.report(busyWaitEntry, "busy_wait (\(busyWait) ms) must be shorter than the tick period (\(1000 / rate) ms); a few tens of µs, e.g. busy_wait: 50 us")
             }
             if let mode, let rate, let watchdog, let net = network {
                 let ticks = 1000 / rate / net.dt
@@ -245,7 +256,8 @@ public struct ControllerConfiguration: Sendable {
                 } else {
                     loop = Loop(mode: mode, tickRate: rate, stepsPerTick: Int(ticks.rounded()),
                                 watchdogTimeout: Int64(watchdog * 1e6), autoResume: autoResume,
-                                realtimePriority: priority, lockMemory: lockMemory, cpu: cpu)
+                                realtimePriority: priority, lockMemory: lockMemory, cpu: cpu,
+                                busyWait: Int64((busyWait * 1e6).rounded()))
                 }
             }
         }

@@ -96,7 +96,7 @@ public final class Daemon: @unchecked Sendable {
                 if !bound.fail("\(error)") { log("error: the loop stopped: \(error)") }
             }
             shared.setState(.stopping)
-            shared.stopRequested.store(true, ordering: .releasing)
+            shared.requestStop()
             loop.tap.active.store(false, ordering: .releasing)  // the recorder may close the session
         }
         threads.append(loopThread)
@@ -134,7 +134,12 @@ public final class Daemon: @unchecked Sendable {
     /// Asks every thread to stop and waits for them.
     public func stop() {
         let ran = !threads.isEmpty && ready.load(ordering: .acquiring)
-        shared.stopRequested.store(true, ordering: .releasing)
+        shared.requestStop()
+        // A lockstep loop waiting for a frame may have missed the first signal.
+        while loopRunning.load(ordering: .acquiring) {
+            shared.wakeup.signal()
+            usleep(1000)
+        }
         for t in threads { t.join() }
         threads.removeAll()
         stopRecording()
@@ -286,10 +291,15 @@ public final class Daemon: @unchecked Sendable {
         statusInterval.store(new.log.statusInterval, ordering: .relaxed)
         current.withLock { $0 = new }
         applyRecordingChange(from: old.recording, to: new.recording)
-        // The loop takes it at its next tick boundary (lockstep: also every
-        // 50 ms while waiting for frames).
+        // The loop takes it at its next tick boundary (lockstep: also while
+        // waiting for frames, woken by the signal above).
         let deadline = clock.now() + 2_000_000_000
-        while shared.configGeneration.load(ordering: .acquiring) == generation && clock.now() < deadline { usleep(500) }
+        var polls = 0
+        while shared.configGeneration.load(ordering: .acquiring) == generation && clock.now() < deadline {
+            if polls % 10 == 0 { shared.wakeup.signal() }
+            polls += 1
+            usleep(500)
+        }
         _ = shared.updates.collect()
         let applied = shared.configGeneration.load(ordering: .acquiring) != generation
         let when = applied ? "applied before tick \(shared.reloadedAfterTick.load(ordering: .relaxed) + 1)" : "posted; the loop applies it at its next tick"
@@ -357,7 +367,7 @@ public final class Daemon: @unchecked Sendable {
         case .setReward: shared.setReward(request.reward)
         case .shutdown:
             log("control: shutdown")
-            shared.stopRequested.store(true, ordering: .releasing)
+            shared.requestStop()
         case .reload:
             log("control: reload")
             let outcome = reload()
@@ -461,11 +471,20 @@ public final class Daemon: @unchecked Sendable {
             } catch { log("warning: no telemetry on \(endpoint): \(error)") }
         }
         var nextTelemetry = clock.now() + 1_000_000_000
+        // Histograms are merged once a second into one reused buffer: each
+        // merge walks about a megabyte, which on one shared core shows up in
+        // the loop's own round trip.
+        var collected = TickHistograms()
+        var nextCollect = clock.now()
         while !shared.stopRequested.load(ordering: .relaxed) {
             clock.sleep(until: clock.now() + 200_000_000)
-            var collected = TickHistograms()
-            if statistics.collect(into: &collected, timeout: 50_000_000, clock: clock) {
-                totals.withLock { $0.add(collected) }
+            let now = clock.now()
+            if now >= nextCollect || now >= nextLog || now >= nextTelemetry {
+                nextCollect = clock.now() + 1_000_000_000
+                if statistics.collect(into: &collected, timeout: 50_000_000, clock: clock, wake: shared.wakeup.signal) {
+                    totals.withLock { $0.add(collected) }
+                    collected.reset()
+                }
             }
             rejections.poll(nowNs: clock.now())
             let reasons = shared.reasons

@@ -49,6 +49,9 @@ public final class LoopShared: Sendable {
     private let pending = Atomic<UInt32>(0)
     private let rewardBits = Atomic<UInt32>(0)
     public let stopRequested = Atomic<Bool>(false)
+    /// Signalled with every request, so that a lockstep loop waiting for a
+    /// frame sees it.
+    public let wakeup = LoopWakeup()
     public let weightExchange = WeightExchange()
     /// Percentiles of tick compute time, ns, as last collected.
     public let computeP50 = Atomic<Int64>(0)
@@ -71,11 +74,22 @@ public final class LoopShared: Sendable {
 
     public func setState(_ s: State) { stateValue.store(s.rawValue, ordering: .releasing) }
 
-    public func request(_ r: Requests) { pending.bitwiseOr(r.rawValue, ordering: .acquiringAndReleasing) }
+    public func request(_ r: Requests) {
+        pending.bitwiseOr(r.rawValue, ordering: .acquiringAndReleasing)
+        wakeup.signal()
+    }
 
+    /// Asks the loop to end after its current tick.
+    public func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        wakeup.signal()
+    }
+
+    /// The latest reward, from the robot's frames (on the loop thread, so no
+    /// wake-up) or an operator.
     public func setReward(_ x: Float) {
         rewardBits.store(x.bitPattern, ordering: .relaxed)
-        request(.reward)
+        pending.bitwiseOr(Requests.reward.rawValue, ordering: .acquiringAndReleasing)
     }
 
     public var reward: Float { Float(bitPattern: rewardBits.load(ordering: .relaxed)) }

@@ -90,6 +90,7 @@ extension ControllerConfiguration {
         check("loop.realtime.priority", loop.realtimePriority, new.loop.realtimePriority) { $0.map { "\($0)" } ?? "none" }
         check("loop.realtime.lock_memory", loop.lockMemory, new.loop.lockMemory) { "\($0)" }
         check("loop.realtime.cpu", loop.cpu, new.loop.cpu) { $0.map { "\($0)" } ?? "any" }
+        check("loop.realtime.busy_wait", loop.busyWait, new.loop.busyWait) { "\(Double($0) / 1000) µs" }
         let a = endpoints, b = new.endpoints
         check("endpoints.frames", a.frames, b.frames) { $0 }
         check("endpoints.commands", a.commands, b.commands) { $0 ?? "none" }

@@ -101,8 +101,9 @@ public final class ServiceNotifier: Sendable {
 /// Runs on its own thread at normal priority (never the loop thread). The loop
 /// is healthy when its heartbeat (`LoopShared.heartbeat`) advanced within the
 /// last `max(interval / 2, 100 ms)`: the loop beats on every tick, and in
-/// lockstep, waiting for a simulator's frame, on every 50 ms receive timeout
-/// too, so an idle simulator does not get the daemon restarted, but a loop that
+/// lockstep, waiting for a simulator's frame, whenever this thread wakes it
+/// (when no beat came since its last look), so an idle simulator does not get
+/// the daemon restarted, but a loop that
 /// stopped ticking (stuck in a tick, or stalled) stops the pings and systemd
 /// restarts the service after `WatchdogSec=`.
 public final class ServiceLink: @unchecked Sendable {
@@ -164,6 +165,8 @@ public final class ServiceLink: @unchecked Sendable {
             if beat != lastBeat {
                 lastBeat = beat
                 lastBeatSeen = now
+            } else {
+                shared.wakeup.signal()  // an idle lockstep loop beats when woken
             }
             if let half, now >= nextPing {
                 if now - lastBeatSeen <= staleAfter {

@@ -144,11 +144,16 @@ public final class SessionRecorder: @unchecked Sendable {
     /// the queue, the final statistics, `finalWeights` if they differ from
     /// the initial ones, the summary.
     /// Returns a one-line summary.
-    func finish(finalWeights: [UInt8]?) -> String {
-        // The loop lets go at its next tick boundary (lockstep: also every
-        // 50 ms while waiting); a loop that ended already has let go.
+    func finish(finalWeights: [UInt8]?, wake: () -> Void) -> String {
+        // The loop lets go at its next tick boundary (lockstep: also while
+        // waiting, woken by `stopRecording`); a loop that ended already has let go.
         let deadline = monotonicNanoseconds() + 1_000_000_000
-        while tap.active.load(ordering: .acquiring) && monotonicNanoseconds() < deadline { usleep(500) }
+        var polls = 0
+        while tap.active.load(ordering: .acquiring) && monotonicNanoseconds() < deadline {
+            if polls % 10 == 0 { wake() }
+            polls += 1
+            usleep(500)
+        }
         stopRequested.store(true, ordering: .releasing)
         thread?.join()
         thread = nil

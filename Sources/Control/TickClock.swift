@@ -12,6 +12,12 @@ public protocol TickClock: AnyObject {
     func now() -> Int64
     /// Sleeps until the absolute time `deadline` (ns).
     func sleep(until deadline: Int64)
+    /// Sleeps until `busyWait` ns before `deadline`, then spins to it.
+    func sleep(until deadline: Int64, busyWait: Int64)
+}
+
+extension TickClock {
+    public func sleep(until deadline: Int64, busyWait: Int64) { sleep(until: deadline) }
 }
 
 /// CLOCK_MONOTONIC with absolute-deadline sleeps (`clock_nanosleep(TIMER_ABSTIME)`),
@@ -25,6 +31,14 @@ public final class MonotonicClock: TickClock {
         var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
         // EINTR: a signal woke us early; sleep again towards the same deadline.
         while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+    }
+
+    /// The kernel wakes a sleeping thread tens of µs late on a loaded or
+    /// virtual machine; spinning the last stretch starts the tick on time.
+    public func sleep(until deadline: Int64, busyWait: Int64) {
+        guard busyWait > 0 else { return sleep(until: deadline) }
+        sleep(until: deadline - busyWait)
+        while monotonicNanoseconds() < deadline {}
     }
 }
 

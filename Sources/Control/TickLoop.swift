@@ -89,6 +89,7 @@ public final class TickLoop {
                                           simStep: { shared.simStep.load(ordering: .relaxed) })
         session.start()
         tap.requested.store(true, ordering: .releasing)
+        shared.wakeup.signal()
         return session
     }
 
@@ -96,7 +97,7 @@ public final class TickLoop {
     /// returns a one-line summary.
     public func stopRecording(_ session: SessionRecorder, finalWeights: [UInt8]?) -> String {
         tap.requested.store(false, ordering: .releasing)
-        return session.finish(finalWeights: finalWeights)
+        return session.finish(finalWeights: finalWeights, wake: shared.wakeup.signal)
     }
 
     /// Records refused because the recorder's queue was full, since start.
@@ -203,11 +204,15 @@ public final class TickLoop {
     /// until `shared.stopRequested` or `maxTicks` ticks. A Hello is answered
     /// with the daemon's layout; rejected input gets a safe command.
     public func runLockstep(socket: borrowing ZMQSocket, maxTicks: Int64? = nil) throws {
-        try socket.setReceiveTimeout(milliseconds: 50)
+        // No timeout: requests, reloads, statistics and stop interrupt the
+        // wait through `shared.wakeup` (see `LoopWakeup` for why).
+        try socket.setReceiveTimeout(milliseconds: -1)
+        shared.wakeup.attachCurrentThread()
+        defer { shared.wakeup.detach() }
         while !shared.stopRequested.load(ordering: .relaxed) {
             if let maxTicks, controller.ticks >= maxTicks { break }
-            if try !serveOne(socket) {
-                // Idle between frames is a tick boundary too: statistics and
+            if try !serveOne(socket, .untilInterrupted) {
+                // Between frames is a tick boundary too: statistics and
                 // requests are taken here while a simulator pauses.
                 statistics.tickBoundary()
                 applyRequests()
@@ -216,11 +221,12 @@ public final class TickLoop {
         }
     }
 
-    /// Receives one request (waiting up to the socket's receive timeout) and
-    /// answers it; false if nothing arrived. One tick of lockstep mode.
+    /// Receives one request (`.wait`: up to the socket's receive timeout) and
+    /// answers it; false if nothing arrived (or the wait was interrupted).
+    /// One tick of lockstep mode.
     @discardableResult
-    public func serveOne(_ socket: borrowing ZMQSocket) throws -> Bool {
-        guard let received = try socket.receive(into: receiveBuffer, .wait) else { return false }
+    public func serveOne(_ socket: borrowing ZMQSocket, _ wait: ZMQWait = .wait) throws -> Bool {
+        guard let received = try socket.receive(into: receiveBuffer, wait) else { return false }
         if received.more { try socket.discardRemainingParts() }
         let start = clock.now()
         statistics.tickBoundary()
@@ -278,7 +284,7 @@ public final class TickLoop {
                 safeTicksLeft = safeTicksAtStop
             }
             if safeTicksLeft > 0 { safeTicksLeft -= 1 }
-            clock.sleep(until: deadline)
+            clock.sleep(until: deadline, busyWait: config.loop.busyWait)
             let start = clock.now()
             statistics.tickBoundary()
             applyRequests()

@@ -71,6 +71,7 @@ public final class WeightExchange: @unchecked Sendable {
                phase.compareExchange(expected: Phase.posted.rawValue, desired: Phase.idle.rawValue, ordering: .acquiringAndReleasing).exchanged {
                 return false  // withdrawn before the loop took it
             }
+            if waited % 5_000_000 == 0 { shared.wakeup.signal() }  // a lockstep loop waiting for a frame
             usleep(200)
             waited += 200_000
         }

@@ -52,6 +52,9 @@ final class IzhikevichPopulation: PopulationDynamics {
         ringV?.drain(step: step, into: v.base, refractory: nil, count: size)
     }
 
+    var receivesDelayed: Bool { ringV != nil }
+    var resetsAfterSpike: Bool { true }
+
     func resetSpiked() {
         for k in 0..<spikeCount {
             let j = Int(spikeIndices[k])

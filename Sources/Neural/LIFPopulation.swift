@@ -151,6 +151,9 @@ final class LIFPopulation: PopulationDynamics {
         ringI?.drain(step: step, into: gi.base, refractory: nil, count: size)
     }
 
+    var receivesDelayed: Bool { ringV != nil || ringE != nil || ringI != nil }
+    var resetsAfterSpike: Bool { true }
+
     func resetSpiked() {
         let out = spikeIndices.base
         for k in 0..<spikeCount { v[Int(out[k])] = vReset }

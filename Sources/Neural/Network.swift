@@ -31,6 +31,12 @@ public final class Network {
 
     let populations: [any PopulationDynamics]
     let projections: [Projection]
+    /// The same, for the step and the readers of its spikes (no reference counting).
+    private let populationTable: ObjectTable<PopulationHandle>
+    private let projectionTable: ObjectTable<Projection>
+    /// The populations that phases 3b and 4 have work for.
+    private let deliveringTable: ObjectTable<PopulationHandle>
+    private let resettingTable: ObjectTable<PopulationHandle>
 
     public init(_ spec: NetworkSpec) throws(NetworkBuildError) {
         self.spec = spec
@@ -56,6 +62,7 @@ public final class Network {
             }
         }
         populations = built
+        populationTable = ObjectTable(built.map(PopulationHandle.init))
 
         var made: [Projection] = []
         for q in spec.projections {
@@ -77,6 +84,7 @@ public final class Network {
                                        dt: dt, seed: spec.seed))
         }
         projections = made
+        projectionTable = ObjectTable(made)
 
         // One ring per (population, variable), long enough for its largest delay.
         for (t, population) in populations.enumerated() {
@@ -87,15 +95,18 @@ public final class Network {
             }
         }
         for q in projections { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
+        deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
+        resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
     }
 
     /// Advances the network by one `dt` (see the schedule above).
     public func step() {
         let k = stepIndex
-        for p in populations { p.updateAndThreshold(step: k) }
-        for q in projections { q.propagate(populations[q.sourceIndex].spikes, step: k) }
-        for p in populations { p.deliverDelayed(step: k) }
-        for p in populations { p.resetSpiked() }
+        let populations = populationTable
+        populations.forEach { $0.population.updateAndThreshold(step: k) }
+        projectionTable.forEach { q in q.propagate(populations.with(q.sourceIndex) { $0.population.spikes }, step: k) }
+        deliveringTable.forEach { $0.population.deliverDelayed(step: k) }
+        resettingTable.forEach { $0.population.resetSpiked() }
         stepIndex = k + 1
     }
 
@@ -133,7 +144,7 @@ public final class Network {
     public func size(ofPopulation index: Int) -> Int { populations[index].size }
 
     /// Spikes of a population in the step just done.
-    public func spikes(ofPopulation index: Int) -> SpikeList { populations[index].spikes }
+    public func spikes(ofPopulation index: Int) -> SpikeList { populationTable.with(index) { $0.population.spikes } }
 
     public func value(population: Int, variable: String, neuron: Int) -> Float? {
         populations[population].value(of: variable, neuron: neuron)

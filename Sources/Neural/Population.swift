@@ -13,6 +13,10 @@ protocol PopulationDynamics: AnyObject {
     func deliverDelayed(step: Int64)
     /// Phase 4: reset the neurons that spiked in this step.
     func resetSpiked()
+    /// Whether phases 3b and 4 have anything to do for this population; the
+    /// step skips the call otherwise (a small network's tick is mostly calls).
+    var receivesDelayed: Bool { get }
+    var resetsAfterSpike: Bool { get }
 
     func synapticTarget(_ variable: TargetVariable) -> SynapticTarget?
     /// Gives the variable a delay ring; called while the network is built.

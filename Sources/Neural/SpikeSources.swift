@@ -4,6 +4,8 @@ protocol SpikeSource: PopulationDynamics {}
 extension SpikeSource {
     func deliverDelayed(step: Int64) {}
     func resetSpiked() {}
+    var receivesDelayed: Bool { false }
+    var resetsAfterSpike: Bool { false }
     func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
     func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
     var probeableVariables: [String] { [] }

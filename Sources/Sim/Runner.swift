@@ -242,6 +242,9 @@ public final class SimRobot<Model: SimModel> {
                 throw SimError("the daemon refused this robot (\(robot.path)): \(answer.reason)")
             }
         }
+        try socket.setReceiveTimeout(milliseconds: -1)
+        let deadline = AnswerDeadline(timeoutMilliseconds: options.timeoutMilliseconds)
+        defer { deadline.finish() }
         var results: [SimEpisodeResult] = []
         results.reserveCapacity(options.episodes)
         let ticks = options.ticksPerEpisode
@@ -253,7 +256,7 @@ public final class SimRobot<Model: SimModel> {
             while current.steps < ticks {
                 _ = try socket.send(encodeFrame(firstOfEpisode: first), .wait)
                 first = false
-                guard let received = try socket.receive(into: receiveBuffer, .wait) else { throw SimError(noAnswer) }
+                guard let received = try deadline.receive(socket, into: receiveBuffer) else { throw SimError(noAnswer) }
                 if received.more { _ = try socket.discardRemainingParts() }
                 if try takeCommand(received), command.sensorSequence != sequence { current.sequenceErrors += 1 }
                 step()

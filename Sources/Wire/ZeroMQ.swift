@@ -6,9 +6,10 @@
 // with LINGER 0, so closing (and terminating the context afterwards) never
 // waits for unsent messages or a vanished peer.
 //
-// Errors: EINTR is retried inside the wrapper, EAGAIN means "nothing yet" and
-// is reported as `nil`/`false`, ETERM becomes `ZMQError.terminated`, anything
-// else `ZMQError.failed` with the operation and libzmq's message.
+// Errors: EINTR is retried inside the wrapper (unless `.untilInterrupted`),
+// EAGAIN means "nothing yet" and is reported as `nil`/`false`, ETERM becomes
+// `ZMQError.terminated`, anything else `ZMQError.failed` with the operation
+// and libzmq's message.
 
 import CZeroMQ
 
@@ -82,6 +83,9 @@ public enum ZMQWait: Sendable {
     case dontWait
     /// Block until done, or until RCVTIMEO/SNDTIMEO expires (then `nil`/`false`).
     case wait
+    /// As `wait`, but a signal delivered to the thread also ends the wait
+    /// (then `nil`/`false`) instead of restarting it.
+    case untilInterrupted
 }
 
 /// The ZeroMQ context: owns the I/O threads. Thread-safe; share it freely.
@@ -290,7 +294,7 @@ public struct ZMQSocket: ~Copyable {
         while true {
             if zmq_send(handle, bytes.baseAddress, bytes.count, flags) >= 0 { return true }
             let code = zmq_errno()
-            if code == EINTR { continue }
+            if code == EINTR { if wait == .untilInterrupted { return false }; continue }
             if code == EAGAIN { return false }
             throw ZMQError.current("send(\(bytes.count) bytes) on \(type) socket")
         }
@@ -317,9 +321,9 @@ public struct ZMQSocket: ~Copyable {
         while true {
             if zmq_msg_send(&message, handle, flags) >= 0 { return true }
             let code = zmq_errno()
-            if code == EINTR { continue }
+            if code == EINTR && wait != .untilInterrupted { continue }
             zmq_msg_close(&message)
-            if code == EAGAIN { return false }
+            if code == EAGAIN || code == EINTR { return false }
             throw ZMQError.current("send(\(bytes.count) bytes) on \(type) socket")
         }
     }
@@ -343,7 +347,7 @@ public struct ZMQSocket: ~Copyable {
                 return ZMQReceived(byteCount: count, truncated: count > buffer.count, more: hasMoreParts)
             }
             let code = zmq_errno()
-            if code == EINTR { continue }
+            if code == EINTR { if wait == .untilInterrupted { return nil }; continue }
             if code == EAGAIN { return nil }
             throw ZMQError.current("receive on \(type) socket")
         }
@@ -363,7 +367,7 @@ public struct ZMQSocket: ~Copyable {
                 return Array(UnsafeRawBufferPointer(start: data, count: Int(size)))
             }
             let code = zmq_errno()
-            if code == EINTR { continue }
+            if code == EINTR { if wait == .untilInterrupted { return nil }; continue }
             if code == EAGAIN { return nil }
             throw ZMQError.current("receive on \(type) socket")
         }

@@ -5,12 +5,12 @@ import Wire
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: the engine (cuba, scale), the realtime loop (loop), the sensor-to-command latency (latency).",
+        abstract: "Benchmarks: the engine (cuba, scale), the realtime loop (loop), the sensor-to-command latency (latency), the controller's compute per tick (tick).",
         discussion: """
         'Benchmarks/cuba' runs 'bench cuba' beside Brian2 and NEST in one run and prints \
         the comparison table.
         """,
-        subcommands: [Cuba.self, Scale.self, Loop.self, Latency.self]
+        subcommands: [Cuba.self, Scale.self, Loop.self, Latency.self, Tick.self]
     )
 }
 

@@ -63,7 +63,7 @@ extension Bench {
                 let t1 = monotonicNanoseconds()
                 if i >= warmup { samples.append(t1 - t0) }
             }
-            daemon.shared.stopRequested.store(true, ordering: .releasing)
+            daemon.shared.requestStop()
             daemon.stop()
             let compute = daemon.totalHistograms.compute
             let raw = try runLatencyBenchmark(channels: max(c.robot.sensors.count, c.robot.motors.count), rounds: rounds,

@@ -20,6 +20,7 @@ extension Bench {
             Examples:
               spikeloop bench loop --rate 1kHz --neurons 1000 --duration 60s
               spikeloop bench loop --rate 10kHz --neurons 200 --duration 60s
+              spikeloop bench loop --rate 10kHz --neurons 200 --duration 60s --busy-wait 50us --priority 80 --cpu 1
             """
         )
 
@@ -37,6 +38,9 @@ extension Bench {
 
         @Option(help: "Pin both loops to this CPU.")
         var cpu: Int?
+
+        @Option(help: "The daemon's loop.realtime.busy_wait, with a unit (0: sleep all the way; the bare loop always does).")
+        var busyWait: String = "0 us"
 
         func run() throws {
             let hz = try cliQuantity(rate, .rate, option: "--rate")
@@ -67,7 +71,10 @@ extension Bench {
             bareThread.join()
 
             // 2. The daemon's realtime loop, in-process, with a robot thread.
-            let config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu)
+            let spin = try cliQuantity(busyWait, .time, option: "--busy-wait")
+            guard spin >= 0, spin < 1000 / hz else { throw ValidationError("--busy-wait must be at least 0 and shorter than the tick period") }
+            let config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu,
+                                                busyWait: Int64((spin * 1e6).rounded()))
             let daemon = try Daemon(config: config, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
             let robot = WorkerThread {
                 do { try Self.publishFrames(endpoint: config.endpoints.frames, hz: hz, seconds: seconds + 1, layout: daemon.loop.layout) } catch {
@@ -83,6 +90,10 @@ extension Bench {
             let hist = daemon.totalHistograms
             print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",
                          hz, seconds, neurons, daemon.loop.controller.network.synapseCount, config.loop.stepsPerTick))
+            if config.loop.busyWait > 0 {
+                print(String(format: "the spikeloop loop spins the last %.0f µs of each wait (about %.0f %% of a core); the bare loop sleeps all the way",
+                             Double(config.loop.busyWait) / 1000, 100 * Double(config.loop.busyWait) / Double(config.loop.periodNanoseconds)))
+            }
             print("loop                          ticks  overruns  lateness p50 µs    p99 µs    max µs  compute p50 µs    p99 µs    max µs")
             print("bare clock_nanosleep loop" + String(format: "%11lld %9lld", ticks, bareOverruns)
                   + "     " + us(bareHist.lateness.valueAtPercentile(50)) + " " + us(bareHist.lateness.valueAtPercentile(99)) + " " + us(bareHist.lateness.max)
@@ -94,7 +105,7 @@ extension Bench {
             print(String(format: "lateness p99 ratio spikeloop/bare: %.2f; overruns %.3f %%", ratio, 100 * Double(stats.overruns) / Double(max(1, stats.ticks))))
         }
 
-        static func configuration(hz: Double, neurons: Int, priority: Int32, cpu: Int?) throws -> ControllerConfiguration {
+        static func configuration(hz: Double, neurons: Int, priority: Int32, cpu: Int?, busyWait: Int64) throws -> ControllerConfiguration {
             let robot = RobotDescription(name: "bench-arm",
                                          sensors: [.init(name: "joint.angle", unit: "rad", min: -3.2, max: 3.2)],
                                          motors: [.init(name: "joint.torque", unit: "N*m", min: -5, max: 5, safe: 0)])
@@ -128,7 +139,7 @@ extension Bench {
                 decoders: [DecoderSpec(channel: "joint.torque", population: "exc", neurons: 0..<half, min: -5, max: 5,
                                        kind: .pushPull(.init(opposing: "exc", opposingNeurons: half..<ne, gain: 0.1, filter: .exponential(tau: 20))))],
                 loop: .init(mode: .realtime, tickRate: hz, stepsPerTick: steps, watchdogTimeout: 100_000_000, autoResume: true,
-                            realtimePriority: priority > 0 ? priority : nil, cpu: cpu),
+                            realtimePriority: priority > 0 ? priority : nil, cpu: cpu, busyWait: busyWait),
                 endpoints: .init(frames: "ipc:///tmp/spikeloop-bench-\(tag)-frames", commands: "ipc:///tmp/spikeloop-bench-\(tag)-commands",
                                  control: "ipc:///tmp/spikeloop-bench-\(tag)-control"),
                 recording: .init())

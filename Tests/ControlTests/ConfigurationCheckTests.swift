@@ -57,6 +57,8 @@ import Testing
          nil),
         ("encoder on the wrong model", ("kind: current, population: drive", "kind: current, population: fields"),
          nil),
+        ("busy wait as long as the period", ("auto_resume: true", "auto_resume: true\n  realtime: {busy_wait: 1 ms}"),
+         "c.yaml:32: loop.realtime.busy_wait: busy_wait (1.0 ms) must be shorter than the tick period (1.0 ms); a few tens of µs, e.g. busy_wait: 50 us"),
         ("realtime without a commands endpoint", ("mode: lockstep", "mode: realtime"),
          "c.yaml:33: endpoints.commands: missing; realtime mode publishes motor commands on it, e.g. commands: tcp://127.0.0.1:5556"),
     ] as [(String, (String, String), String?)])

@@ -1,6 +1,8 @@
 #ifndef C_LINUX_H
 #define C_LINUX_H
 
+#include <pthread.h>
+
 /// Pins the calling thread to one CPU; returns 0 or an errno value.
 int sl_pin_current_thread(int cpu);
 
@@ -14,5 +16,14 @@ int sl_set_timer_slack(unsigned long nanoseconds);
 /// Puts the calling thread in SCHED_IDLE: it runs only on CPU time no other
 /// thread wants (the session recorder beside the loop); returns 0 or an errno value.
 int sl_set_current_thread_idle(void);
+
+/// Lets `sl_interrupt_thread` interrupt the calling thread: installs (once) a
+/// handler for SIGURG that does nothing and does not restart system calls,
+/// and unblocks SIGURG in this thread (libdispatch's threads block it), so
+/// that a blocking call in it returns EINTR.
+void sl_accept_interrupts(void);
+
+/// Sends SIGURG to `thread`; returns 0 or an errno value.
+int sl_interrupt_thread(pthread_t thread);
 
 #endif
