@@ -220,6 +220,19 @@ public func runLatencyBenchmark(channels: Int = 64, rounds: Int = 20_000, warmup
                          ours: LatencySummary(oursSamples), raw: LatencySummary(rawSamples))
 }
 
+/// Encoded sizes of a SensorFrame with `sensors` values and a MotorCommand
+/// with `motors` values (large sequence numbers and times), to give a raw
+/// libzmq peer the payloads of a given robot.
+public func wireMessageSizes(sensors: Int, motors: Int) -> (frame: Int, command: Int) {
+    let layout = testLayout(channels: max(sensors, motors), range: 1e6)
+    let frame = SensorFrameBuffer(capacity: sensors)
+    let command = MotorCommandBuffer(capacity: motors)
+    fill(frame, layout: layout, sequence: 1_000_000_000, channels: sensors)
+    fill(command, layout: layout, sequence: 1_000_000_000, channels: motors)
+    command.sensorSequence = 1_000_000_000
+    return (HotCodec.encodedSize(frame), HotCodec.encodedSize(command))
+}
+
 private func fill(_ frame: SensorFrameBuffer, layout: Spikeloop_V1_RobotLayout, sequence: UInt64, channels: Int) {
     frame.protocolVersion = wireProtocolVersion
     frame.layoutHash = layout.layoutHash
