@@ -136,10 +136,7 @@ public final class Daemon: @unchecked Sendable {
         let ran = !threads.isEmpty && ready.load(ordering: .acquiring)
         shared.requestStop()
         // A lockstep loop waiting for a frame may have missed the first signal.
-        while loopRunning.load(ordering: .acquiring) {
-            shared.wakeup.signal()
-            usleep(1000)
-        }
+        _ = shared.wakeup.wait(timeout: .max) { !loopRunning.load(ordering: .acquiring) }
         for t in threads { t.join() }
         threads.removeAll()
         stopRecording()
@@ -292,14 +289,8 @@ public final class Daemon: @unchecked Sendable {
         current.withLock { $0 = new }
         applyRecordingChange(from: old.recording, to: new.recording)
         // The loop takes it at its next tick boundary (lockstep: also while
-        // waiting for frames, woken by the signal above).
-        let deadline = clock.now() + 2_000_000_000
-        var polls = 0
-        while shared.configGeneration.load(ordering: .acquiring) == generation && clock.now() < deadline {
-            if polls % 10 == 0 { shared.wakeup.signal() }
-            polls += 1
-            usleep(500)
-        }
+        // waiting for frames, when woken).
+        _ = shared.wakeup.wait(timeout: 2_000_000_000) { shared.configGeneration.load(ordering: .acquiring) != generation }
         _ = shared.updates.collect()
         let applied = shared.configGeneration.load(ordering: .acquiring) != generation
         let when = applied ? "applied before tick \(shared.reloadedAfterTick.load(ordering: .relaxed) + 1)" : "posted; the loop applies it at its next tick"
@@ -481,7 +472,7 @@ public final class Daemon: @unchecked Sendable {
             let now = clock.now()
             if now >= nextCollect || now >= nextLog || now >= nextTelemetry {
                 nextCollect = clock.now() + 1_000_000_000
-                if statistics.collect(into: &collected, timeout: 50_000_000, clock: clock, wake: shared.wakeup.signal) {
+                if statistics.collect(into: &collected, timeout: 50_000_000, wakeup: shared.wakeup) {
                     totals.withLock { $0.add(collected) }
                     collected.reset()
                 }

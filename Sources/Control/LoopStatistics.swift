@@ -86,22 +86,12 @@ public final class StatisticsExchange: @unchecked Sendable {
 
     /// Asks for a swap and, once the loop did it (within `timeout` ns of
     /// polling), merges what the loop recorded since the last call into
-    /// `total`. Returns false if the loop did not reach a tick boundary.
-    /// `wake` is called every 5 ms while waiting.
-    public func collect(into total: inout TickHistograms, timeout: Int64, clock: TickClock,
-                        wake: () -> Void = {}) -> Bool {
+    /// `total`. Returns false if the loop did not reach a tick boundary
+    /// (a lockstep loop waiting for a frame reaches one when `wakeup` wakes it).
+    public func collect(into total: inout TickHistograms, timeout: Int64, wakeup: LoopWakeup) -> Bool {
         let before = swaps.load(ordering: .acquiring)
         swapRequested.store(true, ordering: .releasing)
-        let deadline = clock.now() + timeout
-        var polls = 0
-        while swaps.load(ordering: .acquiring) == before {
-            if clock.now() > deadline {
-                return false
-            }
-            if polls % 25 == 0 { wake() }  // a lockstep loop waiting for a frame swaps when woken
-            polls += 1
-            clock.sleep(until: clock.now() + 200_000)
-        }
+        guard wakeup.wait(timeout: timeout, until: { swaps.load(ordering: .acquiring) != before }) else { return false }
         let i = 1 - active.load(ordering: .acquiring)
         total.add(buffers[i])
         buffers[i].reset()

@@ -1,5 +1,6 @@
 import CLinux
 import Synchronization
+import Wire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,5 +36,20 @@ public final class LoopWakeup: Sendable {
         thread.withLock { t in
             if let t { _ = sl_interrupt_thread(pthread_t(t)) }
         }
+    }
+
+    /// Any thread but the loop's: waits up to `timeout` ns for `done`,
+    /// looking every 0.5 ms and signalling now and every 5 ms (a signal that
+    /// lands while the loop is busy is absorbed). Returns whether `done` held.
+    public func wait(timeout: Int64, until done: () -> Bool) -> Bool {
+        let start = monotonicNanoseconds()
+        var polls = 0
+        while !done() {
+            if monotonicNanoseconds() - start >= timeout { return false }
+            if polls % 10 == 0 { signal() }
+            polls += 1
+            usleep(500)
+        }
+        return true
     }
 }

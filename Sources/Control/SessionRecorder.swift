@@ -144,16 +144,10 @@ public final class SessionRecorder: @unchecked Sendable {
     /// the queue, the final statistics, `finalWeights` if they differ from
     /// the initial ones, the summary.
     /// Returns a one-line summary.
-    func finish(finalWeights: [UInt8]?, wake: () -> Void) -> String {
+    func finish(finalWeights: [UInt8]?, wakeup: LoopWakeup) -> String {
         // The loop lets go at its next tick boundary (lockstep: also while
-        // waiting, woken by `stopRecording`); a loop that ended already has let go.
-        let deadline = monotonicNanoseconds() + 1_000_000_000
-        var polls = 0
-        while tap.active.load(ordering: .acquiring) && monotonicNanoseconds() < deadline {
-            if polls % 10 == 0 { wake() }
-            polls += 1
-            usleep(500)
-        }
+        // waiting, when woken); a loop that ended already has let go.
+        _ = wakeup.wait(timeout: 1_000_000_000) { !tap.active.load(ordering: .acquiring) }
         stopRequested.store(true, ordering: .releasing)
         thread?.join()
         thread = nil

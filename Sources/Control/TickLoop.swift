@@ -97,7 +97,7 @@ public final class TickLoop {
     /// returns a one-line summary.
     public func stopRecording(_ session: SessionRecorder, finalWeights: [UInt8]?) -> String {
         tap.requested.store(false, ordering: .releasing)
-        return session.finish(finalWeights: finalWeights, wake: shared.wakeup.signal)
+        return session.finish(finalWeights: finalWeights, wakeup: shared.wakeup)
     }
 
     /// Records refused because the recorder's queue was full, since start.

@@ -64,16 +64,12 @@ public final class WeightExchange: @unchecked Sendable {
     private func handOver(_ shared: LoopShared, _ timeoutNs: Int64) -> Bool {
         phase.store(Phase.posted.rawValue, ordering: .releasing)
         shared.request(.weights)
-        var waited: Int64 = 0
-        while true {
-            if phase.load(ordering: .acquiring) == Phase.done.rawValue { break }
-            if waited >= timeoutNs,
-               phase.compareExchange(expected: Phase.posted.rawValue, desired: Phase.idle.rawValue, ordering: .acquiringAndReleasing).exchanged {
+        let done = { self.phase.load(ordering: .acquiring) == Phase.done.rawValue }
+        if !shared.wakeup.wait(timeout: timeoutNs, until: done) {
+            if phase.compareExchange(expected: Phase.posted.rawValue, desired: Phase.idle.rawValue, ordering: .acquiringAndReleasing).exchanged {
                 return false  // withdrawn before the loop took it
             }
-            if waited % 5_000_000 == 0 { shared.wakeup.signal() }  // a lockstep loop waiting for a frame
-            usleep(200)
-            waited += 200_000
+            _ = shared.wakeup.wait(timeout: .max, until: done)  // the loop took it: let it finish
         }
         phase.store(Phase.idle.rawValue, ordering: .releasing)
         return true

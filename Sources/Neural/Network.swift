@@ -30,8 +30,9 @@ public final class Network {
     public private(set) var stepIndex: Int64 = 0
 
     let populations: [any PopulationDynamics]
-    let projections: [Projection]
-    /// The same, for the step and the readers of its spikes (no reference counting).
+    var projections: [Projection] { projectionTable.objects }
+    /// The populations again and the projections, for the step and the
+    /// readers of its spikes (no reference counting).
     private let populationTable: ObjectTable<PopulationHandle>
     private let projectionTable: ObjectTable<Projection>
     /// The populations that phases 3b and 4 have work for.
@@ -83,18 +84,17 @@ public final class Network {
                                        preCount: populations[s].size, postCount: populations[t].size,
                                        dt: dt, seed: spec.seed))
         }
-        projections = made
         projectionTable = ObjectTable(made)
 
         // One ring per (population, variable), long enough for its largest delay.
         for (t, population) in populations.enumerated() {
             for variable in TargetVariable.allCases {
-                let longest = projections.filter { $0.targetIndex == t && $0.variable == variable }
+                let longest = made.filter { $0.targetIndex == t && $0.variable == variable }
                     .map(\.maxDelaySteps).max() ?? 0
                 if longest > 0 { population.attachRing(DelayRing(maxDelaySteps: longest, width: population.size), to: variable) }
             }
         }
-        for q in projections { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
+        for q in made { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
         deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
         resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
     }
