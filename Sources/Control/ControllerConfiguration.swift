@@ -379,9 +379,11 @@ public struct ControllerConfiguration: Sendable {
         return p
     }
 
-    /// Shape of an endpoint: tcp://HOST:PORT, ipc://PATH or inproc://NAME.
+    /// Shape of an endpoint the daemon binds: tcp://ADDRESS:PORT (an IPv4
+    /// address, [an IPv6 address], `*`, or a network interface of this
+    /// machine), ipc://PATH or inproc://NAME — what libzmq can bind.
     static func endpointProblem(_ s: String) -> String? {
-        let valid = "valid: tcp://HOST:PORT, ipc://PATH, inproc://NAME"
+        let valid = "valid: tcp://ADDRESS:PORT, ipc://PATH, inproc://NAME"
         if s.hasPrefix("ipc://") { return s.count > 6 ? nil : "ipc:// needs a path; \(valid)" }
         if s.hasPrefix("inproc://") { return s.count > 9 ? nil : "inproc:// needs a name; \(valid)" }
         guard s.hasPrefix("tcp://") else { return "'\(s)' is not an endpoint; \(valid)" }
@@ -390,6 +392,15 @@ public struct ControllerConfiguration: Sendable {
               colon > rest.startIndex else {
             return "'\(s)' needs a host and a port 1–65535, e.g. tcp://127.0.0.1:5555"
         }
-        return nil
+        let host = String(rest[..<colon])
+        if host.contains(";") {
+            return "'\(s)': a source address (SOURCE;ADDRESS) is for connecting; the daemon binds, give one address, e.g. tcp://127.0.0.1:\(port)"
+        }
+        if host == "*" { return nil }
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]"), inet_pton(AF_INET6, String(host.dropFirst().dropLast()), &v6) == 1 { return nil }
+        if if_nametoindex(host) != 0 { return nil }
+        return "'\(s)': \(host) is not an IP address or a network interface of this machine, which is what a bound endpoint needs (host names are not resolved), e.g. tcp://127.0.0.1:\(port) or tcp://[::1]:\(port)"
     }
 }

@@ -70,12 +70,15 @@ public final class Daemon: @unchecked Sendable {
                 switch l.mode {
                 case .lockstep:
                     let socket = try ZMQSocket(context, .rep)
-                    try socket.setMaxMessageSize(Int64(TickLoop.receiveBufferSize * 2))
+                    try socket.setMaxMessageSize(Int64(Self.messageSizeLimit))
                     try bindSecure(socket, config.endpoints.frames)
                     bound.succeeded()
                     try loop.runLockstep(socket: socket, maxTicks: maxTicks)
                 case .realtime:
                     let frames = try ZMQSocket(context, .sub)
+                    // Larger frames close the robot's connection in libzmq
+                    // rather than being read whole.
+                    try frames.setMaxMessageSize(Int64(TickLoop.receiveBufferSize))
                     try frames.setConflate(true)
                     try frames.subscribe()
                     try bindSecure(frames, config.endpoints.frames)
@@ -302,7 +305,9 @@ public final class Daemon: @unchecked Sendable {
     private func serveControl(bound: StartupSignal) throws {
         let socket = try ZMQSocket(context, .rep)
         try socket.setReceiveTimeout(milliseconds: 100)
-        try socket.setMaxMessageSize(64 * 1024)
+        // Up to this size a request is read and answered (an error when it
+        // does not fit the buffer); a larger one makes libzmq drop the peer.
+        try socket.setMaxMessageSize(Int64(Self.messageSizeLimit))
         let endpoint = config.endpoints.control
         if endpoint.hasPrefix("ipc://") {
             // Readable and writable by the service's user and group only.
@@ -321,17 +326,41 @@ public final class Daemon: @unchecked Sendable {
             var reply = Spikeloop_V1_ControlReply()
             reply.protocolVersion = wireProtocolVersion
             let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[0..<min(received.byteCount, buffer.count)]))
-            if let request = try? Spikeloop_V1_ControlRequest(serializedBytes: bytes), !received.truncated {
+            switch Self.controlRequest(bytes, truncated: received.truncated || received.more, size: received.byteCount) {
+            case let .success(request):
                 reply.requestID = request.requestID
                 handle(request, &reply)
-            } else {
+            case let .failure(problem):
                 reply.ok = false
-                reply.error = "not a spikeloop.v1 ControlRequest"
+                reply.error = problem.description
             }
             reply.state = wireState
             reply.stats = loopStats()
             _ = try socket.send(Array(try reply.serializedBytes() as [UInt8]), .wait)
         }
+    }
+
+    /// The largest message any socket of the daemon reads; larger ones make
+    /// libzmq close the sender's connection (nothing is buffered).
+    public static let messageSizeLimit = 1 << 20
+
+    /// A control request from `bytes`, strictly: a message of another type
+    /// (a SensorFrame, a Hello) shares field numbers with ControlRequest, so
+    /// a field it does not have, or one with the wrong wire type, refuses it.
+    static func controlRequest(_ bytes: [UInt8], truncated: Bool, size: Int) -> Result<Spikeloop_V1_ControlRequest, DaemonError> {
+        if truncated {
+            return .failure(DaemonError(description: "request of \(size) bytes is too large (at most 65536): not a spikeloop.v1 ControlRequest"))
+        }
+        guard let request = try? Spikeloop_V1_ControlRequest(serializedBytes: bytes) else {
+            return .failure(DaemonError(description: "not a spikeloop.v1 ControlRequest (not parseable)"))
+        }
+        guard request.unknownFields.data.isEmpty else {
+            return .failure(DaemonError(description: "not a spikeloop.v1 ControlRequest: it has fields a ControlRequest does not have (a SensorFrame or Hello sent to the control endpoint?)"))
+        }
+        guard request.command != .unspecified else {
+            return .failure(DaemonError(description: "not a spikeloop.v1 ControlRequest: command is missing"))
+        }
+        return .success(request)
     }
 
     private func handle(_ request: Spikeloop_V1_ControlRequest, _ reply: inout Spikeloop_V1_ControlReply) {
@@ -355,7 +384,13 @@ public final class Daemon: @unchecked Sendable {
             }
         case .reset: shared.request(.reset); log("control: reset (network back to its initial state)")
         case .safeStop: shared.request(.safeStop); log("control: safe stop")
-        case .setReward: shared.setReward(request.reward)
+        case .setReward:
+            if request.reward.isFinite && abs(request.reward) <= maximumRewardMagnitude {
+                shared.setReward(request.reward)
+            } else {
+                reply.ok = false
+                reply.error = "reward \(request.reward) refused: a reward is finite and within ±\(maximumRewardMagnitude)"
+            }
         case .shutdown:
             log("control: shutdown")
             shared.requestStop()

@@ -38,6 +38,17 @@ public struct SafetyFilter: Sendable {
         /// The condition cleared; waiting for an operator's resume.
         public static let awaitingResume = Reasons(rawValue: 16)
 
+        /// The reason a command carries (MotorCommand.reason): the most
+        /// serious one that holds.
+        public var primary: StaticString {
+            if contains(.estop) { return "estop" }
+            if contains(.watchdog) { return "watchdog" }
+            if contains(.request) { return "request" }
+            if contains(.awaitingResume) { return "awaiting resume" }
+            if contains(.startup) { return "startup" }
+            return ""
+        }
+
         public var names: [String] {
             [(Reasons.startup, "startup"), (.watchdog, "watchdog"), (.estop, "estop"),
              (.request, "request"), (.awaitingResume, "awaiting resume")]
@@ -84,7 +95,7 @@ public struct SafetyFilter: Sendable {
     /// Checks the watchdog at `time`, before the tick's command is filtered.
     public mutating func checkWatchdog(at time: Int64) {
         guard let last = lastValidFrame else { return }
-        if time - last > watchdogTimeout { reasons.insert(.watchdog) }
+        if time - last >= watchdogTimeout { reasons.insert(.watchdog) }
     }
 
     public mutating func requestSafeStop() { reasons.insert(.request) }

@@ -24,10 +24,11 @@ public final class TickLoop {
     private let sensors: UnsafeMutablePointer<Float>
     private let decoded: UnsafeMutablePointer<Float>
     private let receiveBuffer: UnsafeMutableRawBufferPointer
-    /// Encoded commands, used in turn: libzmq reads a sent command from here
-    /// (no copy, no allocation) until it has written it.
-    private let replies: [UnsafeMutableRawBufferPointer]
-    private var nextReply = 0
+    /// Sent commands: libzmq reads each from here (no copy, no allocation on
+    /// this thread) until it has written it; then the pool reuses it.
+    private let replies: ReplyPool
+    /// Commands encoded for other uses than a send from the pool.
+    private let scratch: UnsafeMutableRawBufferPointer
     private var commandSequence: UInt64 = 0
     private var answeredSequence: UInt64 = 0
     private var haveFrame = false
@@ -37,9 +38,6 @@ public final class TickLoop {
     private var stalled = false
 
     public static let receiveBufferSize = 64 * 1024
-    /// At 1 kHz a published command may wait 64 ms in a pipe before its
-    /// buffer is reused; with CONFLATE only the newest one waits at all.
-    static let replyRingLength = 64
 
     public init(config: ControllerConfiguration, controller: Controller, shared: LoopShared,
                 statistics: StatisticsExchange, clock: TickClock) {
@@ -66,15 +64,21 @@ public final class TickLoop {
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 16)
         tap = SessionTap(network: controller.network, stepsPerTick: config.loop.stepsPerTick,
                          probes: config.recording.probes, queueBytes: config.recording.queueMegabytes << 20)
-        replies = (0..<Self.replyRingLength).map { _ in .allocate(byteCount: 64 + 5 * robot.motors.count, alignment: 16) }
+        replies = ReplyPool(messageSize: HotCodec.paddedSize(motors: robot.motors.count))
+        scratch = .allocate(byteCount: HotCodec.paddedSize(motors: robot.motors.count), alignment: 16)
     }
 
     deinit {
         sensors.deallocate()
         decoded.deallocate()
         receiveBuffer.deallocate()
-        for r in replies { r.deallocate() }
+        scratch.deallocate()
+        replies.close()
     }
+
+    /// Commands that found every zero-copy message still inside libzmq and
+    /// were copied (one allocation each), since start.
+    public var repliesCopied: Int64 { replies.copies }
 
     // MARK: - Recording
 
@@ -158,6 +162,7 @@ public final class TickLoop {
         if paused { safety.requestSafeStop() }
         safety.filter(command.valueBuffer, at: time)
         command.safeStop = safety.isSafeStopped
+        if command.safeStop { command.setReason(paused ? "paused" : safety.reasons.primary) }
         publishState()
         if tap.isOn {
             tap.recordTick(start: started, ticked: ticked, firstStep: firstStep, command: command, decoded: decoded,
@@ -178,24 +183,55 @@ public final class TickLoop {
     /// Takes a received message: a valid frame updates the sensor values.
     /// Returns whether it was a valid frame.
     @inline(__always)
-    private func take(_ received: ZMQReceived, at time: Int64) -> Bool {
+    private func take(_ received: ZMQReceived, at time: Int64, arrivedAfter: Int64) -> Bool {
         let reason = validator.accept(received, buffer: UnsafeRawBufferPointer(receiveBuffer), into: frame)
         guard reason == nil else { return false }
+        take(received, validAt: time, arrivedAfter: arrivedAfter)
+        return true
+    }
+
+    /// Takes the valid frame in `frame`, received as `received` at `time`;
+    /// it arrived after `arrivedAfter` (the previous look at the socket), and
+    /// the watchdog counts from there: it then fires within its timeout plus
+    /// one tick of the frame's arrival, never later.
+    @inline(__always)
+    private func take(_ received: ZMQReceived, validAt time: Int64, arrivedAfter: Int64) {
         if tap.isOn { tap.recordFrame(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received.byteCount]), at: time) }
         sensors.update(from: frame.values, count: controller.sensorCount)
         answeredSequence = frame.sequence
         haveFrame = true
-        safety.validFrame(at: time, estop: frame.estop)
+        safety.validFrame(at: arrivedAfter, estop: frame.estop)
         if let reward = frame.reward { shared.setReward(reward) }
         shared.framesAccepted.add(1, ordering: .relaxed)
-        return true
     }
 
-    private func encodeCommand() -> UnsafeRawBufferPointer {
-        let buffer = replies[nextReply]
-        nextReply = (nextReply + 1) % replies.count
-        let size = HotCodec.encode(command, into: buffer)!
-        return UnsafeRawBufferPointer(rebasing: buffer[0..<size])
+    /// Sends `command` from the zero-copy pool.
+    @inline(__always)
+    private func sendCommand(on socket: borrowing ZMQSocket, _ wait: ZMQWait) throws {
+        let command = command
+        try replies.send(on: socket, wait) { buffer in
+            _ = HotCodec.encode(command, into: buffer, paddedTo: buffer.count)!
+        }
+    }
+
+    /// Answers a lockstep frame without running the controller (refused, or
+    /// the loop is stopping): the safe values with safe_stop and `reason`,
+    /// and nothing else changes: simulation time stays, the slew limit keeps
+    /// its reference. `decoded`: `frame` holds the frame's fields.
+    private func refuse(_ reason: StaticString, decoded: Bool) {
+        command.reset()
+        command.protocolVersion = wireProtocolVersion
+        command.layoutHash = layout.layoutHash
+        commandSequence += 1
+        command.sequence = commandSequence
+        // The refused frame's own sequence when it could be read.
+        command.sensorSequence = decoded ? frame.sequence : 0
+        command.simTimeNs = decoded ? frame.simTimeNs : 0
+        command.senderTimeNs = clock.now()
+        command.valueCount = controller.motorCount
+        for i in 0..<controller.motorCount { command.values[i] = safety.motors[i].safeValue }
+        command.safeStop = true
+        command.setReason(reason)
     }
 
     // MARK: - Lockstep
@@ -219,6 +255,27 @@ public final class TickLoop {
                 publishState()
             }
         }
+        if shared.stopRequested.load(ordering: .relaxed) { try answerSafelyWhileStopping(socket) }
+    }
+
+    /// The last word to a simulator is the safe command: frames that arrive
+    /// for `safeHoldAtStopNs` after the stop (one was usually in flight) are
+    /// answered with it, without running the controller.
+    private func answerSafelyWhileStopping(_ socket: borrowing ZMQSocket) throws {
+        safety.requestSafeStop()
+        try socket.setReceiveTimeout(milliseconds: 2)
+        let until = clock.now() + Self.safeHoldAtStopNs
+        while clock.now() < until {
+            guard let received = try socket.receive(into: receiveBuffer, .wait) else { continue }
+            if received.more { try socket.discardRemainingParts() }
+            if let hello = handshake(received) {
+                _ = try socket.send(hello, .wait)
+                continue
+            }
+            let refused = validator.accept(received, buffer: UnsafeRawBufferPointer(receiveBuffer), into: frame)
+            refuse(refused?.refusal ?? "stopping", decoded: refused.map { $0.rawValue > RejectReason.oversized.rawValue } ?? true)
+            try sendCommand(on: socket, .wait)
+        }
     }
 
     /// Receives one request (`.wait`: up to the socket's receive timeout) and
@@ -238,16 +295,19 @@ public final class TickLoop {
             _ = try socket.send(hello, .wait)
             return true
         }
-        if !take(received, at: start), let hello = handshake(received) {
-            _ = try socket.send(hello, .wait)
-            return true
+        if let reason = validator.accept(received, buffer: UnsafeRawBufferPointer(receiveBuffer), into: frame) {
+            if let hello = handshake(received) {
+                _ = try socket.send(hello, .wait)
+                return true
+            }
+            refuse(reason.refusal, decoded: reason.rawValue > RejectReason.oversized.rawValue)
+        } else {
+            take(received, validAt: start, arrivedAfter: start)
+            // Simulated time drives the slew limit, so lockstep stays deterministic.
+            computeCommand(at: simTime, started: start)
+            command.simTimeNs = frame.simTimeNs
         }
-        // Simulated time drives the slew limit, so lockstep stays deterministic.
-        computeCommand(at: simTime, started: start)
-        // Zero-copy from the ring: a REP socket receives the next request only
-        // after this reply left its pipe, and the ring is long enough that a
-        // buffer is rewritten only after `replies.count − 1` further requests.
-        _ = try socket.sendWithoutCopy(encodeCommand(), .wait)
+        try sendCommand(on: socket, .wait)
         let end = clock.now()
         statistics.record { h in
             _ = h.compute.record(UInt64(max(0, end - start)))
@@ -299,19 +359,23 @@ public final class TickLoop {
         }
     }
 
-    /// How long a stopping realtime loop holds the safe command (at most 10 ticks).
+    /// How long a stopping loop holds the safe command (realtime: at most 10 ticks).
     static let safeHoldAtStopNs: Int64 = 20_000_000
 
     private var lastFrameSeen: Int64 = 0
+    /// When the previous realtime tick drained the frame socket.
+    private var previousDrain: Int64?
 
     /// One realtime tick that woke at `start` for `deadline`: takes the newest
     /// frame, runs the controller, publishes the command. Returns its end time.
     @discardableResult
     public func realtimeTick(frames: borrowing ZMQSocket, commands: borrowing ZMQSocket, start: Int64, deadline: Int64) throws -> Int64 {
         var fresh = false
+        let arrivedAfter = previousDrain ?? start - config.loop.periodNanoseconds
+        previousDrain = start
         while let received = try frames.receive(into: receiveBuffer, .dontWait) {
             if received.more { try frames.discardRemainingParts() }
-            if take(received, at: start) {
+            if take(received, at: start, arrivedAfter: arrivedAfter) {
                 fresh = true
                 lastFrameSeen = start
             }
@@ -319,7 +383,7 @@ public final class TickLoop {
         if !fresh && haveFrame { shared.staleTicks.add(1, ordering: .relaxed) }
         safety.checkWatchdog(at: start)
         computeCommand(at: start, started: start)
-        _ = try commands.sendWithoutCopy(encodeCommand(), .dontWait)
+        try sendCommand(on: commands, .dontWait)
         let end = clock.now()
         let lateness = start - deadline
         let frameAge = haveFrame ? start - lastFrameSeen : -1
@@ -337,7 +401,9 @@ public final class TickLoop {
     public func safeCommand() -> UnsafeRawBufferPointer {
         safety.requestSafeStop()
         computeCommandWithoutTick()
-        return encodeCommand()
+        command.setReason("stopping")
+        let size = HotCodec.encode(command, into: scratch)!
+        return UnsafeRawBufferPointer(rebasing: scratch[0..<size])
     }
 
     private func computeCommandWithoutTick() {

@@ -1,3 +1,4 @@
+import NetworkFile
 import Neural
 import Recording
 #if canImport(Glibc)
@@ -160,29 +161,13 @@ public enum WeightStore {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// Weights files larger than this are refused before reading.
+    static let sizeLimit = 16 << 30
+
     static func readFile(_ path: String) throws(WeightStoreError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw WeightStoreError("\(path): cannot open: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw WeightStoreError("\(path): cannot stat: \(String(cString: strerror(errno)))") }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var got = 0
-        let failure: Int32? = bytes.withUnsafeMutableBytes { raw in
-            while got < raw.count {
-                let n = Glibc.read(fd, raw.baseAddress! + got, raw.count - got)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if n == 0 { break }
-                got += n
-            }
-            return nil
+        do { return try readRegularFile(path, limit: sizeLimit) } catch {
+            throw WeightStoreError("\(path): cannot open: \(error.description)")
         }
-        if let failure { throw WeightStoreError("\(path): cannot read: \(String(cString: strerror(failure)))") }
-        if got < bytes.count { bytes.removeLast(bytes.count - got) }  // shrank while being read
-        return bytes
     }
 }
 

@@ -21,18 +21,55 @@ public enum FileOverlay {
     static func text(_ path: String) -> String? { files.withLock { $0[path] } }
 }
 
-/// Reads a whole UTF-8 text file (or its stand-in from ``FileOverlay``).
-public func readText(_ path: String) throws -> String {
+/// Reads a whole UTF-8 text file (or its stand-in from ``FileOverlay``) of
+/// at most `limit` bytes.
+public func readText(_ path: String, limit: Int = 64 << 20) throws -> String {
     if let text = FileOverlay.text(path) { return text }
-    guard let f = fopen(path, "rb") else { throw FileReadError(description: String(cString: strerror(errno))) }
-    defer { fclose(f) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, 65536, f) }
-        if n == 0 { break }
-        bytes.append(contentsOf: chunk[0..<n])
+    return String(decoding: try readRegularFile(path, limit: limit), as: UTF8.self)
+}
+
+/// Reads a whole regular file of at most `limit` bytes. Anything else (a
+/// FIFO, a device such as /dev/zero, a directory) is refused before a byte
+/// is read, and opening never blocks: a FIFO without a writer would hang
+/// the reading thread, and shutdown with it.
+public func readRegularFile(_ path: String, limit: Int) throws(FileReadError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+    guard fd >= 0 else { throw FileReadError(description: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw FileReadError(description: "cannot stat: \(String(cString: strerror(errno)))") }
+    guard info.st_mode & S_IFMT == S_IFREG else {
+        throw FileReadError(description: "not a regular file (\(fileKind(info.st_mode))); give the path of a file")
     }
-    if ferror(f) != 0 { throw FileReadError(description: "read error") }
-    return String(decoding: bytes, as: UTF8.self)
+    guard Int(info.st_size) <= limit else {
+        throw FileReadError(description: "\(info.st_size) bytes, more than the \(limit) bytes accepted")
+    }
+    var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+    var got = 0
+    let failure: Int32? = bytes.withUnsafeMutableBytes { raw in
+        while got < raw.count {
+            let n = read(fd, raw.baseAddress! + got, raw.count - got)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            if n == 0 { break }
+            got += n
+        }
+        return nil
+    }
+    if let failure { throw FileReadError(description: "cannot read: \(String(cString: strerror(failure)))") }
+    if got < bytes.count { bytes.removeLast(bytes.count - got) }  // shrank while being read
+    return bytes
+}
+
+private func fileKind(_ mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: return "a directory"
+    case S_IFIFO: return "a FIFO"
+    case S_IFCHR: return "a character device"
+    case S_IFBLK: return "a block device"
+    case S_IFSOCK: return "a socket"
+    default: return "not a file"
+    }
 }

@@ -87,23 +87,44 @@ public final class MotorCommandBuffer {
     public var senderTimeNs: Int64 = 0
     public var simTimeNs: Int64 = 0
     public var safeStop = false
+    /// Why `safeStop` is set (UTF-8, at most `maximumReasonBytes`; longer
+    /// reasons read from the wire are cut there).
+    public let reasonBytes: UnsafeMutablePointer<UInt8>
+    public var reasonLength = 0
+    public static let maximumReasonBytes = 64
 
     public init(capacity: Int) {
         precondition(capacity >= 0, "MotorCommandBuffer capacity must not be negative")
         self.capacity = capacity
         values = .allocate(capacity: max(capacity, 1))
         values.initialize(repeating: 0, count: max(capacity, 1))
+        reasonBytes = .allocate(capacity: Self.maximumReasonBytes)
+        reasonBytes.initialize(repeating: 0, count: Self.maximumReasonBytes)
     }
 
-    deinit { values.deallocate() }
+    deinit {
+        values.deallocate()
+        reasonBytes.deallocate()
+    }
 
     public var valueBuffer: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: values, count: min(valueCount, capacity))
     }
 
+    /// Sets the reason without allocating (cut at `maximumReasonBytes`).
+    public func setReason(_ text: StaticString) {
+        reasonLength = min(text.utf8CodeUnitCount, Self.maximumReasonBytes)
+        reasonBytes.update(from: text.utf8Start, count: reasonLength)
+    }
+
+    /// The reason as a string (allocates: for tools and tests).
+    public var reason: String {
+        String(decoding: UnsafeBufferPointer(start: reasonBytes, count: reasonLength), as: UTF8.self)
+    }
+
     public func reset() {
         valueCount = 0; protocolVersion = 0; layoutHash = 0; sequence = 0
-        sensorSequence = 0; senderTimeNs = 0; simTimeNs = 0; safeStop = false
+        sensorSequence = 0; senderTimeNs = 0; simTimeNs = 0; safeStop = false; reasonLength = 0
     }
 }
 
@@ -198,6 +219,19 @@ struct ProtoReader {
         return nil
     }
 
+    /// Reads a length-delimited field's bytes (not copied).
+    @inline(__always)
+    mutating func bytes() -> Result<UnsafeRawBufferPointer, DecodeFailure> {
+        switch varint() {
+        case let .failure(failure): return .failure(failure)
+        case let .success(length):
+            if length > UInt64(remaining) { return .failure(.truncated) }
+            let field = UnsafeRawBufferPointer(start: position, count: Int(length))
+            position += Int(length)
+            return .success(field)
+        }
+    }
+
     /// Reads packed or unpacked floats of a repeated float field into
     /// `values` (capacity `capacity`), continuing at `count`; returns the new count.
     @inline(__always)
@@ -267,6 +301,18 @@ struct ProtoWriter {
     }
 
     @inline(__always)
+    mutating func bytes(_ source: UnsafePointer<UInt8>, count: Int) {
+        position.update(from: source, count: count)
+        position += count
+    }
+
+    @inline(__always)
+    mutating func zeros(_ count: Int) {
+        position.update(repeating: 0, count: count)
+        position += count
+    }
+
+    @inline(__always)
     mutating func floats(_ values: UnsafePointer<Float>, count: Int) {
         #if _endian(little)
         UnsafeMutableRawPointer(position).copyMemory(from: values, byteCount: count * 4)
@@ -307,6 +353,8 @@ public enum HotCodec {
     static let commandSimTime: UInt64 = 6 << 3 | 0
     static let commandValues: UInt64 = 7 << 3 | 2
     static let commandSafeStop: UInt64 = 8 << 3 | 0
+    static let commandReason: UInt64 = 9 << 3 | 2
+    static let commandPadding: UInt64 = 15 << 3 | 2
 
     /// Decodes a SensorFrame from `bytes` into `frame` (which is reset first).
     /// Returns nil on success.
@@ -399,6 +447,16 @@ public enum HotCodec {
                 case let .failure(failure): return failure
                 case let .success(n): count = n
                 }
+            case 9:
+                guard wireType == WireType.lengthDelimited else { return .wrongWireType }
+                switch reader.bytes() {
+                case let .failure(failure): return failure
+                case let .success(text):
+                    command.reasonLength = min(text.count, MotorCommandBuffer.maximumReasonBytes)
+                    if let base = text.baseAddress {
+                        command.reasonBytes.update(from: base.assumingMemoryBound(to: UInt8.self), count: command.reasonLength)
+                    }
+                }
             default:
                 if let failure = reader.skip(wireType) { return failure }
             }
@@ -434,8 +492,20 @@ public enum HotCodec {
         if command.simTimeNs != 0 { size += 1 + varintSize(UInt64(bitPattern: command.simTimeNs)) }
         if n > 0 { size += 1 + varintSize(UInt64(4 * n)) + 4 * n }
         if command.safeStop { size += 2 }
+        if command.reasonLength > 0 { size += 1 + varintSize(UInt64(command.reasonLength)) + command.reasonLength }
         return size
     }
+
+    /// The longest a command with `motors` values can be, unpadded.
+    public static func maximumEncodedSize(motors: Int) -> Int {
+        let varints = 4 * 11  // sequence, sensor_sequence, sender_time_ns, sim_time_ns
+        let values = motors > 0 ? 1 + varintSize(UInt64(4 * motors)) + 4 * motors : 0
+        return 6 + 9 + varints + values + 2 + 2 + MotorCommandBuffer.maximumReasonBytes
+    }
+
+    /// The size `encode(_:into:paddedTo:)` pads every command with `motors`
+    /// values to: the longest one plus the padding field's header.
+    public static func paddedSize(motors: Int) -> Int { maximumEncodedSize(motors: motors) + 2 }
 
     /// Encodes `frame` into `buffer`; returns the number of bytes written, or
     /// nil when the buffer is too small (nothing written then).
@@ -478,6 +548,27 @@ public enum HotCodec {
             writer.floats(command.values, count: n)
         }
         if command.safeStop { writer.byte(UInt8(commandSafeStop)); writer.byte(1) }
+        if command.reasonLength > 0 {
+            writer.byte(UInt8(commandReason)); writer.varint(UInt64(command.reasonLength))
+            writer.bytes(command.reasonBytes, count: command.reasonLength)
+        }
+        return size
+    }
+
+    /// Encodes `command` into exactly `size` bytes of `buffer`: the command,
+    /// then MotorCommand.padding (zeros) filling the rest, so that every
+    /// command fits a fixed-size zero-copy message (`ReplyPool`). Returns nil
+    /// (nothing meaningful written) when it cannot: use `paddedSize(motors:)`.
+    public static func encode(_ command: MotorCommandBuffer, into buffer: UnsafeMutableRawBufferPointer,
+                              paddedTo size: Int) -> Int? {
+        guard size <= buffer.count, let base = buffer.baseAddress, let used = encode(command, into: buffer) else { return nil }
+        let rest = size - used
+        // Tag, length (one byte up to 127, two from 128) and the zeros.
+        let padding = rest - 2 <= 127 ? rest - 2 : rest - 3
+        guard padding >= 0, 1 + varintSize(UInt64(padding)) + padding == rest else { return nil }
+        var writer = ProtoWriter(position: (base + used).assumingMemoryBound(to: UInt8.self))
+        writer.byte(UInt8(commandPadding)); writer.varint(UInt64(padding))
+        writer.zeros(padding)
         return size
     }
 }

@@ -166,6 +166,8 @@ extension ZMQSocket {
     public func bind(_ endpoint: String, security: WireSecurity, insecure: Bool = false) throws {
         try EndpointPolicy.check(endpoint, curve: security != .none, insecure: insecure)
         try apply(security)
+        if endpoint.hasPrefix("tcp://[") { try setIPv6(true) }
+        try IPCEndpoint.checkFree(endpoint)
         try bind(endpoint)
     }
 
@@ -181,6 +183,45 @@ extension ZMQSocket {
         case .none: break
         case let .curveServer(keys): try makeCurveServer(keys)
         case let .curveClient(serverPublicKey, keys): try makeCurveClient(serverPublicKey: serverPublicKey, keys: keys)
+        }
+    }
+}
+
+/// An ipc:// endpoint's socket file, checked before binding: libzmq's bind
+/// removes whatever file is at the path, so a second daemon would silently
+/// take the endpoint from a running one.
+enum IPCEndpoint {
+    /// Throws when another process listens at `endpoint`'s path or the path
+    /// is not a socket; a socket nobody listens at (left by a crash) is fine:
+    /// binding replaces it.
+    static func checkFree(_ endpoint: String) throws {
+        guard endpoint.hasPrefix("ipc://") else { return }
+        let path = String(endpoint.dropFirst(6))
+        if path.hasPrefix("@") || path == "*" { return }  // abstract namespace: the kernel refuses a second bind
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw EndpointPolicyError(description: "\(endpoint): \(path) exists and is not a socket; remove it or choose another path")
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected == 0 {
+            throw EndpointPolicyError(description: "\(endpoint) is in use: another process (another spikeloop daemon?) listens there; stop it or choose another endpoint")
+        }
+        if errno == EACCES {
+            throw EndpointPolicyError(description: "\(endpoint): permission denied on \(path); it belongs to another user")
         }
     }
 }

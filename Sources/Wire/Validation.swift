@@ -38,7 +38,25 @@ public enum RejectReason: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .outOfRange: return "out of range"
         }
     }
+
+    /// MotorCommand.reason of the answer to a refused lockstep frame.
+    public var refusal: StaticString {
+        switch self {
+        case .malformed: return "refused frame: malformed"
+        case .empty: return "refused frame: empty"
+        case .oversized: return "refused frame: oversized"
+        case .wrongVersion: return "refused frame: wrong version"
+        case .wrongLayout: return "refused frame: wrong layout"
+        case .wrongValueCount: return "refused frame: wrong value count"
+        case .nonFinite: return "refused frame: non-finite"
+        case .outOfRange: return "refused frame: out of range"
+        }
+    }
 }
+
+/// The largest reward magnitude a frame or an operator may send: rewards are
+/// dimensionless, so a larger one is a mistake (of units, or of a peer).
+public let maximumRewardMagnitude: Float = 1000
 
 /// The protocol version this build speaks (spikeloop.v1: 1).
 public let wireProtocolVersion: UInt32 = 1
@@ -173,6 +191,9 @@ public final class SensorFrameValidator {
         if let reward = frame.reward, !reward.isFinite {
             return reject(.nonFinite, -1, Int64(reward.bitPattern))
         }
+        if let reward = frame.reward, abs(reward) > maximumRewardMagnitude {
+            return reject(.outOfRange, -1, Int64(reward.bitPattern))
+        }
         for i in 0..<channelCount where values[i] < minimum[i] || values[i] > maximum[i] {
             return reject(.outOfRange, Int64(i), Int64(values[i].bitPattern))
         }
@@ -255,7 +276,8 @@ public final class RejectionLog {
         case .nonFinite: return "\(channel(a)) is \(Float(bitPattern: UInt32(truncatingIfNeeded: b)))"
         case .outOfRange:
             let value = "\(channel(a)) is \(Float(bitPattern: UInt32(truncatingIfNeeded: b)))"
-            guard a >= 0, Int(a) < ranges.count else { return value }
+            if a < 0 { return value + ", valid ±\(maximumRewardMagnitude)" }
+            guard Int(a) < ranges.count else { return value }
             return value + ", valid [\(ranges[Int(a)].min), \(ranges[Int(a)].max)]"
         }
     }

@@ -257,6 +257,8 @@ public struct ZMQSocket: ~Copyable {
     public func setLinger(milliseconds: Int32) throws { try setOption(ZMQ_LINGER, milliseconds) }
     /// Keep only the newest message in the queues (SUB/PULL/PUB/PUSH; single-part messages only).
     public func setConflate(_ on: Bool) throws { try setOption(ZMQ_CONFLATE, Int32(on ? 1 : 0)) }
+    /// Accepts IPv6 addresses (tcp://[::1]:PORT) as well as IPv4 ones.
+    public func setIPv6(_ on: Bool) throws { try setOption(ZMQ_IPV6, Int32(on ? 1 : 0)) }
     /// Queue limit, in messages, for outgoing messages.
     public func setSendHighWaterMark(_ messages: Int32) throws { try setOption(ZMQ_SNDHWM, messages) }
     /// Queue limit, in messages, for incoming messages.
@@ -300,31 +302,17 @@ public struct ZMQSocket: ~Copyable {
         }
     }
 
-    /// Sends one message part without copying it and without allocating:
-    /// libzmq keeps a pointer to `bytes` until it has written the message.
-    ///
-    /// Only for request/reply lockstep, where that is known: a REP socket's
-    /// reply has been written once the next request arrives, so the caller
-    /// must keep `bytes` unchanged until then (e.g. alternate two buffers or
-    /// encode the next reply only after receiving the next request). For
-    /// other patterns use `send(_:_:more:)`, which copies (and, for messages
-    /// over 33 bytes, allocates inside libzmq).
-    @discardableResult
-    public func sendWithoutCopy(_ bytes: UnsafeRawBufferPointer, _ wait: ZMQWait = .dontWait) throws -> Bool {
+    /// Sends a prepared message; on success libzmq owns it (and empties
+    /// `message`), otherwise it stays the caller's.
+    func send(message: UnsafeMutablePointer<zmq_msg_t>, _ wait: ZMQWait) throws -> Bool {
         checkOwner()
-        var message = zmq_msg_t()
-        // A NULL free function makes a "constant" message: no allocation.
-        if zmq_msg_init_data(&message, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, nil, nil) != 0 {
-            throw ZMQError.current("zmq_msg_init_data")
-        }
         let flags: Int32 = wait == .dontWait ? ZMQ_DONTWAIT : 0
         while true {
-            if zmq_msg_send(&message, handle, flags) >= 0 { return true }
+            if zmq_msg_send(message, handle, flags) >= 0 { return true }
             let code = zmq_errno()
             if code == EINTR && wait != .untilInterrupted { continue }
-            zmq_msg_close(&message)
             if code == EAGAIN || code == EINTR { return false }
-            throw ZMQError.current("send(\(bytes.count) bytes) on \(type) socket")
+            throw ZMQError.current("send(\(zmq_msg_size(message)) bytes) on \(type) socket")
         }
     }
 

@@ -14,9 +14,9 @@ let optimised = true
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("python/fixtures/closed_loop")
 
-/// A lockstep tick through real sockets (inproc REQ/REP on this thread):
-/// receive, validate, decode, encoders, network, decoders, safety, encode, send,
-/// over 100,000 ticks.
+/// A lockstep tick through real sockets (tcp loopback REQ/REP, libzmq's I/O
+/// thread between them, as with a simulator): receive, validate, decode,
+/// encoders, network, decoders, safety, encode, send, over 100,000 ticks.
 @Suite struct TickAllocationTests {
     /// Recording: the loop copies each tick into the recorder's queue while
     /// the recorder thread writes the MCAP file (its allocations are its own).
@@ -32,9 +32,9 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         defer { if recording { try? FileManager.default.removeItem(atPath: file) } }
         let context = try ZMQContext()
         let rep = try ZMQSocket(context, .rep)
-        try rep.bind("inproc://tick-allocation")
+        try rep.bind("tcp://127.0.0.1:*")
         let req = try ZMQSocket(context, .req)
-        try req.connect("inproc://tick-allocation")
+        try req.connect(try rep.lastEndpoint)
 
         let encoded = encodedArmFrames(layoutHash: loop.layout.layoutHash, count: 100) { i in
             (Float(sin(Double(i) * 0.1)), Float(cos(Double(i) * 0.07)))
@@ -44,7 +44,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let command = MotorCommandBuffer(capacity: 2)
 
         func tick(_ i: Int) throws {
-            try encoded[i % 100].withUnsafeBytes { _ = try req.sendWithoutCopy($0, .wait) }
+            try encoded[i % 100].withUnsafeBytes { _ = try req.send($0, .wait) }
             try loop.serveOne(rep)
             let got = try req.receive(into: reply, .wait)!
             _ = HotCodec.decode(UnsafeRawBufferPointer(rebasing: reply[0..<got.byteCount]), into: command)
@@ -54,7 +54,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         // its own pipe now and then (libzmq), which is not the tick's doing.
         var allocations: UInt64 = 0
         for i in 1000..<101_000 {
-            try encoded[i % 100].withUnsafeBytes { _ = try req.sendWithoutCopy($0, .wait) }
+            try encoded[i % 100].withUnsafeBytes { _ = try req.send($0, .wait) }
             sl_alloc_counting_begin()
             try loop.serveOne(rep)
             allocations += sl_alloc_counting_end()
@@ -62,6 +62,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             _ = HotCodec.decode(UnsafeRawBufferPointer(rebasing: reply[0..<got.byteCount]), into: command)
         }
         #expect(allocations == 0, "\(allocations) heap allocations in 100,000 ticks")
+        #expect(loop.repliesCopied == 0)
         #expect(loop.controller.ticks == 101_000)
         if let session {
             // Every tick made a frame record and a tick record; under this
@@ -82,8 +83,9 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     }
 }
 
-/// A realtime tick through real sockets (inproc PUB → SUB for frames, PUB for
-/// commands): drain frames, watchdog, encoders, network, decoders, safety, publish.
+/// A realtime tick through real sockets (tcp loopback PUB → SUB for frames,
+/// PUB → SUB for commands, CONFLATE as in the daemon): drain frames,
+/// watchdog, encoders, network, decoders, safety, publish.
 @Suite struct RealtimeTickAllocationTests {
     @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
     func realtimeTicksAllocateNothing() throws {
@@ -96,11 +98,19 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         let frames = try ZMQSocket(context, .sub)
         try frames.setConflate(true)
         try frames.subscribe()
-        try frames.bind("inproc://rt-frames")
+        try frames.bind("tcp://127.0.0.1:*")
         let commands = try ZMQSocket(context, .pub)
-        try commands.bind("inproc://rt-commands")
+        try commands.setConflate(true)
+        try commands.bind("tcp://127.0.0.1:*")
         let robot = try ZMQSocket(context, .pub)
-        try robot.connect("inproc://rt-frames")
+        try robot.connect(try frames.lastEndpoint)
+        let robotCommands = try ZMQSocket(context, .sub)
+        try robotCommands.setConflate(true)
+        try robotCommands.subscribe()
+        try robotCommands.connect(try commands.lastEndpoint)
+        let commandBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer { commandBytes.deallocate() }
+        var commandsSeen = 0
 
         let frame = SensorFrameBuffer(capacity: 2)
         var bytes = [UInt8](repeating: 0, count: 256)
@@ -114,13 +124,15 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             frame.values[1] = -0.5
             try bytes.withUnsafeMutableBytes { b in
                 let n = HotCodec.encode(frame, into: b)!
-                _ = try robot.sendWithoutCopy(UnsafeRawBufferPointer(rebasing: b[0..<n]), .dontWait)
+                _ = try robot.send(UnsafeRawBufferPointer(rebasing: b[0..<n]), .dontWait)
             }
         }
         func tick(_ i: Int) throws {
             try publish(i)
+            usleep(50)  // the frame crosses libzmq's I/O thread
             clock.advance(by: 1_000_000)
             try loop.realtimeTick(frames: frames, commands: commands, start: clock.now(), deadline: clock.now())
+            while try robotCommands.receive(into: commandBytes, .dontWait) != nil { commandsSeen += 1 }
         }
         // Warm-up until frames flow (a subscription reaches the publisher a
         // little later) and the controller has run 1000 ticks.
@@ -131,15 +143,20 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
         let before = loop.controller.ticks
         var allocations: UInt64 = 0
+        commandsSeen = 0
         for _ in 0..<10_000 {
             try publish(i)
+            usleep(50)
             clock.advance(by: 1_000_000)
             sl_alloc_counting_begin()
             try loop.realtimeTick(frames: frames, commands: commands, start: clock.now(), deadline: clock.now())
             allocations += sl_alloc_counting_end()
+            while try robotCommands.receive(into: commandBytes, .dontWait) != nil { commandsSeen += 1 }
             i += 1
         }
         #expect(allocations == 0, "\(allocations) heap allocations in 10,000 realtime ticks")
+        #expect(loop.repliesCopied == 0)
+        #expect(commandsSeen > 5000)  // the robot heard the loop (CONFLATE keeps the newest)
         #expect(loop.controller.ticks - before == 10_000)
         #expect(!loop.safety.isSafeStopped)
     }

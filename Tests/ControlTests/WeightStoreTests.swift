@@ -144,15 +144,15 @@ import Wire
 
         let context = try ZMQContext()
         let rep = try ZMQSocket(context, .rep)
-        try rep.bind("inproc://weights-exchange")
+        try rep.bind("tcp://127.0.0.1:*")
         let req = try ZMQSocket(context, .req)
-        try req.connect("inproc://weights-exchange")
+        try req.connect(try rep.lastEndpoint)
         let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
         defer { reply.deallocate() }
         let encoded = encodedArmFrames(layoutHash: loop.layout.layoutHash, count: 100) { i in (Float(sin(Double(i) * 0.1)), 0.3) }
         /// One lockstep tick; returns the loop thread's allocations in it.
         func tick(_ i: Int) throws -> UInt64 {
-            try encoded[i % 100].withUnsafeBytes { _ = try req.sendWithoutCopy($0, .wait) }
+            try encoded[i % 100].withUnsafeBytes { _ = try req.send($0, .wait) }
             sl_alloc_counting_begin()
             try loop.serveOne(rep)
             let n = sl_alloc_counting_end()

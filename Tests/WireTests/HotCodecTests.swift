@@ -183,9 +183,9 @@ struct HotCodecTests {
         ([0x18, 0x80], .truncated),  // varint ends early
         ([0x18] + [UInt8](repeating: 0xFF, count: 10) + [0x01], .badVarint),  // 11-byte varint
         ([0x00, 0x01], .badTag),  // field number 0
-        ([0x4B], .badTag),  // group start (wire type 3) of an unknown field
+        ([0x53], .badTag),  // group start (wire type 3) of an unknown field
         ([0x1B], .wrongWireType),  // sequence as a group
-        ([0x4F], .badTag),  // wire type 7
+        ([0x57], .badTag),  // wire type 7
         ([0x0D, 0, 0, 0, 0], .wrongWireType),  // protocol_version as fixed32
         ([0x32, 0x05, 0, 0, 0, 0, 0], .badPackedLength),
         ([0x32, 0x08, 0, 0, 0, 0], .truncated),

@@ -67,7 +67,7 @@ struct SocketAllocationTests {
         #expect(smallSendAllocations == 0)
     }
 
-    @Test func lockstepTickWithSendWithoutCopyAllocatesNothing() throws {
+    @Test func lockstepTickWithReplyPoolAllocatesNothing() throws {
         let channels = 64
         let layout = testLayout(channels: channels)
         let context = try ZMQContext()
@@ -75,6 +75,8 @@ struct SocketAllocationTests {
         try rep.bind("tcp://127.0.0.1:*")
         let req = try ZMQSocket(context, .req)
         try req.connect(try rep.lastEndpoint)
+        let pool = ReplyPool(messageSize: HotCodec.paddedSize(motors: channels))
+        defer { pool.close() }
 
         let frame = SensorFrameBuffer(capacity: channels)
         frame.protocolVersion = wireProtocolVersion
@@ -85,10 +87,9 @@ struct SocketAllocationTests {
         let command = MotorCommandBuffer(capacity: channels)
         let echoed = MotorCommandBuffer(capacity: channels)
         let requestBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
-        let replyBytes = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         let clientInput = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
-        defer { requestBytes.deallocate(); replyBytes.deallocate(); input.deallocate(); clientInput.deallocate() }
+        defer { requestBytes.deallocate(); input.deallocate(); clientInput.deallocate() }
 
         var serverAllocations: UInt64 = 0, mismatches = 0
         func tick(_ i: Int) throws {
@@ -107,8 +108,7 @@ struct SocketAllocationTests {
             command.sensorSequence = ok ? received.sequence : 0
             command.valueCount = channels
             command.values.update(from: received.values, count: channels)
-            let replySize = HotCodec.encode(command, into: replyBytes)!
-            _ = try rep.sendWithoutCopy(UnsafeRawBufferPointer(rebasing: replyBytes[0..<replySize]), .wait)
+            try pool.send(on: rep, .wait) { _ = HotCodec.encode(command, into: $0, paddedTo: $0.count)! }
             serverAllocations += sl_alloc_counting_end()
             // Simulator side: the reply arrives intact.
             let reply = try req.receive(into: clientInput, .wait)!
@@ -124,6 +124,7 @@ struct SocketAllocationTests {
         for i in 1001...11_000 { try tick(i) }
         #expect(serverAllocations == 0)
         #expect(mismatches == 0)
+        #expect(pool.copies == 0)
         #expect(validator.counters.accepted == 11_000)
     }
 }

@@ -36,6 +36,11 @@
 // codec; the tests compare it byte for byte with swift-protobuf and Python's
 // protobuf.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -542,6 +547,18 @@ public nonisolated struct Spikeloop_V1_MotorCommand: Sendable {
   /// frames, e-stop, paused, invalid input). The robot must then apply its own
   /// safe behaviour; values hold the safe command.
   public var safeStop: Bool = false
+
+  /// Why safe_stop is set, at most 64 bytes: "refused frame: <why>" when
+  /// this command answers a refused lockstep frame (<why> as in
+  /// RejectionCounts: malformed, oversized, wrong version, wrong layout, wrong
+  /// value count, non-finite, out of range), else the safety filter's reason
+  /// ("startup", "watchdog", "estop", "request", "awaiting resume",
+  /// "stopping"). Empty when safe_stop is false.
+  public var reason: String = String()
+
+  /// Zeros that make every command the daemon sends the same length, so that
+  /// it can hand them to ZeroMQ without copying or allocating. Ignore it.
+  public var padding: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1168,7 +1185,7 @@ nonisolated extension Spikeloop_V1_SensorFrame: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Spikeloop_V1_MotorCommand: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MotorCommand"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}layout_hash\0\u{1}sequence\0\u{3}sensor_sequence\0\u{3}sender_time_ns\0\u{3}sim_time_ns\0\u{1}values\0\u{3}safe_stop\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}layout_hash\0\u{1}sequence\0\u{3}sensor_sequence\0\u{3}sender_time_ns\0\u{3}sim_time_ns\0\u{1}values\0\u{3}safe_stop\0\u{1}reason\0\u{2}\u{6}padding\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1184,6 +1201,8 @@ nonisolated extension Spikeloop_V1_MotorCommand: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.simTimeNs) }()
       case 7: try { try decoder.decodeRepeatedFloatField(value: &self.values) }()
       case 8: try { try decoder.decodeSingularBoolField(value: &self.safeStop) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 15: try { try decoder.decodeSingularBytesField(value: &self.padding) }()
       default: break
       }
     }
@@ -1214,6 +1233,12 @@ nonisolated extension Spikeloop_V1_MotorCommand: SwiftProtobuf.Message, SwiftPro
     if self.safeStop != false {
       try visitor.visitSingularBoolField(value: self.safeStop, fieldNumber: 8)
     }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 9)
+    }
+    if !self.padding.isEmpty {
+      try visitor.visitSingularBytesField(value: self.padding, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1226,6 +1251,8 @@ nonisolated extension Spikeloop_V1_MotorCommand: SwiftProtobuf.Message, SwiftPro
     if lhs.simTimeNs != rhs.simTimeNs {return false}
     if lhs.values != rhs.values {return false}
     if lhs.safeStop != rhs.safeStop {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.padding != rhs.padding {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
