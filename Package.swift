@@ -21,6 +21,11 @@ let package = Package(
     products: [
         .executable(name: "spikeloop", targets: ["spikeloop"]),
         .library(name: "Neural", targets: ["Neural"]),
+        // For Fuzz/ (the libFuzzer harnesses, a package of their own).
+        .library(name: "Wire", targets: ["Wire"]),
+        .library(name: "NetworkFile", targets: ["NetworkFile"]),
+        .library(name: "Control", targets: ["Control"]),
+        .library(name: "Recording", targets: ["Recording"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -109,7 +109,7 @@ def configuration():
 #   Tools/eval diffdrive --episodes 10 --duration 120s
 # or by hand:
 #   spikeloop run --config Config/diffdrive.yaml &
-#   spikeloop sim --robot Robots/diffdrive.yaml --endpoint tcp://127.0.0.1:5573 --control tcp://127.0.0.1:5574 --duration 120s --episodes 10
+#   spikeloop sim --robot Robots/diffdrive.yaml --endpoint tcp://127.0.0.1:5573 --control ipc:///tmp/spikeloop-diffdrive-control --duration 120s --episodes 10
 robot: ../Robots/diffdrive.yaml
 network: networks/diffdrive.yaml
 seed: 1
@@ -120,7 +120,7 @@ loop:
   auto_resume: true
 endpoints:
   frames: tcp://127.0.0.1:5573
-  control: tcp://127.0.0.1:5574
+  control: ipc:///tmp/spikeloop-diffdrive-control
 encoders:   # range readings beyond 1 m and light readings above 1 saturate (the last field)
 {chr(10).join(enc)}
   - {{sensor: wheel.left.speed, kind: ignore}}     # open loop: the wheels follow their commands

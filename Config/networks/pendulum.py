@@ -139,7 +139,7 @@ def configuration():
 #   Tools/eval pendulum --episodes 10 --duration 30s
 # or by hand:
 #   spikeloop run --config Config/pendulum.yaml &
-#   spikeloop sim --robot Robots/pendulum.yaml --endpoint tcp://127.0.0.1:5575 --control tcp://127.0.0.1:5576 --duration 30s --episodes 10
+#   spikeloop sim --robot Robots/pendulum.yaml --endpoint tcp://127.0.0.1:5575 --control ipc:///tmp/spikeloop-pendulum-control --duration 30s --episodes 10
 robot: ../Robots/pendulum.yaml
 network: networks/pendulum.yaml
 seed: 1
@@ -150,7 +150,7 @@ loop:
   auto_resume: true
 endpoints:
   frames: tcp://127.0.0.1:5575
-  control: tcp://127.0.0.1:5576
+  control: ipc:///tmp/spikeloop-pendulum-control
 encoders:   # the angle wraps at ±pi (hanging); both end fields stand for hanging
   - {{sensor: pendulum.angle, kind: receptive_fields, population: angle_fields, range: [{fmt(-math.pi)}, {fmt(math.pi)}], process: regular, max_rate: {fmt(MAX_RATE)} Hz}}
   - {{sensor: pendulum.rate, kind: receptive_fields, population: rate_fields, range: [{fmt(-RATE_RANGE)}, {fmt(RATE_RANGE)}], process: regular, max_rate: {fmt(MAX_RATE)} Hz}}

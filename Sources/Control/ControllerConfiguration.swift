@@ -54,12 +54,13 @@ public struct ControllerConfiguration: Sendable {
 
     public struct Endpoints: Sendable, Equatable {
         public init(frames: String, commands: String?, control: String, telemetry: String? = nil,
-                    curveSecretKeyFile: String? = nil, insecure: Bool = false) {
+                    curveSecretKeyFile: String? = nil, curveClientKeys: [String] = [], insecure: Bool = false) {
             self.frames = frames
             self.commands = commands
             self.control = control
             self.telemetry = telemetry
             self.curveSecretKeyFile = curveSecretKeyFile
+            self.curveClientKeys = curveClientKeys
             self.insecure = insecure
         }
 
@@ -73,6 +74,10 @@ public struct ControllerConfiguration: Sendable {
         public var telemetry: String?
         /// CURVE server secret key file (Z85); clients need its public key.
         public var curveSecretKeyFile: String?
+        /// The client public keys (Z85) let through the CURVE endpoints, from
+        /// `curve_client_keys` (a directory of `*.public` files); everybody
+        /// else is refused, even with the server's public key.
+        public var curveClientKeys: [String]
         /// Allows a non-local endpoint without CURVE.
         public var insecure: Bool
     }
@@ -265,11 +270,21 @@ public struct ControllerConfiguration: Sendable {
         // Endpoints.
         var endpoints: Endpoints?
         if let e = r.required(top, "endpoints", in: root, "frames and control endpoints, e.g. frames: tcp://127.0.0.1:5555"),
-           let k = r.mapping(e, allowed: ["frames", "commands", "control", "telemetry", "curve_secret_key", "insecure"]) {
+           let k = r.mapping(e, allowed: ["frames", "commands", "control", "telemetry", "curve_secret_key", "curve_client_keys", "insecure"]) {
             let insecure = k["insecure"].flatMap(r.bool) ?? false
             let keyFile = k["curve_secret_key"].flatMap(r.string).map(resolve)
             if let keyFile, let entry = k["curve_secret_key"], !offline {
                 do { _ = try CurveKeyPair.load(secretKeyFile: keyFile) } catch { r.report(entry, "\(error)") }
+                if let problem = CurveKeyPair.secretKeyFileProblem(keyFile) { r.report(entry, problem) }
+            }
+            var clientKeys: [String] = []
+            if let entry = k["curve_client_keys"], let directory = r.string(entry).map(resolve), !offline {
+                do {
+                    clientKeys = try CurveAuthenticator.loadAuthorizedKeys(directory: directory)
+                    if clientKeys.isEmpty { r.report(entry, "\(directory) holds no *.public file; list at least one client's public key there") }
+                } catch { r.report(entry, "\(error)") }
+            } else if keyFile != nil, !offline {
+                r.report(at: e, e.child("curve_client_keys"), "missing; with curve_secret_key, give a directory of the client public keys (*.public) allowed in — without it any client that knows the server's public key gets in")
             }
             func endpoint(_ key: String, required: Bool) -> String? {
                 guard let entry = k[key] else {
@@ -278,6 +293,12 @@ public struct ControllerConfiguration: Sendable {
                 }
                 guard let s = r.string(entry) else { return nil }
                 if let problem = endpointProblem(s) { r.report(entry, problem); return nil }
+                // Control can stop motors and write files: only the daemon's
+                // operators may reach it.
+                if key == "control", s.hasPrefix("tcp://"), keyFile == nil, !insecure {
+                    r.report(entry, "\(s) lets every user of this machine pause the loop and write files; use ipc:// (only the daemon's user and group can connect) or CURVE keys, or set insecure: true")
+                    return nil
+                }
                 do { try EndpointPolicy.check(s, curve: keyFile != nil, insecure: insecure, key: entry.path) } catch {
                     r.report(entry, "\(error)")
                     return nil
@@ -290,7 +311,7 @@ public struct ControllerConfiguration: Sendable {
             let telemetry = endpoint("telemetry", required: false)
             if let frames, let control {
                 endpoints = Endpoints(frames: frames, commands: commands, control: control, telemetry: telemetry,
-                                      curveSecretKeyFile: keyFile, insecure: insecure)
+                                      curveSecretKeyFile: keyFile, curveClientKeys: clientKeys, insecure: insecure)
             }
         }
         if let loop, loop.mode == .realtime, let endpoints, endpoints.commands == nil, let e = top["endpoints"] {

@@ -15,6 +15,8 @@ public final class Daemon: @unchecked Sendable {
     public let statistics = StatisticsExchange()
     public let loop: TickLoop
     private let context: ZMQContext
+    /// Lets only the configured client keys through CURVE endpoints.
+    private let authenticator: CurveAuthenticator?
     private let sink: @Sendable (String) -> Void
     private let clock = MonotonicClock()
     /// The configuration as last reloaded (`config` is the one started with;
@@ -48,6 +50,8 @@ public final class Daemon: @unchecked Sendable {
         let controller = try Controller(config)
         loop = TickLoop(config: config, controller: controller, shared: shared, statistics: statistics, clock: clock)
         context = try ZMQContext()
+        authenticator = config.endpoints.curveSecretKeyFile == nil ? nil
+            : try CurveAuthenticator(context: context, allowedClientKeys: config.endpoints.curveClientKeys)
         weights = WeightPersistence(config.persistence, network: controller.network, shared: shared, log: log)
         weights.loadAtStart()  // no loop thread yet: the network is ours
     }
@@ -144,6 +148,7 @@ public final class Daemon: @unchecked Sendable {
         threads.removeAll()
         stopRecording()
         if ran { weights.saveAtShutdown() }  // the loop thread has ended: the network is ours again
+        authenticator?.stop()
         context.shutdown()
         totals.withLock { statistics.drainAfterLoopEnded(into: &$0) }
     }
@@ -162,14 +167,25 @@ public final class Daemon: @unchecked Sendable {
 
     /// Starts recording a session to `path` (or the configured file, or
     /// `session-….mcap` in the working directory); see ``SessionRecorder``.
-    /// Returns the file's path.
+    /// A recording never replaces a file: an operator's configured or given
+    /// name that exists gets a number (`name-1.mcap`, …). A path from the
+    /// control channel (`remote`) must lie in the recording directory and
+    /// must not exist. Returns the file's path.
     @discardableResult
-    public func startRecording(path: String?) throws -> String {
+    public func startRecording(path: String?, remote: Bool = false) throws -> String {
         try recordingSerial.withLock { _ in
             if let running = recorder.withLock({ $0?.path }) {
                 throw DaemonError(description: "already recording to \(running); stop that recording first")
             }
-            let file = Self.sessionPath(path ?? config.recording.file ?? "")
+            var file: String
+            if remote, let path {
+                file = try Self.confined(path, to: recordingDirectory)
+                if access(file, F_OK) == 0 {
+                    throw DaemonError(description: "\(file) exists; recordings never replace a file, give a new name")
+                }
+            } else {
+                file = Self.freePath(Self.sessionPath(path ?? config.recording.file ?? ""))
+            }
             let session: SessionRecorder
             do {
                 session = try loop.startRecording(to: file, configuration: current.withLock { $0 }, weights: weightsForRecording(),
@@ -197,6 +213,52 @@ public final class Daemon: @unchecked Sendable {
 
     /// The weights snapshot stored in recordings (docs/weights.md).
     private func weightsForRecording() -> [UInt8]? { weights.snapshotBytes(loopRunning: loopRunning.load(ordering: .acquiring)) }
+
+    /// Where recordings asked for over the control channel go:
+    /// `$LOGS_DIRECTORY` under systemd, else the configuration file's directory.
+    var recordingDirectory: String {
+        if let logs = getenv("LOGS_DIRECTORY").map({ String(cString: $0) }), !logs.isEmpty {
+            return logs.split(separator: ":").first.map(String.init)!
+        }
+        guard let slash = config.file.lastIndex(of: "/") else {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            return getcwd(&buffer, buffer.count).map { String(cString: $0) } ?? "."
+        }
+        let directory = String(config.file[..<slash])
+        return directory.isEmpty ? "/" : directory
+    }
+
+    /// `requested` as a path inside `directory` (relative ones are taken
+    /// from there), or why it is not: no `..`, and an absolute path must
+    /// lie in `directory` once symbolic links are resolved.
+    static func confined(_ requested: String, to directory: String) throws -> String {
+        if requested.split(separator: "/").contains("..") {
+            throw DaemonError(description: "\(requested): a recording path may not contain '..'; give a name inside the recording directory \(directory)")
+        }
+        let path = requested.hasPrefix("/") ? requested : directory + "/" + requested
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        guard let realParent = realpath(parent.isEmpty ? "/" : parent, nil), let realDirectory = realpath(directory, nil) else {
+            throw DaemonError(description: "\(requested): its directory does not exist; recordings go into \(directory)")
+        }
+        defer { free(realParent); free(realDirectory) }
+        let p = String(cString: realParent), d = String(cString: realDirectory)
+        guard p == d || p.hasPrefix(d.hasSuffix("/") ? d : d + "/") else {
+            throw DaemonError(description: "\(requested) is outside the recording directory \(directory); the control channel may only record there")
+        }
+        return p + "/" + String(path[path.index(after: path.lastIndex(of: "/")!)...])
+    }
+
+    /// `path`, or the first of `name-1.ext`, `name-2.ext`, … that does not exist.
+    static func freePath(_ path: String) -> String {
+        guard access(path, F_OK) == 0 else { return path }
+        let slash = path.lastIndex(of: "/").map { path.index(after: $0) } ?? path.startIndex
+        let dot = path[slash...].lastIndex(of: ".") ?? path.endIndex
+        for n in 1... {
+            let candidate = String(path[..<dot]) + "-\(n)" + String(path[dot...])
+            if access(candidate, F_OK) != 0 { return candidate }
+        }
+        return path
+    }
 
     /// A session file path: a directory (or "" / a path ending in "/") gets
     /// `session-YYYYMMDD-HHMMSS.mcap`; relative paths go to `$LOGS_DIRECTORY`
@@ -402,7 +464,7 @@ public final class Daemon: @unchecked Sendable {
                 reply.error = outcome.message
             }
         case .startRecording:
-            do { reply.message = "recording to " + (try startRecording(path: request.path.isEmpty ? nil : request.path)) } catch {
+            do { reply.message = "recording to " + (try startRecording(path: request.path.isEmpty ? nil : request.path, remote: true)) } catch {
                 reply.ok = false
                 reply.error = "\(error)"
             }
@@ -460,6 +522,7 @@ public final class Daemon: @unchecked Sendable {
         s.reloadsRefused = UInt64(reloadsRefused.load(ordering: .relaxed))
         s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)
         s.recorderDropped = UInt64(loop.recordsDropped)
+        s.curveClientsRefused = UInt64(authenticator?.refused ?? 0)
         recorder.withLock { r in
             s.recordingPath = r?.path ?? ""
             s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)

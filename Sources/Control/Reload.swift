@@ -97,6 +97,7 @@ extension ControllerConfiguration {
         check("endpoints.control", a.control, b.control) { $0 }
         check("endpoints.telemetry", a.telemetry, b.telemetry) { $0 ?? "none" }
         check("endpoints.curve_secret_key", a.curveSecretKeyFile, b.curveSecretKeyFile) { $0 ?? "none" }
+        check("endpoints.curve_client_keys", a.curveClientKeys, b.curveClientKeys) { "\($0.count) keys" }
         check("endpoints.insecure", a.insecure, b.insecure) { "\($0)" }
         check("recording.probes", recording.probes, new.recording.probes) { $0.map { "\($0.population).\($0.variable)\($0.neurons)" }.joined(separator: ", ") }
         check("recording.queue_size", recording.queueMegabytes, new.recording.queueMegabytes) { "\($0) MiB" }

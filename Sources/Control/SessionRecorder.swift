@@ -58,6 +58,7 @@ public final class SessionRecorder: @unchecked Sendable {
         options.profile = SessionSchema.profile
         options.library = "spikeloop \(SoftwareVersion.current)"
         options.syncToDisk = false  // a killed process loses at most the open chunk; power loss is the robot's concern
+        options.exclusive = true  // a recording never replaces a file
         writer = try MCAPWriter(path: path, options: options)
         channels = try SessionSchema.addChannels(to: writer)
 

@@ -21,6 +21,8 @@ public struct MCAPWriterOptions: Sendable {
     /// fsync(2) the file after each closed chunk, attachment and metadata record
     /// (survives power loss, not only a killed process; costs a disk flush).
     public var syncToDisk: Bool = true
+    /// Refuse to replace an existing file (EEXIST) instead of truncating it.
+    public var exclusive: Bool = false
     /// The clock `flush(now:)`'s `now` comes from; it stamps when a chunk opens.
     public var clock: @Sendable () -> UInt64 = MCAPWriterOptions.monotonicNanoseconds
 
@@ -111,12 +113,13 @@ public final class MCAPWriter {
     /// Bytes in the file so far (written, not counting the open chunk).
     public var bytesWritten: UInt64 { filePosition }
 
-    /// Creates (truncates) `path` and writes the magic and the Header.
+    /// Creates (truncates, or refuses to replace when `exclusive`) `path` and
+    /// writes the magic and the Header.
     public init(path: String, options: MCAPWriterOptions = MCAPWriterOptions()) throws {
         self.path = path
         self.options = options
         precondition(options.chunkSize > 0, "chunkSize must be positive")
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (options.exclusive ? O_EXCL : O_TRUNC), 0o644)
         if fd < 0 { throw MCAPError.io(path: path, operation: "open for writing", errno: errno) }
         chunk = ByteBuffer(capacity: options.chunkSize + 4096)
         if options.compression == .zstd {

@@ -92,9 +92,9 @@ public final class CurveAuthenticator: Sendable {
         }
     }
 
-    /// Stops the handler thread (within about 20 ms).
+    /// Stops the handler thread (within about 20 ms); once, later calls return at once.
     public func stop() {
-        state.stop.store(true, ordering: .relaxed)
+        guard !state.stop.exchange(true, ordering: .relaxed) else { return }  // stopped before
         state.done.wait()
     }
 }

@@ -66,6 +66,20 @@ public struct CurveKeyPair: Sendable, Equatable {
         try CurveKeyPair(secretKey: readKey(path, what: "secret key"))
     }
 
+    /// Why `path` must not hold a secret key: a name of a public key file,
+    /// or permissions that let others read or write it. Nil when it may.
+    public static func secretKeyFileProblem(_ path: String) -> String? {
+        if path.hasSuffix(".public") {
+            return "\(path) is a public key file; give the secret key (the .secret file of the pair)"
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }  // reading it reports the problem
+        if info.st_mode & 0o077 != 0 {
+            return "\(path) can be read or written by others (mode \(String(info.st_mode & 0o777, radix: 8))); a secret key file must be its owner's only: chmod 600 \(path)"
+        }
+        return nil
+    }
+
     /// Reads a public key file written by `write` (one Z85 line).
     public static func loadPublicKey(_ path: String) throws -> String {
         try readKey(path, what: "public key")

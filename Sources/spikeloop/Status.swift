@@ -14,8 +14,10 @@ struct Status: ParsableCommand {
     @Option(help: "How long to wait for the answer, in ms.")
     var timeout: Int32 = 2000
 
+    @OptionGroup var curve: CurveClientOptions
+
     func run() throws {
-        let reply = try sendControl(.status, endpoint: endpoint, timeout: timeout)
+        let reply = try sendControl(.status, endpoint: endpoint, timeout: timeout, security: try curve.security())
         let s = reply.stats
         func us(_ ns: Int64) -> String { String(format: "%.1f µs", Double(ns) / 1000) }
         print("state        \(reply.state)")
@@ -32,6 +34,7 @@ struct Status: ParsableCommand {
         print("weights      \(s.weightsPath.isEmpty ? "not kept (no persistence.weights)" : s.weightsPath), saved \(s.weightsSaved) times since start")
         print("watchdog     \(Double(s.watchdogTimeoutNs) / 1e6) ms")
         print("config       generation \(s.configGeneration) (reloads refused \(s.reloadsRefused))")
+        if s.curveClientsRefused > 0 { print("curve        \(s.curveClientsRefused) unknown clients refused") }
     }
 }
 
@@ -57,8 +60,10 @@ struct Control: ParsableCommand {
     @Argument(help: "The reward value, for 'reward'.")
     var value: Float?
 
-    @Option(help: "The weights file, for save-weights (optional) and load-weights (required); the session file for start-recording (optional).")
+    @Option(help: "The weights file, for save-weights (optional) and load-weights (required); the session file for start-recording (optional, inside the daemon's recording directory, never an existing file).")
     var path: String?
+
+    @OptionGroup var curve: CurveClientOptions
 
     func run() throws {
         let commands: [String: Spikeloop_V1_ControlCommand] = [
@@ -75,19 +80,49 @@ struct Control: ParsableCommand {
         let absolute = path.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 } ?? ""
         // A save of a large network takes a while: the daemon answers once the file is on disk.
         let timeout: Int32 = c == .saveWeights || c == .loadWeights ? 60_000 : 2000
-        let reply = try sendControl(c, endpoint: endpoint, timeout: timeout, reward: value ?? 0, path: absolute)
+        let reply = try sendControl(c, endpoint: endpoint, timeout: timeout, reward: value ?? 0, path: absolute,
+                                    security: try curve.security())
         print("ok, state \(reply.state)" + (reply.message.isEmpty ? "" : ": \(reply.message)"))
+    }
+}
+
+/// CURVE keys for a daemon whose control endpoint uses CURVE.
+struct CurveClientOptions: ParsableArguments {
+    @Option(name: .customLong("server-key"), help: "The daemon's CURVE public key file (the .public of its endpoints.curve_secret_key).")
+    var serverKey: String?
+
+    @Option(name: .customLong("client-key"), help: "This operator's CURVE secret key file (mode 0600); its public key must be in the daemon's endpoints.curve_client_keys.")
+    var clientKey: String?
+
+    func security() throws -> WireSecurity {
+        switch (serverKey, clientKey) {
+        case (nil, nil): return .none
+        case let (server?, client?):
+            if let problem = CurveKeyPair.secretKeyFileProblem(client) { throw ValidationError("--client-key: \(problem)") }
+            return .curveClient(serverPublicKey: try CurveKeyPair.loadPublicKey(server), keys: try CurveKeyPair.load(secretKeyFile: client))
+        default: throw ValidationError("CURVE needs both --server-key and --client-key")
+        }
     }
 }
 
 /// One request/reply on the control socket.
 func sendControl(_ command: Spikeloop_V1_ControlCommand, endpoint: String, timeout: Int32, reward: Float = 0,
-                 path: String = "") throws -> Spikeloop_V1_ControlReply {
+                 path: String = "", security: WireSecurity = .none) throws -> Spikeloop_V1_ControlReply {
+    if endpoint.hasPrefix("ipc://") {
+        // libzmq retries an ipc connect silently: say what is wrong instead of timing out.
+        let socketPath = String(endpoint.dropFirst(6))
+        if !socketPath.hasPrefix("@") && access(socketPath, F_OK) != 0 {
+            throw CommandError("no daemon listens at \(endpoint): \(socketPath) does not exist")
+        }
+        if !socketPath.hasPrefix("@") && access(socketPath, W_OK) != 0 && errno == EACCES {
+            throw CommandError("permission denied on \(socketPath): the control socket is for the daemon's user and group (run as them, or join the group)")
+        }
+    }
     let context = try ZMQContext()
     defer { context.shutdown() }
     let socket = try ZMQSocket(context, .req)
     try socket.setReceiveTimeout(milliseconds: timeout)
-    try socket.connect(endpoint)
+    try socket.connect(endpoint, security: security, insecure: true)
     var request = Spikeloop_V1_ControlRequest()
     request.protocolVersion = wireProtocolVersion
     request.requestID = 1

@@ -2,17 +2,21 @@ import Control
 import Foundation
 import NetworkFile
 import Testing
+import Wire
 
 /// `spikeloop check`: each broken configuration is refused with file, line,
 /// key path and what would be valid.
 @Suite struct ConfigurationCheckTests {
     static let source = try! String(contentsOf: fixtures.appendingPathComponent("controller.yaml"), encoding: .utf8)
 
-    func problems(_ edit: (String, String)?, extra: String = "") throws -> [String] {
+    func problems(_ edit: (String, String)?, extra: String = "", prepare: (URL) throws -> Void = { _ in }) throws -> [String] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slcheck-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.copyItem(at: fixtures.appendingPathComponent("robot.yaml"), to: dir.appendingPathComponent("robot.yaml"))
+        let keys = try CurveKeyPair.generate()
+        try keys.write(directory: dir.path, name: "server")
+        try prepare(dir)
         var text = Self.source
         if let edit {
             #expect(text.contains(edit.0), "edit does not apply: \(edit.0)")
@@ -61,6 +65,14 @@ import Testing
          "c.yaml:32: loop.realtime.busy_wait: busy_wait (1.0 ms) must be shorter than the tick period (1.0 ms); a few tens of µs, e.g. busy_wait: 50 us"),
         ("realtime without a commands endpoint", ("mode: lockstep", "mode: realtime"),
          "c.yaml:33: endpoints.commands: missing; realtime mode publishes motor commands on it, e.g. commands: tcp://127.0.0.1:5556"),
+        ("control on tcp loopback without CURVE", ("control: ipc:///tmp/spikeloop-closed-loop-control", "control: tcp://127.0.0.1:5999"),
+         "c.yaml:34: endpoints.control: tcp://127.0.0.1:5999 lets every user of this machine pause the loop and write files; use ipc:// (only the daemon's user and group can connect) or CURVE keys, or set insecure: true"),
+        ("a host name libzmq cannot bind", ("frames: ipc:///tmp/spikeloop-closed-loop-frames", "frames: tcp://localhost:5999"),
+         "c.yaml:33: endpoints.frames: 'tcp://localhost:5999': localhost is not an IP address or a network interface of this machine, which is what a bound endpoint needs (host names are not resolved), e.g. tcp://127.0.0.1:5999 or tcp://[::1]:5999"),
+        ("a source address on a bound endpoint", ("frames: ipc:///tmp/spikeloop-closed-loop-frames", "frames: tcp://0.0.0.0;127.0.0.1:5999"),
+         "c.yaml:33: endpoints.frames: 'tcp://0.0.0.0;127.0.0.1:5999': a source address (SOURCE;ADDRESS) is for connecting; the daemon binds, give one address, e.g. tcp://127.0.0.1:5999"),
+        ("CURVE without client keys", ("control: ipc:///tmp/spikeloop-closed-loop-control", "control: ipc:///tmp/spikeloop-closed-loop-control\n  curve_secret_key: server.secret"),
+         "c.yaml:33: endpoints.curve_client_keys: missing; with curve_secret_key, give a directory of the client public keys (*.public) allowed in — without it any client that knows the server's public key gets in"),
     ] as [(String, (String, String), String?)])
     func brokenConfigurationIsRefused(name: String, edit: (String, String), expected: String?) throws {
         let found = try problems(edit)
@@ -71,5 +83,28 @@ import Testing
             // Messages from other modules: check the key path is named.
             #expect(found.count == 1, "\(name): \(found)")
         }
+    }
+
+    /// CURVE keys: the secret key file is its owner's only and is not a
+    /// public key; a listed client key is read from the directory.
+    @Test func curveKeyFilesAreChecked() throws {
+        let curve = ("control: ipc:///tmp/spikeloop-closed-loop-control",
+                     "control: ipc:///tmp/spikeloop-closed-loop-control\n  curve_secret_key: server.secret\n  curve_client_keys: clients")
+        func clients(_ dir: URL) throws {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent("clients"), withIntermediateDirectories: true)
+            try CurveKeyPair.generate().write(directory: dir.appendingPathComponent("clients").path, name: "operator")
+        }
+        #expect(try problems(curve, prepare: clients) == [])
+        let readable = try problems(curve) { dir in
+            try clients(dir)
+            try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: dir.appendingPathComponent("server.secret").path)
+        }
+        #expect(readable.count == 1 && readable[0].contains("server.secret can be read or written by others (mode 644)"), "\(readable)")
+        let swapped = try problems((curve.0, curve.1.replacingOccurrences(of: "server.secret", with: "server.public")), prepare: clients)
+        #expect(swapped.contains { $0.contains("server.public is a public key file") }, "\(swapped)")
+        let empty = try problems(curve) { dir in
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent("clients"), withIntermediateDirectories: true)
+        }
+        #expect(empty.count == 1 && empty[0].contains("holds no *.public file"), "\(empty)")
     }
 }

@@ -23,7 +23,7 @@ def cartpole_config(folder: pathlib.Path, probes: bool = True) -> pathlib.Path:
         "robot: ../Robots/cartpole.yaml": f"robot: {ROOT}/Robots/cartpole.yaml",
         "network: networks/cartpole.yaml": f"network: {ROOT}/Config/networks/cartpole.yaml",
         "tcp://127.0.0.1:5571": f"ipc://{folder}/frames",
-        "tcp://127.0.0.1:5572": f"ipc://{folder}/control",
+        "ipc:///tmp/spikeloop-cartpole-control": f"ipc://{folder}/control",
     }
     for old, new in replacements.items():
         assert old in text, old

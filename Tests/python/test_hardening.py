@@ -530,3 +530,88 @@ def test_a_second_daemon_on_a_live_ipc_endpoint_refuses_to_start_and_a_stale_one
             third.kill()
     finally:
         first.kill()
+
+
+def curve_keys(folder: pathlib.Path, name: str):
+    """A CURVE key pair written as the daemon expects: NAME.public, NAME.secret (mode 0600)."""
+    public, secret = zmq.curve_keypair()
+    (folder / f"{name}.public").write_bytes(public + b"\n")
+    (folder / f"{name}.secret").write_bytes(secret + b"\n")
+    os.chmod(folder / f"{name}.secret", 0o600)
+    return public, secret
+
+
+def test_curve_lets_in_only_listed_client_keys(pb, tmp):
+    """Defect 4: with CURVE, a client that knows the server's public key but whose own key is not
+    in curve_client_keys is refused (and counted); a listed operator gets in, also through the CLI."""
+    server_public, _ = curve_keys(tmp, "server")
+    (tmp / "clients").mkdir()
+    operator_public, operator_secret = curve_keys(tmp / "clients", "operator")
+    config = config_copy(tmp, **{
+        f"control: ipc://{tmp}/control":
+            f"control: tcp://127.0.0.1:{free_port()}\n  curve_secret_key: server.secret\n  curve_client_keys: clients"})
+    control_endpoint = [l.split(": ", 1)[1] for l in config.read_text().splitlines() if "control: tcp" in l][0]
+    daemon = Daemon(config)
+    try:
+        def ask(public, secret):
+            with zmq.Context() as context:
+                s = context.socket(zmq.REQ)
+                s.setsockopt(zmq.LINGER, 0)
+                s.setsockopt(zmq.RCVTIMEO, 1000)
+                s.curve_serverkey, s.curve_publickey, s.curve_secretkey = server_public, public, secret
+                s.connect(control_endpoint)
+                req = pb.ControlRequest(protocol_version=1, request_id=3,
+                                        command=pb.enum("ControlCommand", "CONTROL_COMMAND_SHUTDOWN"))
+                s.send(req.SerializeToString())
+                try:
+                    return pb.ControlReply.FromString(s.recv())
+                except zmq.Again:
+                    return None
+                finally:
+                    s.close()
+
+        stranger_public, stranger_secret = zmq.curve_keypair()
+        assert ask(stranger_public, stranger_secret) is None  # refused: shutdown never arrives
+        assert daemon.alive()
+        status = subprocess.run([str(spikeloop_binary()), "status", "--endpoint", control_endpoint,
+                                 "--server-key", str(tmp / "server.public"),
+                                 "--client-key", str(tmp / "clients/operator.secret")],
+                                capture_output=True, text=True, timeout=10)
+        assert status.returncode == 0, status.stderr
+        assert "unknown clients refused" in status.stdout, status.stdout
+        reply = ask(operator_public, operator_secret)
+        assert reply is not None and reply.ok
+        assert daemon.process.wait(timeout=5) == 0
+    finally:
+        daemon.kill()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_control_recordings_stay_in_the_recording_directory_and_never_replace_a_file(pb, tmp):
+    """Defect 5: start-recording over the control channel writes only inside the recording
+    directory (the configuration's folder here) and never onto an existing file."""
+    outside = pathlib.Path(tempfile.mkdtemp(prefix="slh-out-", dir="/tmp"))
+    daemon = Daemon(config_copy(tmp))
+    try:
+        for path in (str(outside / "x.mcap"), "../x.mcap", str(tmp / ".." / "x.mcap")):
+            reply = control(pb, tmp, "CONTROL_COMMAND_START_RECORDING", path=path)
+            assert not reply.ok and ("outside the recording directory" in reply.error or "'..'" in reply.error), reply.error
+        assert list(outside.iterdir()) == []
+        precious = tmp / "precious.mcap"
+        precious.write_bytes(b"keep me")
+        reply = control(pb, tmp, "CONTROL_COMMAND_START_RECORDING", path=str(precious))
+        assert not reply.ok and "never replace" in reply.error, reply.error
+        assert precious.read_bytes() == b"keep me"
+        reply = control(pb, tmp, "CONTROL_COMMAND_START_RECORDING", path="fresh.mcap")
+        assert reply.ok and reply.message == f"recording to {tmp}/fresh.mcap", reply.message
+        assert control(pb, tmp, "CONTROL_COMMAND_STOP_RECORDING").ok
+        assert (tmp / "fresh.mcap").stat().st_size > 0
+    finally:
+        daemon.kill()
+        shutil.rmtree(outside, ignore_errors=True)

@@ -19,7 +19,7 @@ def parse(argv):
         description="Run a Gymnasium environment as the robot of a running spikeloop daemon in lockstep mode. "
                     "Episode k (from 0) resets the environment with seed --seed + k.",
         epilog="Example: spikeloop run --config Config/cartpole.yaml &  Bridges/gymnasium/spikeloop-gym "
-               "Bridges/gymnasium/maps/cartpole-v1.yaml --endpoint tcp://127.0.0.1:5571 --control tcp://127.0.0.1:5572 --episodes 10")
+               "Bridges/gymnasium/maps/cartpole-v1.yaml --endpoint tcp://127.0.0.1:5571 --control ipc:///tmp/spikeloop-cartpole-control --episodes 10")
     ap.add_argument("mapping", help="mapping file: env, robot, observation -> sensor channels, motor channels -> action")
     ap.add_argument("--robot", help="robot description (default: the mapping file's robot:)")
     ap.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="the daemon's frames endpoint (its REP)")

@@ -22,7 +22,7 @@ def parse(argv):
                     "like `spikeloop sim` does with a built-in simulator. Episode k (from 0) starts from seed --seed + k.",
         epilog="Example: spikeloop run --config Config/cartpole.yaml &  "
                "Bridges/mujoco/spikeloop-mujoco --robot Robots/cartpole.yaml --endpoint tcp://127.0.0.1:5571 "
-               "--control tcp://127.0.0.1:5572 --episodes 20 --duration 60s")
+               "--control ipc:///tmp/spikeloop-cartpole-control --episodes 20 --duration 60s")
     ap.add_argument("--robot", help="robot description Robots/NAME.yaml (channels, ranges, task parameters)")
     ap.add_argument("--model", help="MJCF model (default: the robot file with .xml, e.g. Robots/cartpole.xml)")
     ap.add_argument("--map", help="mapping file: channel -> MuJoCo sensor/actuator, robot and model paths, task")
