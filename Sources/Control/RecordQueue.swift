@@ -29,7 +29,8 @@ final class RecordQueue: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
-    private static func total(_ payload: Int) -> Int { (headerSize + payload + 7) & ~7 }
+    /// Ring bytes a record of `payload` bytes takes.
+    static func total(_ payload: Int) -> Int { (headerSize + payload + 7) & ~7 }
 
     // MARK: - Producer (the loop)
 

@@ -34,6 +34,9 @@ public final class SessionRecorder: @unchecked Sendable {
     private var lastDropped: Int64 = 0
     private var lastTruncated: Int64 = 0
     private var failure: String?
+    /// No frame written whose tick is not: a chunk may close here, so that a
+    /// chunk, and a file cut after one, holds whole ticks.
+    private var betweenTicks = true
     private let initialWeightBytes: [UInt8]?
 
     /// Opens `path` and writes the session's metadata and attachments.
@@ -59,6 +62,7 @@ public final class SessionRecorder: @unchecked Sendable {
         options.library = "spikeloop \(SoftwareVersion.current)"
         options.syncToDisk = false  // a killed process loses at most the open chunk; power loss is the robot's concern
         options.exclusive = true  // a recording never replaces a file
+        options.closesFullChunks = false  // chunks end between ticks (`betweenTicks`)
         writer = try MCAPWriter(path: path, options: options)
         channels = try SessionSchema.addChannels(to: writer)
 
@@ -96,11 +100,16 @@ public final class SessionRecorder: @unchecked Sendable {
     public static let finalWeights = "weights/final.slw"
 
     func start() {
+        tap.consumerAlive.store(true, ordering: .releasing)
         thread = WorkerThread { [self] in
+            // A loop waiting for room (lockstep) must not wait for a recorder
+            // that has stopped draining.
+            defer { tap.consumerAlive.store(false, ordering: .releasing) }
             RealtimeSetup.nameThread("spikeloop-rec")
-            // The queue absorbs bursts (at 1 kHz, seconds of them); what the
-            // recorder cannot catch up with is dropped and counted, never
-            // taken out of the loop's or the robot's CPU time.
+            // The queue absorbs bursts (at 1 kHz, seconds of them). In
+            // realtime what the recorder cannot catch up with is dropped and
+            // counted, never taken out of the loop's or the robot's CPU time;
+            // in lockstep the loop waits for it (nothing is dropped).
             _ = RealtimeSetup.yieldToEveryone()
             run()
         }
@@ -136,7 +145,9 @@ public final class SessionRecorder: @unchecked Sendable {
                 nextStats += 1_000_000_000
                 write(SessionSchema.loopStats.topic, stats(), at: now)
             }
-            do { _ = try writer.flush(now: UInt64(now)) } catch { failure = "\(error)" }
+            if betweenTicks {
+                do { _ = try writer.flush(now: UInt64(now)) } catch { failure = "\(error)" }
+            }
             if n == 0 { usleep(5000) }
         }
     }
@@ -219,6 +230,7 @@ public final class SessionRecorder: @unchecked Sendable {
         var r = RecordReader(payload)
         let time: Int64 = r.get()
         write(channels[SessionSchema.sensors.topic]!, r.bytes(count: payload.count - 8), at: time)
+        betweenTicks = false
     }
 
     private func started(_ payload: UnsafeRawBufferPointer) {
@@ -316,6 +328,10 @@ public final class SessionRecorder: @unchecked Sendable {
         if overruns != lastOverruns {
             event("overrun", "\(overruns - lastOverruns) ticks missed their deadline (\(overruns) since start)", severity: .warning)
             lastOverruns = overruns
+        }
+        betweenTicks = true
+        if failure == nil {
+            do { try writer.closeChunkIfFull() } catch { failure = "\(error)" }
         }
     }
 }

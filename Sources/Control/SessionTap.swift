@@ -1,6 +1,9 @@
 import Neural
 import Synchronization
 import Wire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The loop's side of session recording: copies what a tick saw and did into
 /// the record queue, with preallocated buffers only, so recording adds no
@@ -23,6 +26,13 @@ final class SessionTap: StepTap, @unchecked Sendable {
     let dropped = Atomic<Int64>(0)
     /// Spikes left out because a tick had more than the scratch holds.
     let truncated = Atomic<Int64>(0)
+    /// Lockstep: a full queue makes the loop wait for the recorder instead
+    /// of dropping (there is no deadline to keep; the simulator waits too).
+    let waitsForSpace: Bool
+    /// Set while a recorder drains the queue; the loop waits only then.
+    let consumerAlive = Atomic<Bool>(false)
+    /// Times the loop waited for the recorder, since start.
+    let waits = Atomic<Int64>(0)
     /// Whether the ticks since the last boundary are recorded (loop side).
     private(set) var isOn = false
 
@@ -43,8 +53,10 @@ final class SessionTap: StepTap, @unchecked Sendable {
     private let probeValues: UnsafeMutablePointer<Float>
     private let probeValueCount: Int
 
-    init(network: Network, stepsPerTick: Int, probes: [ControllerConfiguration.Recording.Probe], queueBytes: Int) {
+    init(network: Network, stepsPerTick: Int, probes: [ControllerConfiguration.Recording.Probe], queueBytes: Int,
+         waitsForSpace: Bool) {
         queue = RecordQueue(capacity: queueBytes)
+        self.waitsForSpace = waitsForSpace
         self.stepsPerTick = stepsPerTick
         populationCount = network.populationNames.count
         var storage: [UnsafeMutablePointer<UInt32>] = []
@@ -81,7 +93,7 @@ final class SessionTap: StepTap, @unchecked Sendable {
             active.store(isOn, ordering: .releasing)
             controller.stepTap = isOn ? self : nil
             if isOn {
-                if let p = queue.reserve(32, kind: Kind.start.rawValue) {
+                if let p = reserve(32, .start) {
                     var w = RecordWriter(p)
                     w.put(clock.now())
                     w.put(controller.ticks)
@@ -125,10 +137,30 @@ final class SessionTap: StepTap, @unchecked Sendable {
 
     // MARK: - Records
 
+    /// Space for a record: at once, or (lockstep) once the recorder made
+    /// room; nil means it is dropped (the caller counts it).
+    @inline(__always)
+    private func reserve(_ size: Int, _ kind: Kind) -> UnsafeMutableRawPointer? {
+        if let p = queue.reserve(size, kind: kind.rawValue) { return p }
+        return waitsForSpace ? reserveWaiting(size, kind) : nil
+    }
+
+    @inline(never)
+    private func reserveWaiting(_ size: Int, _ kind: Kind) -> UnsafeMutableRawPointer? {
+        guard RecordQueue.total(size) <= queue.capacity else { return nil }  // could never fit
+        waits.add(1, ordering: .relaxed)
+        while consumerAlive.load(ordering: .acquiring) {
+            var pause = timespec(tv_sec: 0, tv_nsec: 100_000)
+            nanosleep(&pause, nil)
+            if let p = queue.reserve(size, kind: kind.rawValue) { return p }
+        }
+        return nil
+    }
+
     /// A sensor frame as received, with its arrival time (while ``isOn``).
     @inline(__always)
     func recordFrame(_ bytes: UnsafeRawBufferPointer, at time: Int64) {
-        guard let p = queue.reserve(8 + bytes.count, kind: Kind.frame.rawValue) else {
+        guard let p = reserve(8 + bytes.count, .frame) else {
             dropped.add(1, ordering: .relaxed)
             return
         }
@@ -153,7 +185,7 @@ final class SessionTap: StepTap, @unchecked Sendable {
             }
             size += 4 * probeValueCount
         }
-        guard let p = queue.reserve(size, kind: Kind.tick.rawValue) else {
+        guard let p = reserve(size, .tick) else {
             dropped.add(1, ordering: .relaxed)
             return
         }

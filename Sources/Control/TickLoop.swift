@@ -63,7 +63,8 @@ public final class TickLoop {
         decoded.initialize(repeating: 0, count: max(1, robot.motors.count))
         receiveBuffer = .allocate(byteCount: Self.receiveBufferSize, alignment: 16)
         tap = SessionTap(network: controller.network, stepsPerTick: config.loop.stepsPerTick,
-                         probes: config.recording.probes, queueBytes: config.recording.queueMegabytes << 20)
+                         probes: config.recording.probes, queueBytes: config.recording.queueMegabytes << 20,
+                         waitsForSpace: config.loop.mode == .lockstep)
         replies = ReplyPool(messageSize: HotCodec.paddedSize(motors: robot.motors.count))
         scratch = .allocate(byteCount: HotCodec.paddedSize(motors: robot.motors.count), alignment: 16)
     }

@@ -161,9 +161,13 @@ public final class MCAPReader {
     /// Reads the data section record by record. `tolerant`: a file that ends
     /// inside a record, or a corrupt record, ends the scan (the reason is in
     /// the result) instead of throwing; a chunk's messages are handed out only
-    /// once the whole chunk was read and its CRC matched.
+    /// once the whole chunk was read and its CRC matched. `skipCorruptChunks`:
+    /// a chunk whose record framing is intact but whose content is not is
+    /// passed over (listed in the result) and the scan goes on; the data
+    /// section's CRC then cannot match and is not checked.
     @discardableResult
-    public func scan(tolerant: Bool = false, _ visit: (MCAPRecord) throws -> Void) throws -> MCAPScanResult {
+    public func scan(tolerant: Bool = false, skipCorruptChunks: Bool = false,
+                     _ visit: (MCAPRecord) throws -> Void) throws -> MCAPScanResult {
         var result = MCAPScanResult(complete: false, validBytes: 8, fileSize: UInt64(size))
         var offset = 8
         var sawDataEnd = false
@@ -196,7 +200,7 @@ public final class MCAPReader {
                     case .attachment: pending.append(.attachment(try parseAttachment(&c, recordOffset: offset)))
                     case .dataEnd:
                         let stored = try c.read("data_section_crc", as: UInt32.self)
-                        if stored != 0 {
+                        if stored != 0 && result.skippedChunks.isEmpty {
                             let computed = CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<offset]))
                             if computed != stored {
                                 throw MCAPError.crcMismatch(path: path, offset: UInt64(offset), record: "data section (DataEnd)",
@@ -230,6 +234,12 @@ public final class MCAPReader {
                     break
                 }
             } catch let error as MCAPError {
+                if skipCorruptChunks, let skipped = corruptChunk(at: offset, error) {
+                    result.skippedChunks.append(skipped)
+                    offset += 9 + Int(skipped.length)
+                    result.validBytes = UInt64(offset)
+                    continue
+                }
                 if !tolerant { throw error }
                 result.stoppedBy = error
                 break
@@ -241,6 +251,21 @@ public final class MCAPReader {
             result.stoppedBy = e
         }
         return result
+    }
+
+    /// The chunk at `offset` that failed with `error`, when its framing
+    /// (opcode, length within the file) is intact and the failure is inside it.
+    private func corruptChunk(at offset: Int, _ error: MCAPError) -> MCAPSkippedChunk? {
+        guard size - offset >= 9, bytes[offset] == MCAPOpcode.chunk.rawValue else { return nil }
+        let length = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 1, as: UInt64.self))
+        guard length <= UInt64(size - offset - 9) else { return nil }  // cut short: the end, not a bad chunk
+        var skipped = MCAPSkippedChunk(offset: UInt64(offset), length: length, reason: error)
+        if length >= 16 {
+            let start = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 9, as: UInt64.self))
+            let end = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 17, as: UInt64.self))
+            if start <= end { (skipped.messageStartTime, skipped.messageEndTime) = (start, end) }
+        }
+        return skipped
     }
 
     // MARK: - Records

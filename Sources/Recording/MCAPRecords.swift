@@ -160,4 +160,24 @@ public struct MCAPScanResult: Sendable {
     public var stoppedBy: MCAPError?
     public var chunks = 0
     public var messages = 0
+    /// Corrupt chunks passed over (`skipCorruptChunks`), in file order.
+    public var skippedChunks: [MCAPSkippedChunk] = []
+}
+
+/// A chunk whose framing was intact but whose content was not (CRC,
+/// compression, records): its messages are lost.
+public struct MCAPSkippedChunk: Sendable, CustomStringConvertible {
+    public var offset: UInt64
+    public var length: UInt64
+    /// The log times the chunk says its messages span (nil when those bytes
+    /// are unreadable too).
+    public var messageStartTime: UInt64?
+    public var messageEndTime: UInt64?
+    public var reason: MCAPError
+
+    public var description: String {
+        let span = messageStartTime.flatMap { a in messageEndTime.map { b in
+            "log time \(Double(a) / 1e9)–\(Double(b) / 1e9) s (\(Double(b &- a) / 1e9) s) lost" } } ?? "its time range is unreadable"
+        return "chunk at byte \(offset) (\(length) bytes): \(span): \(reason)"
+    }
 }

@@ -14,6 +14,8 @@ public struct MCAPRecoveryReport: Sendable, CustomStringConvertible {
     public var attachments = 0
     public var messageStartTime: UInt64 = 0
     public var messageEndTime: UInt64 = 0
+    /// Corrupt chunks left out; the messages after them are kept.
+    public var skippedChunks: [MCAPSkippedChunk] = []
 
     public var description: String {
         var s = "recovered \(messages) messages from \(chunksRead) chunks on \(channels) channels, "
@@ -22,6 +24,7 @@ public struct MCAPRecoveryReport: Sendable, CustomStringConvertible {
         if messages > 0 {
             s += "; messages span \(Double(messageEndTime - messageStartTime) / 1e9) s of log time"
         }
+        for skipped in skippedChunks { s += "\n  left out a corrupt \(skipped)" }
         if let stoppedBy { s += "\n  the input ended early: \(stoppedBy)" }
         return s
     }
@@ -30,8 +33,9 @@ public struct MCAPRecoveryReport: Sendable, CustomStringConvertible {
 public enum MCAPRecovery {
     /// Rewrites `input` (typically a recording cut short by SIGKILL or power
     /// loss) into a valid, indexed file at `output`: every schema, channel,
-    /// metadata record, attachment and message up to the last complete, intact
-    /// chunk, with their ids, and the original Header.
+    /// metadata record, attachment and message up to the last complete
+    /// record, with their ids, and the original Header. A corrupt chunk in
+    /// between (a flipped bit) is left out and reported; the rest is kept.
     @discardableResult
     public static func recover(input: String, output: String,
                                options: MCAPWriterOptions = MCAPWriterOptions()) throws -> MCAPRecoveryReport {
@@ -47,7 +51,7 @@ public enum MCAPRecovery {
         var schemas = Set<UInt16>()
         var channels = Set<UInt16>()
         var start = UInt64.max, end: UInt64 = 0
-        let scan = try reader.scan(tolerant: true) { record in
+        let scan = try reader.scan(tolerant: true, skipCorruptChunks: true) { record in
             switch record {
             case .schema(let s):
                 if schemas.insert(s.id).inserted {
@@ -82,6 +86,7 @@ public enum MCAPRecovery {
         report.schemas = schemas.count
         report.channels = channels.count
         report.chunksRead = scan.chunks
+        report.skippedChunks = scan.skippedChunks
         if report.messages > 0 {
             report.messageStartTime = start
             report.messageEndTime = end

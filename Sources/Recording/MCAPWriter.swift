@@ -16,6 +16,10 @@ public struct MCAPWriterOptions: Sendable {
     public var zstdLevel: Int32 = 3
     /// A chunk closes once its uncompressed records reach this many bytes.
     public var chunkSize: Int = 1 << 20
+    /// Whether `write` closes a full chunk itself; when false the caller
+    /// does, with `closeChunkIfFull()`, where a chunk may end (a recording
+    /// closes chunks only between ticks).
+    public var closesFullChunks: Bool = true
     /// `flush(now:)` closes a chunk that has been open at least this long (ns).
     public var chunkInterval: UInt64 = 1_000_000_000
     /// fsync(2) the file after each closed chunk, attachment and metadata record
@@ -261,7 +265,15 @@ public final class MCAPWriter {
             cs[slot].messageCount += 1
         }
         messageCount += 1
-        if chunk.count >= options.chunkSize { try closeChunk() }
+        if options.closesFullChunks && chunk.count >= options.chunkSize { try closeChunk() }
+    }
+
+    /// Closes the open chunk if it reached `chunkSize`; returns whether it did.
+    @discardableResult
+    public func closeChunkIfFull() throws -> Bool {
+        guard chunk.count >= options.chunkSize else { return false }
+        try closeChunk()
+        return true
     }
 
     public func write(channel: UInt16, sequence: UInt32, logTime: UInt64, publishTime: UInt64, data: [UInt8]) throws {

@@ -1,0 +1,110 @@
+"""Recordings that keep every tick (issue #13): lockstep never drops, chunks hold whole ticks,
+and `recover` keeps every intact chunk around a corrupt one. Files are read with the official
+Python `mcap` reader, not ours."""
+
+import io
+import re
+import subprocess
+
+from mcap.reader import make_reader
+from mcap.records import Chunk
+from mcap.stream_reader import StreamReader, breakup_chunk
+from mcap_protobuf.decoder import DecoderFactory
+
+from conftest import ROOT, spikeloop_binary
+from spikeloop_client import Operator
+from spikeloop_client.gen.spikeloop.v1 import spikeloop_pb2 as pb
+from test_daemon import Daemon, tmp  # noqa: F401 (fixture)
+from test_recording import demo_config
+
+# Probes on every neuron of the big populations make each tick's record large, so that a small
+# queue fills within a second when the recorder (SCHED_IDLE) falls behind the lockstep flood.
+HEAVY_PROBES = """
+recording:
+  queue_size: 1
+  probes:
+    - {population: push, variable: v, neurons: [%s]}
+    - {population: pull, variable: v, neurons: [%s]}
+"""
+
+
+def record(tmp, seconds, extra=""):
+    config = demo_config(tmp)
+    config.write_text(config.read_text() + extra)
+    session = tmp / "session.mcap"
+    daemon = Daemon(config, "--record", session)
+    sim = subprocess.run([str(spikeloop_binary()), "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"),
+                          "--endpoint", f"ipc://{tmp}/frames", "--control", f"ipc://{tmp}/control",
+                          "--duration", f"{seconds}s", "--seed", "3"], capture_output=True, text=True, timeout=300)
+    assert sim.returncode == 0, sim.stderr
+    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
+    stats = operator.status().stats
+    operator.shutdown()
+    operator.close()
+    status, log = daemon.finish()
+    assert status == 0, log
+    return session, stats, log
+
+
+def chunks(path):
+    """The messages of every chunk, in file order: [[(channel topic, proto)]]."""
+    with open(path, "rb") as f:
+        reader = make_reader(f, decoder_factories=[DecoderFactory()])
+        summary = reader.get_summary()
+        topics = {c.id: c.topic for c in summary.channels.values()}
+    out = []
+    with open(path, "rb") as f:
+        for record in StreamReader(f, emit_chunks=True).records:
+            if isinstance(record, Chunk):
+                out.append([(topics[m.channel_id], m) for m in breakup_chunk(record, validate_crc=True)
+                            if hasattr(m, "channel_id")])
+    return out
+
+
+def test_lockstep_recording_drops_nothing_and_every_chunk_holds_whole_ticks(tmp):
+    """Lockstep has no deadline: when the recorder's queue is full the loop waits for it. And a
+    chunk closes only between ticks, so a frame and the tick it drove share a chunk."""
+    session, stats, log = record(tmp, 20, HEAVY_PROBES % (", ".join(map(str, range(16))), ", ".join(map(str, range(16)))))
+    assert stats.recorder_dropped == 0
+    assert re.search(r", 0 records dropped", log), log
+    per_chunk = chunks(session)
+    assert len(per_chunk) >= 5, len(per_chunk)
+    sensors = sent = 0
+    for messages in per_chunk:
+        seqs = [pb.SensorFrame.FromString(m.data).sequence for topic, m in messages if topic == "/sensors"]
+        answered = [pb.MotorCommand.FromString(m.data).sensor_sequence for topic, m in messages if topic == "/motors/sent"]
+        assert seqs == answered, f"a chunk holds frames {seqs[:3]}…{seqs[-3:]} but commands answering {answered[:3]}…{answered[-3:]}"
+        sensors += len(seqs)
+        sent += len(answered)
+    assert sensors == sent == 20_000
+    replay = subprocess.run([str(spikeloop_binary()), "replay", str(session), "--verify"], capture_output=True, text=True)
+    assert replay.returncode == 0 and "\nidentical    20000 motor commands" in replay.stdout, replay.stdout + replay.stderr
+
+
+def test_recover_keeps_every_intact_chunk_around_a_corrupt_one(tmp):
+    """One flipped bit in chunk 3 of many: `recover` keeps all other chunks and names the lost
+    time range (it used to stop at the first corrupt chunk)."""
+    session, _, _ = record(tmp, 40)
+    data = bytearray(session.read_bytes())
+    offsets = []
+    with open(session, "rb") as f:
+        summary = make_reader(f).get_summary()
+        for ci in sorted(summary.chunk_indexes, key=lambda c: c.chunk_start_offset):
+            offsets.append((ci.chunk_start_offset, ci.chunk_length, ci.message_start_time, ci.message_end_time))
+    assert len(offsets) >= 16, len(offsets)
+    per_chunk = [len(m) for m in chunks(session)]
+    start, length, lost_from, lost_to = offsets[2]
+    data[start + length // 2] ^= 0x10  # inside the compressed records of chunk 3
+    # Cut the summary off too, as a crash would.
+    cut = offsets[-1][0] + offsets[-1][1]
+    damaged = tmp / "damaged.mcap"
+    damaged.write_bytes(bytes(data[:cut]))
+    recovered = tmp / "recovered.mcap"
+    result = subprocess.run([str(spikeloop_binary()), "recover", str(damaged), str(recovered)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"left out a corrupt chunk at byte {start}" in result.stdout, result.stdout
+    assert f"log time {lost_from / 1e9}" in result.stdout, result.stdout
+    with open(recovered, "rb") as f:
+        reader = make_reader(f, validate_crcs=True)
+        kept = sum(1 for _ in reader.iter_messages())
+    assert kept == sum(per_chunk) - per_chunk[2], (kept, sum(per_chunk), per_chunk[2])
