@@ -60,8 +60,14 @@ public final class DocumentReader {
                 return nil
             }
             return Entry(node: node, path: "")
+        } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
+            // Yams's message would quote the whole file.
+            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            problems.append(Problem(file: file, line: context.mark.line, keyPath: "",
+                                    message: "the key \(keys) appears more than once in one mapping (first here); keep one"))
         } catch let error as YamlError {
-            report(at: nil, "", "not valid YAML: \(error)")
+            let text = "\(error)"
+            report(at: nil, "", "not valid YAML: " + (text.count > 600 ? text.prefix(600) + " …" : text))
         } catch {
             report(at: nil, "", "not valid YAML: \(error)")
         }

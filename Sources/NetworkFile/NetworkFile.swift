@@ -1,4 +1,7 @@
 import Neural
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads network description files (YAML with unit suffixes; see
 /// `docs/network-file.md`) into a `NetworkSpec`, refusing anything invalid
@@ -64,7 +67,25 @@ public enum NetworkFile {
                 if let q = projection(item, r, sizes: sizes, models: models, declared: declared) { spec.projections.append(q) }
             }
         }
+        if let problem = sizeProblem(spec.sizeEstimate, memory: physicalMemory()) { r.report(root, problem) }
         return spec
+    }
+
+    /// Why a network of `estimate` cannot be built on a machine with
+    /// `memory` bytes, or nil. Checked before building: a population of 10¹²
+    /// or 10⁹ synapses used to end in an allocation failure.
+    static func sizeProblem(_ estimate: NetworkSizeEstimate, memory: Double) -> String? {
+        guard estimate.bytes > memory * 0.8 else { return nil }
+        func gib(_ bytes: Double) -> String { bytes >= Double(1 << 30) ? "\(Int((bytes / Double(1 << 30)).rounded())) GiB" : "\(Int((bytes / Double(1 << 20)).rounded())) MiB" }
+        func count(_ x: Double) -> String {
+            x >= 1e9 ? "\((x / 1e8).rounded() / 10) billion" : x >= 1e6 ? "\((x / 1e5).rounded() / 10) million" : "\(Int(x))"
+        }
+        return "the network needs about \(gib(estimate.bytes)) (\(count(estimate.neurons)) neurons at ~\(Int(NetworkSizeEstimate.bytesPerNeuron)) B, "
+            + "\(count(estimate.synapses)) synapses at ~\(Int(NetworkSizeEstimate.bytesPerSynapse)) B), more than 80 % of this machine's \(gib(memory)) of memory; make it smaller"
+    }
+
+    static func physicalMemory() -> Double {
+        Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     // MARK: Populations
@@ -77,7 +98,8 @@ public enum NetworkFile {
         guard let keys = r.mapping(item, allowed: ["name", "model", "size", "params", "init"]) else { return nil }
         let name = r.required(keys, "name", in: item, "give the population a name").flatMap(r.string)
         let model = r.required(keys, "model", in: item, "one of \(models.joined(separator: ", "))").flatMap { r.choice($0, models) }
-        let size = r.required(keys, "size", in: item, "the number of neurons").flatMap { r.integer($0, min: 1) }
+        // Neuron indices are 32-bit.
+        let size = r.required(keys, "size", in: item, "the number of neurons").flatMap { r.integer($0, min: 1, max: Int(Int32.max)) }
         guard let name, let model, let size else { return nil }
         let paramsEntry = keys["params"]
         let initEntry = keys["init"]

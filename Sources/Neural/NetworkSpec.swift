@@ -217,3 +217,38 @@ public struct ProjectionSpec: Sendable, Equatable {
         self.delay = delay
     }
 }
+
+/// What building a network will take, estimated from its specification
+/// alone, so that a network too large for the machine is refused with the
+/// numbers before anything is allocated.
+public struct NetworkSizeEstimate: Sendable, Equatable {
+    public var neurons: Double
+    /// Expected synapses (fixed_probability counts its mean).
+    public var synapses: Double
+    /// Heap bytes: about `bytesPerNeuron` each neuron, `bytesPerSynapse` each synapse.
+    public var bytes: Double { neurons * Self.bytesPerNeuron + synapses * Self.bytesPerSynapse }
+
+    /// State, parameters, spike and delay buffers of a neuron (rounded up).
+    public static let bytesPerNeuron = 64.0
+    /// Weight, target index and delay of a synapse, plus the per-source offsets (rounded up).
+    public static let bytesPerSynapse = 10.0
+}
+
+extension NetworkSpec {
+    public var sizeEstimate: NetworkSizeEstimate {
+        let sizes = Dictionary(populations.map { ($0.name, Double($0.size)) }, uniquingKeysWith: { a, _ in a })
+        var synapses = 0.0
+        for p in projections {
+            let pre = sizes[p.source] ?? 0, post = sizes[p.target] ?? 0
+            let pairs = pre * post - (p.excludeSelf && p.source == p.target ? pre : 0)
+            switch p.rule {
+            case .allToAll: synapses += pairs
+            case .oneToOne: synapses += min(pre, post)
+            case .fixedProbability(let q): synapses += pairs * q
+            case .fixedIndegree(let k): synapses += post * Double(k)
+            case .list(let pairs): synapses += Double(pairs.count)
+            }
+        }
+        return NetworkSizeEstimate(neurons: sizes.values.reduce(0, +), synapses: synapses)
+    }
+}

@@ -146,3 +146,68 @@ extension String {
         return replacingCharacters(in: r, with: replacement)
     }
 }
+
+/// A network too large for the machine is refused from its specification,
+/// with the estimate, before anything is allocated.
+@Suite struct NetworkSizeTests {
+    func problems(_ yaml: String) -> [String] {
+        do {
+            _ = try NetworkFile.parse(yaml: yaml, file: "n.yaml")
+            return []
+        } catch let e as ConfigurationError {
+            return e.problems.map(\.description)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    @Test func billionsOfSynapsesAreRefusedWithTheEstimate() {
+        let found = problems("""
+            populations:
+              - {name: a, model: poisson, size: 2000000, params: {rate: 10 Hz}}
+              - {name: b, model: lif, size: 2000000, params: {tau_m: 10 ms, v_rest: -70 mV, v_threshold: -50 mV, v_reset: -70 mV}}
+            projections:
+              - {from: a, to: b, target: v, connect: {rule: fixed_probability, p: 0.5}, weight: 1 mV}
+            """)
+        #expect(found.count == 1)
+        #expect(found.first?.contains("the network needs about ") == true, "\(found)")
+        #expect(found.first?.contains("4.0 million neurons at ~64 B, 2000.0 billion synapses at ~10 B") == true, "\(found)")
+    }
+
+    @Test func aPopulationBeyond32BitIndicesIsRefused() {
+        let found = problems("""
+            populations:
+              - {name: a, model: input, size: 1000000000000}
+            """)
+        #expect(found == ["n.yaml:2: populations[0].size: 1000000000000 is too large; must be ≤ 2147483647"])
+    }
+
+    @Test func estimateCountsEachRule() {
+        let spec = NetworkSpec(populations: [
+            PopulationSpec(name: "a", size: 100, model: .input),
+            PopulationSpec(name: "b", size: 50, model: .input),
+        ], projections: [
+            ProjectionSpec(source: "a", target: "b", variable: .v, rule: .allToAll, weight: .constant(1)),
+            ProjectionSpec(source: "a", target: "a", variable: .v, rule: .allToAll, excludeSelf: true, weight: .constant(1)),
+            ProjectionSpec(source: "a", target: "b", variable: .v, rule: .fixedProbability(0.1), weight: .constant(1)),
+            ProjectionSpec(source: "a", target: "b", variable: .v, rule: .fixedIndegree(3), weight: .constant(1)),
+            ProjectionSpec(source: "a", target: "b", variable: .v, rule: .oneToOne, weight: .constant(1)),
+        ])
+        #expect(spec.sizeEstimate.neurons == 150)
+        #expect(spec.sizeEstimate.synapses == 5000 + 9900 + 500 + 150 + 50)
+    }
+}
+
+@Suite struct YAMLErrorTests {
+    @Test func aDuplicatedKeyIsNamedWithItsLineNotTheWholeFile() {
+        let filler = String(repeating: "# a long file\n", count: 10_000)
+        do {
+            _ = try NetworkFile.parse(yaml: "dt: 0.1 ms\ndt: 0.2 ms\npopulations: []\n" + filler, file: "n.yaml")
+            Issue.record("accepted")
+        } catch let e as ConfigurationError {
+            #expect(e.problems.map(\.description) == ["n.yaml:1: the key 'dt' appears more than once in one mapping (first here); keep one"])
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}
