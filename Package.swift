@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "Wire", targets: ["Wire"]),
         .library(name: "NetworkFile", targets: ["NetworkFile"]),
         .library(name: "Control", targets: ["Control"]),
+        .library(name: "Daemon", targets: ["Daemon"]),
         .library(name: "Recording", targets: ["Recording"]),
     ],
     dependencies: [
@@ -47,10 +48,20 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
+        // The service around the loop: lifecycle, control channel, reload,
+        // service notification, weights persistence, recording sessions.
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "Control", "Neural", "NetworkFile", "Wire", "Recording", "CLinux",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "spikeloop",
             dependencies: [
-                "Neural", "NetworkFile", "Control", "Coding", "Wire", "Sim", "Recording",
+                "Neural", "NetworkFile", "Control", "Daemon", "Coding", "Wire", "Sim", "Recording",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -93,7 +104,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
-        .testTarget(name: "ControlTests", dependencies: ["Control", "Neural", "Recording", "CAllocationCounter"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Daemon", "Neural", "Recording", "CAllocationCounter"]),
         .testTarget(name: "RecordingTests", dependencies: ["Recording", "Wire", "CAllocationCounter"]),
         .testTarget(name: "SimTests", dependencies: ["Sim", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(

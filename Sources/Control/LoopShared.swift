@@ -58,7 +58,7 @@ public final class LoopShared: Sendable {
     public let computeP99 = Atomic<Int64>(0)
     public let computeMax = Atomic<Int64>(0)
     /// A reload's new parameters, taken by the loop at its next tick boundary.
-    let updates = LoopMailbox<ConfigurationUpdate>()
+    public let updates = LoopMailbox<ConfigurationUpdate>()
     /// Configurations the loop has taken: 1 at start, +1 per applied reload.
     public let configGeneration = Atomic<Int64>(1)
     /// Ticks done when the loop took the last reload (it applies from the next one).

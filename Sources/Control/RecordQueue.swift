@@ -8,7 +8,7 @@ import Synchronization
 /// A record is an 8-byte header (payload length, kind) and its payload,
 /// padded to 8 bytes, and never wraps: at the end of the ring a padding
 /// record (kind 0) skips to the start.
-final class RecordQueue: @unchecked Sendable {
+public final class RecordQueue: @unchecked Sendable {
     let capacity: Int
     private let storage: UnsafeMutableRawPointer
     /// Bytes ever written (producer) and consumed (consumer).
@@ -66,7 +66,7 @@ final class RecordQueue: @unchecked Sendable {
     /// Hands every record published so far to `body` (kind, payload), then
     /// frees their space. Returns how many it handed over.
     @discardableResult
-    func drain(_ body: (UInt32, UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
+    public func drain(_ body: (UInt32, UnsafeRawBufferPointer) throws -> Void) rethrows -> Int {
         var t = tail.load(ordering: .relaxed)
         let h = head.load(ordering: .acquiring)
         var count = 0
@@ -85,7 +85,7 @@ final class RecordQueue: @unchecked Sendable {
     }
 
     /// Bytes waiting to be read.
-    var backlog: Int { head.load(ordering: .acquiring) - tail.load(ordering: .acquiring) }
+    public var backlog: Int { head.load(ordering: .acquiring) - tail.load(ordering: .acquiring) }
 }
 
 /// Writes a record's payload field by field (the loop side) and reads it back
@@ -110,23 +110,23 @@ struct RecordWriter {
     }
 }
 
-struct RecordReader {
+public struct RecordReader {
     private var bytes: UnsafeRawBufferPointer
     private var at = 0
 
-    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    mutating func get<T: BitwiseCopyable>(_: T.Type = T.self) -> T {
+    public mutating func get<T: BitwiseCopyable>(_: T.Type = T.self) -> T {
         let v = bytes.loadUnaligned(fromByteOffset: at, as: T.self)
         at += MemoryLayout<T>.size
         return v
     }
 
-    mutating func array<T: BitwiseCopyable>(_: T.Type, count: Int) -> [T] {
+    public mutating func array<T: BitwiseCopyable>(_: T.Type, count: Int) -> [T] {
         (0..<count).map { _ in get(T.self) }
     }
 
-    mutating func bytes(count: Int) -> [UInt8] {
+    public mutating func bytes(count: Int) -> [UInt8] {
         let out = Array(bytes[at..<(at + count)])
         at += count
         return out

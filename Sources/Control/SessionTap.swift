@@ -12,36 +12,36 @@ import Glibc
 ///
 /// Recording switches on and off at tick boundaries (`latch()`), so a session
 /// holds whole ticks.
-final class SessionTap: StepTap, @unchecked Sendable {
-    enum Kind: UInt32 {
+public final class SessionTap: StepTap, @unchecked Sendable {
+    public enum Kind: UInt32 {
         case tick = 1, frame = 2, start = 3
     }
 
-    let queue: RecordQueue
+    public let queue: RecordQueue
     /// Wanted by the daemon; the loop follows at its next tick boundary.
-    let requested = Atomic<Bool>(false)
+    public let requested = Atomic<Bool>(false)
     /// What the loop follows now (the recorder waits for it before closing).
-    let active = Atomic<Bool>(false)
+    public let active = Atomic<Bool>(false)
     /// Records refused because the queue was full, since start.
-    let dropped = Atomic<Int64>(0)
+    public let dropped = Atomic<Int64>(0)
     /// Spikes left out because a tick had more than the scratch holds.
-    let truncated = Atomic<Int64>(0)
+    public let truncated = Atomic<Int64>(0)
     /// Lockstep: a full queue makes the loop wait for the recorder instead
     /// of dropping (there is no deadline to keep; the simulator waits too).
     let waitsForSpace: Bool
     /// Set while a recorder drains the queue; the loop waits only then.
-    let consumerAlive = Atomic<Bool>(false)
+    public let consumerAlive = Atomic<Bool>(false)
     /// Times the loop waited for the recorder, since start.
-    let waits = Atomic<Int64>(0)
+    public let waits = Atomic<Int64>(0)
     /// Whether the ticks since the last boundary are recorded (loop side).
     private(set) var isOn = false
 
-    let probes: [ResolvedProbe]
-    struct ResolvedProbe {
-        var population: Int
-        var name: String
-        var variable: String
-        var neurons: [Int]
+    public let probes: [ResolvedProbe]
+    public struct ResolvedProbe: Sendable {
+        public var population: Int
+        public var name: String
+        public var variable: String
+        public var neurons: [Int]
     }
 
     private let populationCount: Int
@@ -110,7 +110,7 @@ final class SessionTap: StepTap, @unchecked Sendable {
 
     // MARK: - StepTap
 
-    func afterStep(_ network: Network, offset: Int) {
+    public func afterStep(_ network: Network, offset: Int) {
         for p in 0..<populationCount {
             let spikes = network.spikes(ofPopulation: p)
             guard spikes.count > 0 else { continue }

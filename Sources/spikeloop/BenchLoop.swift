@@ -1,6 +1,7 @@
 import ArgumentParser
 import Coding
 import Control
+import Daemon
 import Foundation
 import Neural
 import Wire

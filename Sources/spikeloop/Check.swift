@@ -1,5 +1,6 @@
 import ArgumentParser
 import Control
+import Daemon
 import NetworkFile
 import Recording
 

@@ -1,5 +1,6 @@
 import CAllocationCounter
 import Control
+import Daemon
 import Recording
 import Foundation
 import Testing

@@ -6,6 +6,7 @@ import Recording
 import Testing
 import Wire
 @testable import Control
+@testable import Daemon
 
 /// Weights files against networks: what fits, what is refused and why, the
 /// atomic save, and the hand-over to a running loop at a tick boundary.

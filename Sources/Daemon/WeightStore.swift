@@ -1,3 +1,4 @@
+import Control
 import NetworkFile
 import Neural
 import Recording

@@ -1,3 +1,5 @@
+import Coding
+import Control
 import Histogram
 import SwiftProtobuf
 import Synchronization

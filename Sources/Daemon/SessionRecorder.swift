@@ -1,3 +1,4 @@
+import Control
 import Neural
 import Recording
 import SwiftProtobuf
@@ -333,5 +334,29 @@ public final class SessionRecorder: @unchecked Sendable {
         if failure == nil {
             do { try writer.closeChunkIfFull() } catch { failure = "\(error)" }
         }
+    }
+}
+
+extension TickLoop {
+    /// Starts recording this loop's ticks to `path` from its next tick
+    /// boundary (docs/recording.md). `configuration`: as loaded (its files
+    /// are stored); `weights`: the initial weights file's bytes.
+    public func startRecording(to path: String, configuration: ControllerConfiguration, weights: [UInt8]?,
+                               stats: @escaping @Sendable () -> Spikeloop_V1_LoopStats = { Spikeloop_V1_LoopStats() }) throws -> SessionRecorder {
+        let shared = shared
+        let session = try SessionRecorder(path: path, config: configuration, tap: tap, layoutHash: layout.layoutHash,
+                                          network: controller.network, weights: weights, stats: stats,
+                                          simStep: { shared.simStep.load(ordering: .relaxed) })
+        session.start()
+        tap.requested.store(true, ordering: .releasing)
+        shared.wakeup.signal()
+        return session
+    }
+
+    /// Stops `session` (from the next tick boundary) and closes its file;
+    /// returns a one-line summary.
+    public func stopRecording(_ session: SessionRecorder, finalWeights: [UInt8]?) -> String {
+        tap.requested.store(false, ordering: .releasing)
+        return session.finish(finalWeights: finalWeights, wakeup: shared.wakeup)
     }
 }

@@ -1,3 +1,4 @@
+import Control
 import Wire
 import Synchronization
 #if canImport(Glibc)

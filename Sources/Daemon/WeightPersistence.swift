@@ -1,3 +1,4 @@
+import Control
 import Neural
 import Recording
 import Synchronization
