@@ -31,6 +31,9 @@ public final class Daemon: @unchecked Sendable {
     private let recorder = Mutex<SessionRecorder?>(nil)
     /// Serialises starting and stopping recordings.
     private let recordingSerial = Mutex(())
+    /// The running recording was started by an operator (`run --record`,
+    /// `start-recording`): it lasts until stopped; reloads leave it alone.
+    private let operatorRecording = Atomic<Bool>(false)
     /// The loop thread owns the network while this is set.
     private let loopRunning = Atomic<Bool>(false)
     /// Cumulative histograms: the reporter thread adds to them, status reads them.
@@ -43,8 +46,12 @@ public final class Daemon: @unchecked Sendable {
     public var weightsPath: String? { weights.path }
     public var weightsSaved: Int { weights.saved.load(ordering: .relaxed) }
 
-    public init(config: ControllerConfiguration, log: @escaping @Sendable (String) -> Void) throws {
+    /// `recordedByOperator`: the configuration's recording comes from the
+    /// command line (`run --record`), not from its file.
+    public init(config: ControllerConfiguration, recordedByOperator: Bool = false,
+                log: @escaping @Sendable (String) -> Void) throws {
         self.config = config
+        operatorRecording.store(recordedByOperator && config.recording.enabled, ordering: .relaxed)
         sink = log
         current = Mutex(config)
         logLevel = Atomic(LogLevel.allCases.firstIndex(of: config.log.level)!)
@@ -208,6 +215,7 @@ public final class Daemon: @unchecked Sendable {
             guard let session = recorder.withLock({ $0 }) else { return nil }
             let summary = loop.stopRecording(session, finalWeights: weightsForRecording())
             recorder.withLock { $0 = nil }
+            operatorRecording.store(false, ordering: .relaxed)
             log(summary)
             return session.path
         }
@@ -325,9 +333,14 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// A reload that turns recording on or off (or moves it) starts or stops it.
+    /// A reload that turns recording on or off (or moves it) starts or stops
+    /// it, unless an operator started the running one.
     private func applyRecordingChange(from old: ControllerConfiguration.Recording, to new: ControllerConfiguration.Recording) {
         guard old.enabled != new.enabled || old.file != new.file else { return }
+        if operatorRecording.load(ordering: .relaxed) && recorder.withLock({ $0 != nil }) {
+            log("reload: the recording an operator started goes on (stop it with stop-recording)")
+            return
+        }
         stopRecording()
         if new.enabled {
             do { try startRecording(path: new.file) } catch { log("warning: \(error)") }
@@ -466,7 +479,10 @@ public final class Daemon: @unchecked Sendable {
                 reply.error = outcome.message
             }
         case .startRecording:
-            do { reply.message = "recording to " + (try startRecording(path: request.path.isEmpty ? nil : request.path, remote: true)) } catch {
+            do {
+                reply.message = "recording to " + (try startRecording(path: request.path.isEmpty ? nil : request.path, remote: true))
+                operatorRecording.store(true, ordering: .relaxed)
+            } catch {
                 reply.ok = false
                 reply.error = "\(error)"
             }

@@ -63,7 +63,7 @@ struct Run: ParsableCommand {
         let notifier = ServiceNotifier()
         let daemon: Daemon
         do {
-            daemon = try Daemon(config: configuration, log: log)
+            daemon = try Daemon(config: configuration, recordedByOperator: record != nil, log: log)
             try daemon.start(maxTicks: maxTicks)
         } catch {
             notifier?.status("cannot start: \(error)")

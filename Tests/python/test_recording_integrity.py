@@ -108,3 +108,38 @@ def test_recover_keeps_every_intact_chunk_around_a_corrupt_one(tmp):
         reader = make_reader(f, validate_crcs=True)
         kept = sum(1 for _ in reader.iter_messages())
     assert kept == sum(per_chunk) - per_chunk[2], (kept, sum(per_chunk), per_chunk[2])
+
+
+def test_a_reload_does_not_end_a_recording_started_with_record(tmp):
+    """`run --record` lasts until stopped: a reload of a configuration file without `recording:`
+    used to switch it off."""
+    import signal
+    from spikeloop_client import LockstepClient
+    from test_daemon import scripted
+    from conftest import ARM
+    from test_daemon import config_copy
+    config = config_copy(tmp, "controller.yaml")
+    session = tmp / "session.mcap"
+    daemon = Daemon(config, "--record", session)
+    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
+    try:
+        with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
+            for t in range(1, 201):
+                sim.step(scripted(t))
+            config.write_text(config.read_text().replace("watchdog_timeout: 100 ms", "watchdog_timeout: 250 ms"))
+            daemon.process.send_signal(signal.SIGHUP)
+            for t in range(201, 401):
+                sim.step(scripted(t))
+            stats = operator.status().stats
+            assert stats.watchdog_timeout_ns == 250_000_000  # the reload applied
+            assert stats.recording_path == str(session)     # and the recording goes on
+        operator.shutdown()
+    finally:
+        operator.close()
+    status, log = daemon.finish()
+    assert status == 0, log
+    assert "the recording an operator started goes on" in log, log
+    with open(session, "rb") as f:
+        reader = make_reader(f, validate_crcs=True)
+        frames = sum(1 for _, channel, _ in reader.iter_messages() if channel.topic == "/sensors")
+    assert frames == 400
