@@ -103,6 +103,8 @@ public final class TickLoop {
         if r.isEmpty { return }
         if r.contains(.reset) {
             controller.reset()
+            // As at start: no decoded command yet (a paused tick reports these).
+            decoded.update(repeating: 0, count: max(1, controller.motorCount))
             safety.restart()
             haveFrame = false
             simTime = 0
