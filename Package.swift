@@ -105,7 +105,9 @@ let package = Package(
         .testTarget(name: "NetworkFileTests", dependencies: ["NetworkFile", "Neural"]),
         .testTarget(name: "CodingTests", dependencies: ["Coding", "Neural", "CAllocationCounter"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Daemon", "Neural", "Recording", "CAllocationCounter"]),
-        .testTarget(name: "RecordingTests", dependencies: ["Recording", "Wire", "CAllocationCounter"]),
+        .testTarget(name: "RecordingTests", dependencies: [
+            "Recording", "Wire", "CAllocationCounter", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .testTarget(name: "SimTests", dependencies: ["Sim", "Wire", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
             name: "WireTests",

@@ -1,4 +1,5 @@
 import Control
+import NetworkFile
 import Neural
 import Recording
 import SwiftProtobuf
@@ -65,7 +66,10 @@ public final class SessionRecorder: @unchecked Sendable {
         options.exclusive = true  // a recording never replaces a file
         options.closesFullChunks = false  // chunks end between ticks (`betweenTicks`)
         writer = try MCAPWriter(path: path, options: options)
-        channels = try SessionSchema.addChannels(to: writer)
+        // /probes only when there are probes: a channel without messages
+        // would only confuse readers (and MCAP checkers).
+        channels = try SessionSchema.addChannels(to: writer,
+                                                 topics: SessionSchema.topics.filter { $0 != SessionSchema.probes || !tap.probes.isEmpty })
 
         let l = config.loop
         var host = [CChar](repeating: 0, count: 256)
@@ -87,7 +91,7 @@ public final class SessionRecorder: @unchecked Sendable {
             "host": String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
         ])
         let t = UInt64(realtime)
-        for (file, text) in config.sources.sorted(by: { $0.key < $1.key }) {
+        for (file, text) in config.sources.map({ (normalizedPath($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             try writer.addAttachment(name: file, mediaType: "application/yaml", logTime: t, createTime: t, data: Array(text.utf8))
         }
         if let weights {
@@ -208,7 +212,17 @@ public final class SessionRecorder: @unchecked Sendable {
 
     private func flushEvents() {
         let events = pendingEvents.withLock { e -> [Spikeloop_V1_Event] in defer { e.removeAll() }; return e }
-        for e in events { write(SessionSchema.events.topic, e, at: e.timeNs) }
+        for e in events { writeEvent(e) }
+    }
+
+    /// Events come from the ticks (their tick's time) and from other
+    /// threads (queued, written later): stamped no earlier than the last one,
+    /// so that /events reads in order; the event's own time is in `time_ns`.
+    private var lastEventTime = Int64.min
+
+    private func writeEvent(_ e: Spikeloop_V1_Event) {
+        lastEventTime = max(lastEventTime, e.timeNs)
+        write(SessionSchema.events.topic, e, at: lastEventTime)
     }
 
     private func write(_ topic: String, _ message: some SwiftProtobuf.Message, at time: Int64) {
@@ -246,7 +260,7 @@ public final class SessionRecorder: @unchecked Sendable {
         e.kind = "recording_started"
         e.message = ticks == 0 && step == 0 ? "recording from the network's initial state"
             : "recording started after \(ticks) ticks (network step \(step)); replay needs a recording from the initial state"
-        write(SessionSchema.events.topic, e, at: time)
+        writeEvent(e)
     }
 
     private func tick(_ payload: UnsafeRawBufferPointer) {

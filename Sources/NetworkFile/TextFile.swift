@@ -16,9 +16,29 @@ public struct FileReadError: Error, CustomStringConvertible {
 public enum FileOverlay {
     private static let files = Mutex<[String: String]>([:])
 
-    public static func install(_ texts: [String: String]) { files.withLock { $0.merge(texts) { $1 } } }
+    public static func install(_ texts: [String: String]) {
+        files.withLock { $0.merge(texts.map { (normalizedPath($0.key), $0.value) }) { $1 } }
+    }
 
-    static func text(_ path: String) -> String? { files.withLock { $0[path] } }
+    static func text(_ path: String) -> String? { files.withLock { $0[normalizedPath(path)] } }
+}
+
+/// `path` with `.` components and `name/..` pairs removed, lexically (no file
+/// system access): `Config/../Robots/cartpole.yaml` is `Robots/cartpole.yaml`.
+public func normalizedPath(_ path: String) -> String {
+    let absolute = path.hasPrefix("/")
+    var parts: [Substring] = []
+    for part in path.split(separator: "/") where part != "." {
+        if part == "..", let last = parts.last, last != ".." {
+            parts.removeLast()
+        } else if part == "..", absolute {
+            continue  // above the root is the root
+        } else {
+            parts.append(part)
+        }
+    }
+    let joined = parts.joined(separator: "/")
+    return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
 }
 
 /// Reads a whole UTF-8 text file (or its stand-in from ``FileOverlay``) of

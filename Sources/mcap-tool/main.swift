@@ -122,9 +122,18 @@ func readFile(_ path: String) throws -> [UInt8] {
     return bytes
 }
 
-/// Writes the Swift source that embeds a FileDescriptorSet as wrapped base64.
+/// The FileDescriptorSet without its source info (the .proto's comments and
+/// positions): every Schema record of a recording carries it, and it is read
+/// to decode, not to document (the .proto is the documentation).
+func strippedDescriptorSet(_ bytes: [UInt8]) throws -> [UInt8] {
+    var set = try Google_Protobuf_FileDescriptorSet(serializedBytes: bytes)
+    for i in set.file.indices { set.file[i].clearSourceCodeInfo() }
+    return try set.serializedBytes()
+}
+
+/// Writes the Swift source that embeds a FileDescriptorSet (stripped) as wrapped base64.
 func embedDescriptor(from input: String, to output: String) throws {
-    let data = try readFile(input)
+    let data = try strippedDescriptorSet(readFile(input))
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     var b64: [UInt8] = []
     var i = 0
@@ -144,7 +153,7 @@ func embedDescriptor(from input: String, to output: String) throws {
     }
     let text = """
         // Generated from Proto/spikeloop.v1.pb (the binary FileDescriptorSet of
-        // spikeloop.v1, \(data.count) bytes) — do not edit. Regenerate with
+        // spikeloop.v1 without source info, \(data.count) bytes) — do not edit. Regenerate with
         //   swift run mcap-tool embed-descriptor Proto/spikeloop.v1.pb Sources/Recording/Generated/DescriptorSet.swift
         // RecordingTests fails when this copy differs from Proto/spikeloop.v1.pb.
 

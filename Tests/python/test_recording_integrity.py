@@ -143,3 +143,41 @@ def test_a_reload_does_not_end_a_recording_started_with_record(tmp):
         reader = make_reader(f, validate_crcs=True)
         frames = sum(1 for _, channel, _ in reader.iter_messages() if channel.topic == "/sensors")
     assert frames == 400
+
+
+def test_session_details_readers_trip_over(tmp):
+    """No /probes channel without probes; attachment names without `..` (and replay still finds
+    the files under them); /events in log-time order; schemas without the .proto's comments."""
+    import shutil
+    configs, robots = tmp / "configs", tmp / "robots"
+    configs.mkdir()
+    robots.mkdir()
+    shutil.copy(ROOT / "Robots" / "cartpole.yaml", robots / "cartpole.yaml")
+    config = demo_config(tmp)
+    text = config.read_text().replace(f"robot: {ROOT}/Robots/cartpole.yaml", "robot: ../robots/cartpole.yaml")
+    (configs / "cartpole.yaml").write_text(text)
+    session = tmp / "details.mcap"
+    daemon = Daemon(configs / "cartpole.yaml", "--record", session)
+    sim = subprocess.run([str(spikeloop_binary()), "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"),
+                          "--endpoint", f"ipc://{tmp}/frames", "--control", f"ipc://{tmp}/control",
+                          "--duration", "3s", "--seed", "3"], capture_output=True, text=True, timeout=300)
+    assert sim.returncode == 0, sim.stderr
+    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
+    operator.pause()
+    operator.resume()
+    operator.shutdown()
+    operator.close()
+    status, log = daemon.finish()
+    assert status == 0, log
+    with open(session, "rb") as f:
+        reader = make_reader(f, validate_crcs=True)
+        summary = reader.get_summary()
+        topics = {c.topic for c in summary.channels.values()}
+        assert "/probes" not in topics and "/sensors" in topics, topics
+        assert all(len(s.data) < 8000 for s in summary.schemas.values()), [len(s.data) for s in summary.schemas.values()]
+        names = [a.name for a in reader.iter_attachments()]
+        assert f"{tmp}/robots/cartpole.yaml" in names and not any("/../" in n for n in names), names
+        times = [m.log_time for _, c, m in reader.iter_messages(topics=["/events"], log_time_order=False)]
+    assert len(times) >= 3 and times == sorted(times), times
+    replay = subprocess.run([str(spikeloop_binary()), "replay", str(session), "--verify"], capture_output=True, text=True)
+    assert replay.returncode == 0 and "\nidentical " in replay.stdout, replay.stdout + replay.stderr
