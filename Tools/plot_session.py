@@ -19,9 +19,9 @@ onto network time through the motor commands' (log time, sim time) pairs.
 
 Compute time per tick: the command's sender_time_ns (the daemon's
 CLOCK_MONOTONIC right after the network and decoders ran) minus the log time
-of the sensor frame it answers (the frame's arrival on the same clock). Log
+of the sensor frame it answers (the frame's arrival on the same clock). Publish
 times are CLOCK_MONOTONIC shifted to UTC by a constant offset, recovered
-exactly from any /events message (log_time - time_ns). This is per tick, unlike
+exactly from the first /events message (publish_time - time_ns). This is per tick, unlike
 /loop_stats, which only has percentiles once a second; those p50/p99 are drawn
 as lines for comparison.
 
@@ -60,7 +60,9 @@ class Session:
                 self.metadata = {m.name: dict(m.metadata) for m in reader.iter_metadata()}
                 self.robot = self._robot(reader, self.metadata.get("spikeloop", {}))
                 for _, channel, message, m in reader.iter_decoded_messages(log_time_order=False):
-                    topic, t = channel.topic, message.log_time
+                    # publish_time: the daemon's clock (UTC) when it received or produced
+                    # the message; log_time is simulation time in lockstep recordings.
+                    topic, t = channel.topic, message.publish_time
                     if topic == "/spikes":
                         steps = np.asarray(m.step_offset, dtype=np.int64) + m.first_step
                         spikes.setdefault(m.population, []).append((steps * m.dt_ns * 1e-9, np.asarray(m.neuron)))

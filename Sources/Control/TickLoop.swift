@@ -38,6 +38,8 @@ public final class TickLoop {
     private var stalled = false
 
     public static let receiveBufferSize = 64 * 1024
+    /// Realtime: frames queued on the SUB socket (its receive high-water mark).
+    public static let frameQueueLength = 64
 
     public init(config: ControllerConfiguration, controller: Controller, shared: LoopShared,
                 statistics: StatisticsExchange, clock: TickClock) {
@@ -354,7 +356,11 @@ public final class TickLoop {
         var fresh = false
         let arrivedAfter = previousDrain ?? start - config.loop.periodNanoseconds
         previousDrain = start
-        while let received = try frames.receive(into: receiveBuffer, .dontWait) {
+        // The newest valid frame wins; a flood is read (and counted) only up
+        // to twice the queue per tick, so that it cannot hold the tick.
+        var budget = 2 * Self.frameQueueLength
+        while budget > 0, let received = try frames.receive(into: receiveBuffer, .dontWait) {
+            budget -= 1
             if received.more { try frames.discardRemainingParts() }
             if take(received, at: start, arrivedAfter: arrivedAfter) {
                 fresh = true

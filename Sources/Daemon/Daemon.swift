@@ -92,7 +92,11 @@ public final class Daemon: @unchecked Sendable {
                     // Larger frames close the robot's connection in libzmq
                     // rather than being read whole.
                     try frames.setMaxMessageSize(Int64(TickLoop.receiveBufferSize))
-                    try frames.setConflate(true)
+                    // A short queue the loop drains every tick, rather than
+                    // CONFLATE: every message is validated and counted, and a
+                    // multipart one is refused as in lockstep (CONFLATE would
+                    // keep its last part and take it).
+                    try frames.setReceiveHighWaterMark(Int32(TickLoop.frameQueueLength))
                     try frames.subscribe()
                     try bindSecure(frames, config.endpoints.frames)
                     let commands = try ZMQSocket(context, .pub)

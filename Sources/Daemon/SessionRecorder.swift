@@ -21,6 +21,13 @@ public final class SessionRecorder: @unchecked Sendable {
     private var sequences: [UInt16: UInt32] = [:]
     /// CLOCK_REALTIME − CLOCK_MONOTONIC at the start: log times are UTC, ns.
     private let epochOffset: Int64
+    /// Lockstep: log times are simulation time, from the recording's start
+    /// (UTC) on, one period per tick, so the timeline is as long as the
+    /// simulated run; realtime: the daemon's clock, as publish times always are.
+    private let simulated: Bool
+    private let periodNs: Int64
+    private let simulationStart: Int64
+    private var ticksWritten: Int64 = 0
     private let stats: @Sendable () -> Spikeloop_V1_LoopStats
     private let pendingEvents = Mutex<[Spikeloop_V1_Event]>([])
     private let stopRequested = Atomic<Bool>(false)
@@ -58,6 +65,9 @@ public final class SessionRecorder: @unchecked Sendable {
         clock_gettime(CLOCK_REALTIME, &now)
         let realtime = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
         epochOffset = realtime - monotonicNanoseconds()
+        simulated = config.loop.mode == .lockstep
+        periodNs = config.loop.periodNanoseconds
+        simulationStart = realtime
 
         var options = MCAPWriterOptions()
         options.profile = SessionSchema.profile
@@ -234,9 +244,10 @@ public final class SessionRecorder: @unchecked Sendable {
         guard failure == nil else { return }
         let sequence = sequences[channel, default: 0]
         sequences[channel] = sequence &+ 1
-        let t = UInt64(max(0, time + epochOffset))
+        let published = UInt64(max(0, time + epochOffset))
+        let logged = simulated ? UInt64(max(0, simulationStart + ticksWritten * periodNs)) : published
         do {
-            try bytes.withUnsafeBytes { try writer.write(channel: channel, sequence: sequence, logTime: t, publishTime: t, data: $0) }
+            try bytes.withUnsafeBytes { try writer.write(channel: channel, sequence: sequence, logTime: logged, publishTime: published, data: $0) }
             written.add(1, ordering: .relaxed)
         } catch { failure = "\(error)" }
     }
@@ -345,6 +356,7 @@ public final class SessionRecorder: @unchecked Sendable {
             lastOverruns = overruns
         }
         betweenTicks = true
+        ticksWritten += 1
         if failure == nil {
             do { try writer.closeChunkIfFull() } catch { failure = "\(error)" }
         }

@@ -87,7 +87,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 }
 
 /// A realtime tick through real sockets (tcp loopback PUB → SUB for frames,
-/// PUB → SUB for commands, CONFLATE as in the daemon): drain frames,
+/// PUB → SUB for commands, set up as in the daemon): drain frames,
 /// watchdog, encoders, network, decoders, safety, publish.
 @Suite struct RealtimeTickAllocationTests {
     @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
@@ -99,7 +99,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                             statistics: StatisticsExchange(), clock: clock)
         let context = try ZMQContext()
         let frames = try ZMQSocket(context, .sub)
-        try frames.setConflate(true)
+        try frames.setReceiveHighWaterMark(Int32(TickLoop.frameQueueLength))  // as the daemon
         try frames.subscribe()
         try frames.bind("tcp://127.0.0.1:*")
         let commands = try ZMQSocket(context, .pub)

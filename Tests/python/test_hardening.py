@@ -615,3 +615,34 @@ def test_control_recordings_stay_in_the_recording_directory_and_never_replace_a_
     finally:
         daemon.kill()
         shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_realtime_counts_every_message_of_a_flood_and_refuses_multipart_as_lockstep_does(pb, tmp):
+    """Defect 12: the realtime SUB used CONFLATE, which took the last part of a multipart message
+    and kept most of a garbage flood from the counters. Now each message is read and counted."""
+    daemon = Daemon(realtime_config(tmp))
+    context = zmq.Context()
+    try:
+        pub = context.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        pub.setsockopt(zmq.SNDHWM, 0)
+        pub.connect(f"ipc://{tmp}/frames")
+        k = 0
+        while control(pb, tmp, "CONTROL_COMMAND_STATUS").stats.frames_accepted < 100:
+            for _ in range(10):
+                k += 1
+                pub.send(frame(pb, k))
+                time.sleep(0.001)
+        before = control(pb, tmp, "CONTROL_COMMAND_STATUS").stats
+        pub.send_multipart([frame(pb, k + 1), frame(pb, k + 2)])
+        rng = random.Random(5)
+        for _ in range(1000):
+            pub.send(bytes([0x0f]) + bytes(rng.getrandbits(8) for _ in range(20)))  # tag 1, wire type 7: malformed
+        time.sleep(0.5)
+        after = control(pb, tmp, "CONTROL_COMMAND_STATUS").stats
+        assert after.rejected.oversized - before.rejected.oversized == 1  # the multipart message
+        assert after.rejected.malformed - before.rejected.malformed == 1000
+        assert after.frames_accepted == before.frames_accepted  # neither part was taken
+    finally:
+        context.destroy(0)
+        daemon.kill()
