@@ -1,7 +1,9 @@
 """Short versions of `Tools/eval`'s tables: the SNN controllers in Config/
 against the real built-in simulators (daemon and `spikeloop sim` as separate
 processes, lockstep), a few seeds and short episodes. The full tables are in
-docs/controllers.md with the commands that made them."""
+docs/controllers.md with the commands that made them; the bounds here are 1.5 times
+the figures these short runs give (docs/controllers.md, "CI's short runs"), so that
+a regression of half as much again fails."""
 
 import json
 import os
@@ -50,9 +52,9 @@ def evaluate(tmp: pathlib.Path, task: str, episodes: int, duration: str, *extra)
 
 
 def test_diffdrive_avoids_obstacles_covers_ground_and_finds_the_light(tmp):
-    """2 seeded 40 s episodes: no collision, at least 8 m driven and 1.5 m² covered
-    (it cruises at 0.3 m/s), and it gets within 0.3 m of the light, which starts 1.7+ m away
-    (it wanders first: light seeking is weak from afar)."""
+    """2 seeded 40 s episodes: no collision, at least 8 m driven and 1.5 m² covered (10.2 and
+    9.7 m, 2.6 and 2.3 m²), and it gets within 0.045 m of the light (0.029 and 0.016 m; 0.03 m
+    over 120 s), which starts 1.7+ m away (it wanders first: light seeking is weak from afar)."""
     episodes = evaluate(tmp, "diffdrive", 2, "40s")["snn controller.yaml"]["episodes"]
     assert [e["seed"] for e in episodes] == [1, 2]
     for e in episodes:
@@ -60,25 +62,26 @@ def test_diffdrive_avoids_obstacles_covers_ground_and_finds_the_light(tmp):
         assert e["collisions"] == 0 and e["contact"] == 0, e
         assert e["distance"] > 8.0, e
         assert e["covered"] > 1.5, e
-        assert e["light_start"] > 1.0 and e["light_min"] < 0.3, e
+        assert e["light_start"] > 1.0 and e["light_min"] < 0.045, e
 
 
 def test_pendulum_swings_up_and_stays_up(tmp):
-    """2 seeded 10 s episodes from hanging: upright (|angle| < 10°) within 4 s (one swing) and
-    from then on all the time, within 3° on average."""
+    """2 seeded 10 s episodes from hanging: upright (|angle| < 10°) within 4 s (one swing; 2.68
+    and 2.71 s) and from then on all the time, within 1.75° on average (1.17°)."""
     episodes = evaluate(tmp, "pendulum", 2, "10s")["snn controller.yaml"]["episodes"]
     for e in episodes:
         assert 0 < e["first"] < 4.0, e
         assert e["upright"] >= 0.99 * (10.0 - e["first"]), e
-        assert e["angle_up"] < 3.0, e
+        assert e["angle_up"] < 1.75, e
 
 
 def test_cartpole_snn_beside_lqr(tmp):
-    """2 seeded 5 s episodes: both controllers balance; the SNN's mean |angle| is
-    within 3 times the LQR's (docs/controllers.md: about twice over 60 s)."""
+    """2 seeded 5 s episodes: both controllers balance; the SNN's mean |angle| is at most 1.1°
+    (0.67° and 0.74°) and within 1.6 times the LQR's (1.05 and 1.03 times; over 60 s, where
+    the start's transient weighs less, 1.8 times)."""
     result = evaluate(tmp, "cartpole", 2, "5s", "--baseline", "lqr")
     snn, lqr = result["snn controller.yaml"]["episodes"], result["lqr (in sim process)"]["episodes"]
     for s, l in zip(snn, lqr):
         assert not s["failed"] and s["ticks"] == 5000 and s["balanced"] == 5, s
         assert not l["failed"] and l["balanced"] == 5, l
-        assert s["angle"] < 3 * l["angle"], (s, l)
+        assert s["angle"] < 1.1 and s["angle"] < 1.6 * l["angle"], (s, l)
