@@ -63,6 +63,8 @@ public final class LoopShared: Sendable {
     public let configGeneration = Atomic<Int64>(1)
     /// Ticks done when the loop took the last reload (it applies from the next one).
     public let reloadedAfterTick = Atomic<Int64>(0)
+    /// Sequence number of the first command the last applied reload shaped.
+    public let reloadedAtCommand = Atomic<UInt64>(0)
     /// The watchdog timeout in force, ns.
     public let watchdogTimeout = Atomic<Int64>(0)
 

@@ -98,6 +98,7 @@ public final class TickLoop {
             controller.retune(&update.decoders)
             shared.watchdogTimeout.store(update.watchdogTimeout, ordering: .relaxed)
             shared.reloadedAfterTick.store(controller.ticks, ordering: .relaxed)
+            shared.reloadedAtCommand.store(commandSequence + 1, ordering: .relaxed)
             shared.configGeneration.add(1, ordering: .releasing)
         }
         tap.latch(controller: controller, simTime: simTime, clock: clock)

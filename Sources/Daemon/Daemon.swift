@@ -377,6 +377,11 @@ public final class Daemon: @unchecked Sendable {
         _ = shared.wakeup.wait(timeout: 2_000_000_000) { shared.configGeneration.load(ordering: .acquiring) != generation }
         _ = shared.updates.collect()
         let applied = shared.configGeneration.load(ordering: .acquiring) != generation
+        if applied {
+            // Replay follows it: the new files, from the command it shaped on.
+            let from = shared.reloadedAtCommand.load(ordering: .relaxed)
+            recorder.withLock { $0?.reloaded(fromCommand: from, configuration: new) }
+        }
         let when = applied ? "applied before tick \(shared.reloadedAfterTick.load(ordering: .relaxed) + 1)" : "posted; the loop applies it at its next tick"
         return (true, "reload: \(when): \(changes.joined(separator: "; "))")
     }

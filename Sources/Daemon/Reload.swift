@@ -43,7 +43,7 @@ extension ControllerConfiguration {
     }
 
     /// The decoders of `new` in this configuration's decoder order (matched by channel).
-    func decoders(orderedLike new: ControllerConfiguration) -> [DecoderSpec] {
+    public func decoders(orderedLike new: ControllerConfiguration) -> [DecoderSpec] {
         decoders.compactMap { d in new.decoders.first { $0.channel == d.channel } }
     }
 

@@ -130,6 +130,21 @@ public final class SessionRecorder: @unchecked Sendable {
         }
     }
 
+    /// Attachments to write on the recorder thread (the writer is its own).
+    private let pendingAttachments = Mutex<[(name: String, data: [UInt8])]>([])
+
+    /// Attachment names of a reload: `reloads/COMMAND/PATH`, the files of the
+    /// configuration that shaped the commands from sequence COMMAND on.
+    public static let reloadsPrefix = "reloads/"
+
+    /// A reload took effect from command `sequence` (any thread): its files
+    /// are stored so that replay applies it where the daemon did.
+    public func reloaded(fromCommand sequence: UInt64, configuration: ControllerConfiguration) {
+        let files = configuration.sources.map { (name: "\(Self.reloadsPrefix)\(sequence)/\(normalizedPath($0.key))", data: Array($0.value.utf8)) }
+        pendingAttachments.withLock { $0 += files.sorted { $0.name < $1.name } }
+        event("reload", "configuration \(normalizedPath(configuration.file)) reloaded; it shapes the commands from sequence \(sequence) on")
+    }
+
     /// Queues an event (any thread but the loop's).
     public func event(_ kind: String, _ message: String, severity: Spikeloop_V1_Severity = .info) {
         var e = Spikeloop_V1_Event()
@@ -223,6 +238,12 @@ public final class SessionRecorder: @unchecked Sendable {
     private func flushEvents() {
         let events = pendingEvents.withLock { e -> [Spikeloop_V1_Event] in defer { e.removeAll() }; return e }
         for e in events { writeEvent(e) }
+        let attachments = pendingAttachments.withLock { a -> [(name: String, data: [UInt8])] in defer { a.removeAll() }; return a }
+        guard failure == nil, !attachments.isEmpty else { return }
+        let t = UInt64(monotonicNanoseconds() + epochOffset)
+        do {
+            for a in attachments { try writer.addAttachment(name: a.name, mediaType: "application/yaml", logTime: t, createTime: t, data: a.data) }
+        } catch { failure = "\(error)" }
     }
 
     /// Events come from the ticks (their tick's time) and from other

@@ -39,7 +39,7 @@ struct Replay: ParsableCommand {
         let outcome = try replayer.run(verify: verify)
         let wall = Date().timeIntervalSince(start)
         let simulated = Double(replayer.ticks) / session.tickHz
-        print("replayed     \(replayer.ticks) ticks (\(outcome.resets) resets), \(String(format: "%.3f", simulated)) s simulated in "
+        print("replayed     \(replayer.ticks) ticks (\(outcome.resets) resets, \(outcome.reloads) reloads), \(String(format: "%.3f", simulated)) s simulated in "
               + "\(String(format: "%.3f", wall)) s (\(String(format: "%.1f", simulated / max(wall, 1e-9)))× real time)")
         guard verify else { return }
         if let divergence = outcome.divergence {
@@ -57,6 +57,9 @@ struct RecordedSession {
     let configuration: ControllerConfiguration
     let initialWeights: WeightSnapshot?
     let tickHz: Double
+    /// Reloads in the order they took effect: the first command they shaped
+    /// and the configuration they brought.
+    let reloads: [(fromCommand: UInt64, configuration: ControllerConfiguration)]
     /// Messages of the replayed topics, in file (= recording) order.
     let messages: [(topic: String, data: [UInt8])]
 
@@ -72,7 +75,17 @@ struct RecordedSession {
         }
         // The configuration and the files it names, as they were when recorded.
         var texts: [String: String] = [:]
-        for a in contents.attachments where a.mediaType == "application/yaml" { texts[a.name] = String(decoding: a.data, as: UTF8.self) }
+        var reloadTexts: [UInt64: [String: String]] = [:]
+        for a in contents.attachments where a.mediaType == "application/yaml" {
+            let text = String(decoding: a.data, as: UTF8.self)
+            if a.name.hasPrefix(SessionRecorder.reloadsPrefix) {
+                let rest = a.name.dropFirst(SessionRecorder.reloadsPrefix.count)
+                guard let slash = rest.firstIndex(of: "/"), let from = UInt64(rest[..<slash]) else { continue }
+                reloadTexts[from, default: [:]][String(rest[rest.index(after: slash)...])] = text
+            } else {
+                texts[a.name] = text
+            }
+        }
         guard texts[configPath] != nil else {
             throw CommandError("\(path): the configuration \(configPath) is not attached; replay needs it")
         }
@@ -80,6 +93,14 @@ struct RecordedSession {
         do { configuration = try ControllerConfiguration.load(path: configPath, offline: true) } catch {
             throw CommandError("\(path): the recorded configuration does not load: \(error)")
         }
+        var reloads: [(fromCommand: UInt64, configuration: ControllerConfiguration)] = []
+        for (from, files) in reloadTexts.sorted(by: { $0.key < $1.key }) {
+            FileOverlay.install(files)
+            do { reloads.append((from, try ControllerConfiguration.load(path: configPath, offline: true))) } catch {
+                throw CommandError("\(path): the configuration reloaded from command \(from) does not load: \(error)")
+            }
+        }
+        self.reloads = reloads
         if let w = contents.attachments.first(where: { $0.name == SessionRecorder.initialWeights }) {
             do { initialWeights = try WeightSnapshot(decoding: w.data, file: "\(path):\(w.name)") } catch {
                 throw CommandError("\(error)")
@@ -112,7 +133,7 @@ final class SessionReplayer: StepTap {
     private var batchesSeen: Set<Int> = []
 
     struct Outcome {
-        var commands = 0, values = 0, spikes = 0, batches = 0, resets = 0
+        var commands = 0, values = 0, spikes = 0, batches = 0, resets = 0, reloads = 0
         var divergence: String?
     }
 
@@ -146,6 +167,8 @@ final class SessionReplayer: StepTap {
         sensors.initialize(repeating: 0, count: max(1, controller.sensorCount))
         motors.initialize(repeating: 0, count: max(1, controller.motorCount))
         var frames: [UInt64: [Float]] = [:]
+        var nextReload = 0
+        var current = session.configuration
 
         /// Spikes of the last tick that no recorded batch matched.
         func unmatchedSpikes() -> String? {
@@ -169,6 +192,14 @@ final class SessionReplayer: StepTap {
             case SessionSchema.motorsDecoded.topic:
                 if verify, let d = unmatchedSpikes() { outcome.divergence = d; return outcome }
                 let c = try Spikeloop_V1_MotorCommand(serializedBytes: data)
+                // A reload that took effect here: its decoders from now on, as in the loop.
+                while nextReload < session.reloads.count, session.reloads[nextReload].fromCommand <= c.sequence {
+                    var decoders = current.decoders(orderedLike: session.reloads[nextReload].configuration)
+                    controller.retune(&decoders)
+                    current = session.reloads[nextReload].configuration
+                    nextReload += 1
+                    outcome.reloads += 1
+                }
                 let k = Int(c.simTimeNs / period)
                 var tick = false
                 if k == ticks + 1 {

@@ -3,6 +3,7 @@ and `recover` keeps every intact chunk around a corrupt one. Files are read with
 Python `mcap` reader, not ours."""
 
 import io
+import time
 import re
 import subprocess
 
@@ -181,3 +182,41 @@ def test_session_details_readers_trip_over(tmp):
     assert len(times) >= 3 and times == sorted(times), times
     replay = subprocess.run([str(spikeloop_binary()), "replay", str(session), "--verify"], capture_output=True, text=True)
     assert replay.returncode == 0 and "\nidentical " in replay.stdout, replay.stdout + replay.stderr
+
+
+def test_replay_follows_a_reload_that_changes_a_decoder_gain(tmp):
+    """Reloads are recorded (the new files, from the command they shaped on) and replayed where
+    they took effect: a decoder gain doubled mid-session used to make replay report a false
+    divergence."""
+    import signal
+    from spikeloop_client import LockstepClient
+    from test_daemon import scripted
+    from conftest import ARM
+    from test_daemon import config_copy
+    config = config_copy(tmp, "controller.yaml")
+    session = tmp / "session.mcap"
+    daemon = Daemon(config, "--record", session)
+    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
+    try:
+        with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
+            for t in range(1, 301):
+                sim.step(scripted(t))
+            assert "gain: 0.02" in config.read_text()
+            config.write_text(config.read_text().replace("gain: 0.02", "gain: 0.04"))
+            daemon.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while operator.status().stats.config_generation < 2 and time.monotonic() < deadline:
+                sim.step(scripted(301))  # a tick boundary for the reload
+            for t in range(302, 601):
+                sim.step(scripted(t))
+        operator.shutdown()
+    finally:
+        operator.close()
+    status, log = daemon.finish()
+    assert status == 0, log
+    with open(session, "rb") as f:
+        names = [a.name for a in make_reader(f).iter_attachments()]
+    assert any(n.startswith("reloads/") and n.endswith("/controller.yaml") for n in names), names
+    replay = subprocess.run([str(spikeloop_binary()), "replay", str(session), "--verify"], capture_output=True, text=True)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "1 reloads)" in replay.stdout and "\nidentical " in replay.stdout, replay.stdout
