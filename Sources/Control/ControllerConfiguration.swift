@@ -202,13 +202,14 @@ public struct ControllerConfiguration: Sendable {
         var robotFile = ""
         if let e = r.required(top, "robot", in: root, "the robot description file, e.g. robot: ../Robots/cartpole.yaml"), let p = r.string(e) {
             robotFile = resolve(p)
-            if let text = try? readText(robotFile) {
+            do {
+                let text = try readText(robotFile)
                 sources[robotFile] = text
                 do { robot = try RobotDescription.parse(yaml: text, file: robotFile) } catch let error as ConfigurationError {
                     otherProblems += error.problems
                 } catch { r.report(e, "\(error)") }
-            } else {
-                r.report(e, "cannot read the robot description '\(robotFile)'")
+            } catch {
+                r.report(e, "cannot read the robot description '\(robotFile)': \(error)")
             }
         }
 
@@ -217,13 +218,14 @@ public struct ControllerConfiguration: Sendable {
         if let e = r.required(top, "network", in: root, "a network file (network: net.yaml) or an inline network with populations and projections") {
             if case .scalar = e.node, let p = r.string(e) {
                 let networkFile = resolve(p)
-                if let text = try? readText(networkFile) {
+                do {
+                    let text = try readText(networkFile)
                     sources[networkFile] = text
                     do { network = try NetworkFile.parse(yaml: text, file: networkFile) } catch let error as ConfigurationError {
                         otherProblems += error.problems
                     } catch { r.report(e, "\(error)") }
-                } else {
-                    r.report(e, "cannot read the network file '\(networkFile)'")
+                } catch {
+                    r.report(e, "cannot read the network file '\(networkFile)': \(error)")
                 }
             } else {
                 network = NetworkFile.read(e, reader: r)
