@@ -13,10 +13,12 @@ extension Bench {
             abstract: "Realtime tick loop timing beside a bare clock_nanosleep loop, in one run.",
             discussion: """
             First a bare loop sleeps to absolute CLOCK_MONOTONIC deadlines at the tick rate and \
-            records how late it wakes; then the daemon's realtime loop runs a network of \
+            records how late it wakes; with --busy-wait, the same bare loop runs again spinning \
+            the last stretch of each wait as the daemon's loop does (the fair peer: same busy \
+            wait, priority and CPU); then the daemon's realtime loop runs a network of \
             --neurons LIF neurons for the same time, fed by a robot thread publishing frames \
-            at the tick rate. Prints wake-up lateness and tick compute time (p50, p99, max) \
-            for both, and the overruns.
+            at the tick rate. Prints wake-up lateness and tick compute time (p50, p99, max), \
+            the overruns, and the CPU share of the bare loops (what the busy wait costs).
 
             Examples:
               spikeloop bench loop --rate 1kHz --neurons 1000 --duration 60s
@@ -40,7 +42,7 @@ extension Bench {
         @Option(help: "Pin both loops to this CPU.")
         var cpu: Int?
 
-        @Option(help: "The daemon's loop.realtime.busy_wait, with a unit (0: sleep all the way; the bare loop always does).")
+        @Option(help: "The daemon's loop.realtime.busy_wait, with a unit (0: sleep all the way); a second bare loop runs with it too.")
         var busyWait: String = "0 us"
 
         func run() throws {
@@ -50,32 +52,17 @@ extension Bench {
             let period = Int64((1e9 / hz).rounded())
             let ticks = Int64(seconds * hz)
 
-            // 1. The bare loop.
-            let bare = TickHistograms()
-            var bareHist = bare
-            var bareOverruns: Int64 = 0
-            let bareThread = WorkerThread {
-                RealtimeSetup.tightenTimerSlack()  // as the daemon's loop thread
-                if priority > 0, let w = RealtimeSetup.setFIFO(priority: priority) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-                if let cpu, let w = RealtimeSetup.pin(cpu: cpu) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-                let clock = MonotonicClock()
-                var schedule = TickSchedule(start: clock.now() + period, period: period)
-                var deadline = schedule.nextDeadline
-                for _ in 0..<ticks {
-                    clock.sleep(until: deadline)
-                    let woke = clock.now()
-                    _ = bareHist.lateness.record(UInt64(max(0, woke - deadline)))
-                    deadline = schedule.tickFinished(at: clock.now())
-                }
-                bareOverruns = schedule.overruns
-            }
-            bareThread.join()
-
-            // 2. The daemon's realtime loop, in-process, with a robot thread.
             let spin = try cliQuantity(busyWait, .time, option: "--busy-wait")
             guard spin >= 0, spin < 1000 / hz else { throw ValidationError("--busy-wait must be at least 0 and shorter than the tick period") }
-            let config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu,
-                                                busyWait: Int64((spin * 1e6).rounded()))
+            let spinNs = Int64((spin * 1e6).rounded())
+
+            // 1. The bare loop, sleeping all the way, and (with --busy-wait) the
+            // same bare loop spinning as the daemon's does: the fair peer.
+            let bare = Self.bareLoop(period: period, ticks: ticks, busyWait: 0, priority: priority, cpu: cpu)
+            let bareSpinning = spinNs > 0 ? Self.bareLoop(period: period, ticks: ticks, busyWait: spinNs, priority: priority, cpu: cpu) : nil
+
+            // 2. The daemon's realtime loop, in-process, with a robot thread.
+            let config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu, busyWait: spinNs)
             let daemon = try Daemon(config: config, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
             let robot = WorkerThread {
                 do { try Self.publishFrames(endpoint: config.endpoints.frames, hz: hz, seconds: seconds + 1, layout: daemon.loop.layout) } catch {
@@ -92,18 +79,65 @@ extension Bench {
             print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",
                          hz, seconds, neurons, daemon.loop.controller.network.synapseCount, config.loop.stepsPerTick))
             if config.loop.busyWait > 0 {
-                print(String(format: "the spikeloop loop spins the last %.0f µs of each wait (about %.0f %% of a core); the bare loop sleeps all the way",
-                             Double(config.loop.busyWait) / 1000, 100 * Double(config.loop.busyWait) / Double(config.loop.periodNanoseconds)))
+                print(String(format: "busy wait: the spikeloop loop and the second bare loop spin the last %.0f µs of each wait", Double(config.loop.busyWait) / 1000))
             }
-            print("loop                          ticks  overruns  lateness p50 µs    p99 µs    max µs  compute p50 µs    p99 µs    max µs")
-            print("bare clock_nanosleep loop" + String(format: "%11lld %9lld", ticks, bareOverruns)
-                  + "     " + us(bareHist.lateness.valueAtPercentile(50)) + " " + us(bareHist.lateness.valueAtPercentile(99)) + " " + us(bareHist.lateness.max)
-                  + "               -         -         -")
+            print("loop                          ticks  overruns  lateness p50 µs    p99 µs    max µs  compute p50 µs    p99 µs    max µs   CPU")
+            func bareRow(_ name: String, _ b: BareLoopResult) {
+                print(name.padding(toLength: 25, withPad: " ", startingAt: 0) + String(format: "%11lld %9lld", ticks, b.overruns)
+                      + "     " + us(b.histograms.lateness.valueAtPercentile(50)) + " " + us(b.histograms.lateness.valueAtPercentile(99))
+                      + " " + us(b.histograms.lateness.max) + "               -         -         -"
+                      + String(format: "  %3.0f %%", 100 * b.cpuShare))
+            }
+            bareRow("bare clock_nanosleep loop", bare)
+            if let bareSpinning { bareRow("bare loop, same busy wait", bareSpinning) }
             print("spikeloop realtime loop  " + String(format: "%11lld %9lld", Int64(stats.ticks), Int64(stats.overruns))
                   + "     " + us(hist.lateness.valueAtPercentile(50)) + " " + us(hist.lateness.valueAtPercentile(99)) + " " + us(hist.lateness.max)
                   + "       " + us(hist.compute.valueAtPercentile(50)) + " " + us(hist.compute.valueAtPercentile(99)) + " " + us(hist.compute.max))
-            let ratio = Double(hist.lateness.valueAtPercentile(99)) / Double(max(1, bareHist.lateness.valueAtPercentile(99)))
-            print(String(format: "lateness p99 ratio spikeloop/bare: %.2f; overruns %.3f %%", ratio, 100 * Double(stats.overruns) / Double(max(1, stats.ticks))))
+            let peer = bareSpinning ?? bare
+            let ratio = Double(hist.lateness.valueAtPercentile(99)) / Double(max(1, peer.histograms.lateness.valueAtPercentile(99)))
+            print(String(format: "lateness p99 ratio spikeloop/bare%@: %.2f; overruns %.3f %%", bareSpinning == nil ? "" : " (same busy wait)", ratio,
+                         100 * Double(stats.overruns) / Double(max(1, stats.ticks))))
+            if bareSpinning != nil {
+                print(String(format: "cost of the busy wait: %.0f %% of a core (bare loop with it vs without)", 100 * (peer.cpuShare - bare.cpuShare)))
+            }
+        }
+
+        struct BareLoopResult {
+            var histograms: TickHistograms
+            var overruns: Int64
+            /// Thread CPU time over wall time.
+            var cpuShare: Double
+        }
+
+        /// A loop that only sleeps to absolute deadlines (spinning the last
+        /// `busyWait` ns, as the daemon's loop does when configured), with the
+        /// daemon loop's thread setup: the peer of the realtime loop.
+        static func bareLoop(period: Int64, ticks: Int64, busyWait: Int64, priority: Int32, cpu: Int?) -> BareLoopResult {
+            var result = BareLoopResult(histograms: TickHistograms(), overruns: 0, cpuShare: 0)
+            let thread = WorkerThread {
+                RealtimeSetup.tightenTimerSlack()  // as the daemon's loop thread
+                if priority > 0, let w = RealtimeSetup.setFIFO(priority: priority) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+                if let cpu, let w = RealtimeSetup.pin(cpu: cpu) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+                let clock = MonotonicClock()
+                func cpuNow() -> Int64 {
+                    var t = timespec()
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+                    return Int64(t.tv_sec) * 1_000_000_000 + Int64(t.tv_nsec)
+                }
+                let wallStart = clock.now(), cpuStart = cpuNow()
+                var schedule = TickSchedule(start: clock.now() + period, period: period)
+                var deadline = schedule.nextDeadline
+                for _ in 0..<ticks {
+                    clock.sleep(until: deadline, busyWait: busyWait)
+                    let woke = clock.now()
+                    _ = result.histograms.lateness.record(UInt64(max(0, woke - deadline)))
+                    deadline = schedule.tickFinished(at: clock.now())
+                }
+                result.overruns = schedule.overruns
+                result.cpuShare = Double(cpuNow() - cpuStart) / Double(max(1, clock.now() - wallStart))
+            }
+            thread.join()
+            return result
         }
 
         static func configuration(hz: Double, neurons: Int, priority: Int32, cpu: Int?, busyWait: Int64) throws -> ControllerConfiguration {
