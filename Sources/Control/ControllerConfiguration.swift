@@ -242,7 +242,7 @@ public struct ControllerConfiguration: Sendable {
             let dt = k["dt"].flatMap { r.quantity($0, .time, positive: true) }
             if let dt { network?.dt = dt }
             let watchdog = r.required(k, "watchdog_timeout", in: e, "how long without a valid frame before motors go safe, e.g. 50 ms")
-                .flatMap { r.quantity($0, .time, positive: true) }
+                .flatMap { r.quantity($0, .time, positive: true, max: (3_600_000, "1 h (a watchdog is a fraction of a second to a few seconds)")) }
             let autoResume = k["auto_resume"].flatMap(r.bool) ?? false
             var priority: Int32?, lockMemory = false, cpu: Int?, busyWait = 0.0
             var busyWaitEntry: Entry?
@@ -362,7 +362,7 @@ public struct ControllerConfiguration: Sendable {
         var log = Log()
         if let e = top["log"], let k = r.mapping(e, allowed: ["level", "status_interval"]) {
             if let l = k["level"].flatMap({ r.choice($0, LogLevel.allCases.map(\.rawValue)) }).flatMap(LogLevel.init) { log.level = l }
-            if let t = k["status_interval"].flatMap({ r.quantity($0, .time, positive: true) }) { log.statusInterval = Int64(t * 1e6) }
+            if let t = k["status_interval"].flatMap({ r.quantity($0, .time, positive: true, max: (86_400_000, "1 day")) }) { log.statusInterval = Int64(t * 1e6) }
         }
 
         let persistence = offline ? Persistence() : top["persistence"].flatMap { readPersistence($0, r, configDirectory: directory) } ?? Persistence()

@@ -166,7 +166,9 @@ public final class DocumentReader {
     }
 
     /// A value with a unit suffix, in the internal unit of `dimension`.
-    public func quantity(_ entry: Entry, _ dimension: PhysicalDimension, nonNegative: Bool = false, positive: Bool = false) -> Double? {
+    /// `max`, in the internal unit, with `maxText` saying it the way a user would.
+    public func quantity(_ entry: Entry, _ dimension: PhysicalDimension, nonNegative: Bool = false, positive: Bool = false,
+                         max: (value: Double, text: String)? = nil) -> Double? {
         guard case .scalar(let s) = entry.node else {
             report(entry, "expected a \(dimension.rawValue) such as '\(dimension.example)'")
             return nil
@@ -175,6 +177,7 @@ public final class DocumentReader {
         case .success(let x):
             if positive, !(x > 0) { report(entry, "must be greater than zero, e.g. '\(dimension.example)'"); return nil }
             if nonNegative, x < 0 { report(entry, "'\(s.string)' is negative; must be ≥ 0"); return nil }
+            if let max, !(x <= max.value) { report(entry, "'\(s.string)' is too large; at most \(max.text)"); return nil }
             return x
         case .failure(.notANumber):
             report(entry, "'\(s.string)' is not a \(dimension.rawValue); write a number and a unit (\(dimension.unitList)), e.g. '\(dimension.example)'")

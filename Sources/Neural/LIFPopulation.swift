@@ -61,7 +61,8 @@ final class LIFPopulation: PopulationDynamics {
         pii = p.tauI.map { Float(exp(-dt / $0)) } ?? 0
         vThreshold = Float(p.vThreshold)
         vReset = Float(p.vReset)
-        refractorySteps = Int32(max(1, (p.tRef / dt).rounded()))
+        // Beyond 2³¹ steps a refractory period is forever, which is what it says.
+        refractorySteps = Int32(exactly: max(1, (p.tRef / dt).rounded())) ?? .max
 
         v = StateBuffer(count: size, filling: Self.padding)
         ge = StateBuffer(count: size, filling: 0)

@@ -61,11 +61,11 @@ final class Projection {
             guard d >= 0, d.isFinite else {
                 throw NetworkBuildError("projection '\(spec.name)': delay \(d) ms is negative; delays must be ≥ 0 ms")
             }
-            let steps = Int((d / dt).rounded())
-            guard steps <= Self.delayLimit else {
+            let steps = (d / dt).rounded()  // compared before converting: 1e300 ms is no Int
+            guard steps <= Double(Self.delayLimit) else {
                 throw NetworkBuildError("projection '\(spec.name)': delay \(d) ms is \(steps) steps; at most \(Self.delayLimit) steps are allowed")
             }
-            dSteps[s] = steps
+            dSteps[s] = Int(steps)
         }
         let maxD = dSteps.max() ?? 0
         maxDelaySteps = maxD

@@ -76,7 +76,8 @@ final class SpikeTimesSource: SpikeSource {
         size = times.count
         var entries: [(step: Int64, neuron: UInt32)] = []
         for (j, ts) in times.enumerated() {
-            for t in ts { entries.append((Int64((t / dt).rounded()), UInt32(j))) }
+            // A time beyond 2⁶² steps is never reached (and is no Int64).
+            for t in ts where (t / dt).rounded() < 0x1p62 { entries.append((Int64((t / dt).rounded()), UInt32(j))) }
         }
         entries.sort { $0.step != $1.step ? $0.step < $1.step : $0.neuron < $1.neuron }
         // A neuron spikes at most once per step.

@@ -91,12 +91,20 @@ final class ByteBuffer {
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
     func reserve(_ extra: Int) {
+        precondition(tryReserve(extra), "out of memory for \(count + extra) bytes")
+    }
+
+    /// Grows to hold `extra` more bytes; false (nothing changed) when the
+    /// memory is not there.
+    func tryReserve(_ extra: Int) -> Bool {
         let needed = count + extra
-        if needed <= capacity { return }
+        if needed <= capacity { return true }
         var c = capacity
         while c < needed { c *= 2 }
-        base = realloc(base, c)!
+        guard let grown = realloc(base, c) else { return false }
+        base = grown
         capacity = c
+        return true
     }
 
     func removeAll() { count = 0 }

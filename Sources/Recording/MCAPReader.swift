@@ -374,6 +374,13 @@ public final class MCAPReader {
     }
 
     /// Decompresses a chunk, checks its CRC and parses the records inside.
+    /// Bounds on a zstd chunk's uncompressed size: any up to 64 MiB, beyond
+    /// that at most 200 times its compressed size (recordings compress 5 to
+    /// 20 times), never more than 4 GiB.
+    static let chunkFloor = 64 << 20
+    static let compressionRatioLimit = 200
+    static let chunkCeiling = 4 << 30
+
     private func readChunk(_ c: inout ByteCursor, validateCRC: Bool) throws -> [MCAPRecord] {
         _ = try c.read("message_start_time", as: UInt64.self)
         _ = try c.read("message_end_time", as: UInt64.self)
@@ -390,9 +397,14 @@ public final class MCAPReader {
             guard uncompressedSize == n else { throw c.fail("uncompressed chunk of \(n) bytes says uncompressed_size \(uncompressedSize)") }
             data = source
         case "zstd":
-            guard uncompressedSize < 1 << 40 else { throw c.fail("uncompressed_size \(uncompressedSize) is implausible") }
+            // The size is the file's word, read before anything is decompressed:
+            // a damaged or hostile one must not make the reader ask for a terabyte.
+            let limit = max(UInt64(Self.chunkFloor), UInt64(Self.compressionRatioLimit) * n)
+            guard uncompressedSize <= min(limit, UInt64(Self.chunkCeiling)) else {
+                throw c.fail("uncompressed_size \(uncompressedSize) is implausible for \(n) compressed bytes (at most \(min(limit, UInt64(Self.chunkCeiling))))")
+            }
             scratch.removeAll()
-            scratch.reserve(Int(uncompressedSize))
+            guard scratch.tryReserve(Int(uncompressedSize)) else { throw c.fail("no memory for a chunk of \(uncompressedSize) bytes") }
             do {
                 try decompressor.decompress(source, into: scratch.base, expected: Int(uncompressedSize))
             } catch let e as MCAPError {

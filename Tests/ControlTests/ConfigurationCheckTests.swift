@@ -110,3 +110,28 @@ import Wire
         #expect(empty.count == 1 && empty[0].contains("holds no *.public file"), "\(empty)")
     }
 }
+
+/// Times libFuzzer's harness showed trapping in a conversion to nanoseconds
+/// (Fuzz/Regressions/fuzz-configuration): refused with the bound.
+@Suite struct ConfigurationFuzzRegressionTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz/Regressions/fuzz-configuration")
+
+    @Test(arguments: [
+        ("fuzz-configuration-manual-watchdog-1e300s.yaml", "loop.watchdog_timeout: '1e300 s' is too large; at most 1 h"),
+        ("fuzz-configuration-manual-status-interval-1e300s.yaml", "log.status_interval: '1e300 s' is too large; at most 1 day"),
+    ])
+    func hugeTimesAreRefused(name: String, expected: String) throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("slfuzz-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(at: Self.folder.appendingPathComponent(name), to: dir.appendingPathComponent("c.yaml"))
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("robot.yaml"), to: dir.appendingPathComponent("robot.yaml"))
+        do {
+            _ = try ControllerConfiguration.load(path: dir.appendingPathComponent("c.yaml").path)
+            Issue.record("accepted")
+        } catch let e as ConfigurationError {
+            #expect(e.problems.contains { $0.description.contains(expected) }, "\(e.problems.map(\.description))")
+        }
+    }
+}

@@ -211,3 +211,35 @@ extension String {
         }
     }
 }
+
+/// Times libFuzzer's harness showed trapping in a conversion to an integer
+/// (Fuzz/Regressions/fuzz-network-file): each is refused or means what it says.
+@Suite struct NetworkFuzzRegressionTests {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz/Regressions/fuzz-network-file")
+
+    func parse(_ name: String) throws -> NetworkSpec {
+        let path = Self.folder.appendingPathComponent(name).path
+        return try NetworkFile.parse(yaml: String(contentsOfFile: path, encoding: .utf8), file: name)
+    }
+
+    @Test func aDelayOf1e300msIsRefusedWithItsStepCount() {
+        do {
+            _ = try parse("fuzz-network-file-manual-delay-1e300ms.yaml")
+            Issue.record("accepted")
+        } catch {
+            #expect("\(error)".contains("delay 1e+300 ms is 1e+301 steps; at most 65535 steps are allowed"), "\(error)")
+        }
+    }
+
+    @Test func aRefractoryPeriodBeyond32BitStepsIsForever() throws {
+        let network = try Network(try parse("fuzz-network-file-manual-t-ref-1e10s.yaml"))
+        #expect(network.neuronCount == 1)
+    }
+
+    @Test func aSpikeTimeNeverReachedIsNeverFired() throws {
+        let network = try Network(try parse("fuzz-network-file-manual-spike-time-1e300s.yaml"))
+        for _ in 0..<100 { network.step() }
+        #expect(network.spikes(ofPopulation: 0).count == 0)
+    }
+}

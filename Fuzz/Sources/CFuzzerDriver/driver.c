@@ -1,0 +1,2 @@
+// Declarations only (CFuzzerDriver.h); libFuzzer provides the definition.
+#include "CFuzzerDriver.h"
