@@ -47,16 +47,18 @@ def demo_config(tmp):
     return path
 
 
-def record_demo(tmp, seconds=20):
-    """The demo: cart-pole SNN daemon and the built-in simulator, `seconds` at 1 kHz, recorded."""
-    session = tmp / "demo.mcap"
-    daemon = Daemon(demo_config(tmp), "--record", session)
+def record_demo(tmp, seconds=20, seed=1, config=None, name="demo.mcap", before_shutdown=lambda operator: None):
+    """The demo: cart-pole SNN daemon (`config`, by default demo_config) and the built-in
+    simulator, `seconds` at 1 kHz, recorded to tmp/`name`; `before_shutdown(operator)` runs last."""
+    session = tmp / name
+    daemon = Daemon(config or demo_config(tmp), "--record", session)
     sim = subprocess.run([str(spikeloop_binary()), "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"),
                           "--endpoint", f"ipc://{tmp}/frames", "--control", f"ipc://{tmp}/control",
-                          "--duration", f"{seconds}s", "--seed", "1"], capture_output=True, text=True, timeout=300)
+                          "--duration", f"{seconds}s", "--seed", str(seed)], capture_output=True, text=True, timeout=300)
     assert sim.returncode == 0, sim.stderr
     operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
     stats = operator.status().stats
+    before_shutdown(operator)
     operator.shutdown()
     operator.close()
     status, log = daemon.finish()

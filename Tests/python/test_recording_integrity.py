@@ -2,21 +2,22 @@
 and `recover` keeps every intact chunk around a corrupt one. Files are read with the official
 Python `mcap` reader, not ours."""
 
-import io
-import time
 import re
+import shutil
+import signal
 import subprocess
+import time
 
 from mcap.reader import make_reader
 from mcap.records import Chunk
 from mcap.stream_reader import StreamReader, breakup_chunk
 from mcap_protobuf.decoder import DecoderFactory
 
-from conftest import ROOT, spikeloop_binary
-from spikeloop_client import Operator
+from conftest import ARM, ROOT, spikeloop_binary
+from spikeloop_client import LockstepClient, Operator
 from spikeloop_client.gen.spikeloop.v1 import spikeloop_pb2 as pb
-from test_daemon import Daemon, tmp  # noqa: F401 (fixture)
-from test_recording import demo_config
+from test_daemon import Daemon, config_copy, scripted, tmp  # noqa: F401 (fixture)
+from test_recording import demo_config, record_demo
 
 # Probes on every neuron of the big populations make each tick's record large, so that a small
 # queue fills within a second when the recorder (SCHED_IDLE) falls behind the lockstep flood.
@@ -32,19 +33,7 @@ recording:
 def record(tmp, seconds, extra=""):
     config = demo_config(tmp)
     config.write_text(config.read_text() + extra)
-    session = tmp / "session.mcap"
-    daemon = Daemon(config, "--record", session)
-    sim = subprocess.run([str(spikeloop_binary()), "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"),
-                          "--endpoint", f"ipc://{tmp}/frames", "--control", f"ipc://{tmp}/control",
-                          "--duration", f"{seconds}s", "--seed", "3"], capture_output=True, text=True, timeout=300)
-    assert sim.returncode == 0, sim.stderr
-    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
-    stats = operator.status().stats
-    operator.shutdown()
-    operator.close()
-    status, log = daemon.finish()
-    assert status == 0, log
-    return session, stats, log
+    return record_demo(tmp, seconds, seed=3, config=config, name="session.mcap")
 
 
 def chunks(path):
@@ -111,34 +100,44 @@ def test_recover_keeps_every_intact_chunk_around_a_corrupt_one(tmp):
     assert kept == sum(per_chunk) - per_chunk[2], (kept, sum(per_chunk), per_chunk[2])
 
 
-def test_a_reload_does_not_end_a_recording_started_with_record(tmp):
-    """`run --record` lasts until stopped: a reload of a configuration file without `recording:`
-    used to switch it off."""
-    import signal
-    from spikeloop_client import LockstepClient
-    from test_daemon import scripted
-    from conftest import ARM
-    from test_daemon import config_copy
+def record_across_a_reload(tmp, old, new, ticks=400):
+    """The closed-loop fixture recorded with `run --record` for `ticks` lockstep ticks, with the
+    configuration's `old` text changed to `new` and SIGHUP sent half way; (session, last
+    status, daemon log)."""
     config = config_copy(tmp, "controller.yaml")
+    assert old in config.read_text(), old
     session = tmp / "session.mcap"
     daemon = Daemon(config, "--record", session)
     operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
     try:
         with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
-            for t in range(1, 201):
+            for t in range(1, ticks // 2 + 1):
                 sim.step(scripted(t))
-            config.write_text(config.read_text().replace("watchdog_timeout: 100 ms", "watchdog_timeout: 250 ms"))
+            config.write_text(config.read_text().replace(old, new))
             daemon.process.send_signal(signal.SIGHUP)
-            for t in range(201, 401):
+            deadline = time.monotonic() + 5
+            t = ticks // 2
+            while operator.status().stats.config_generation < 2 and time.monotonic() < deadline:
+                t += 1
+                sim.step(scripted(t))  # tick boundaries, where the reload is taken
+            while t < ticks:
+                t += 1
                 sim.step(scripted(t))
             stats = operator.status().stats
-            assert stats.watchdog_timeout_ns == 250_000_000  # the reload applied
-            assert stats.recording_path == str(session)     # and the recording goes on
         operator.shutdown()
     finally:
         operator.close()
     status, log = daemon.finish()
     assert status == 0, log
+    return session, stats, log
+
+
+def test_a_reload_does_not_end_a_recording_started_with_record(tmp):
+    """`run --record` lasts until stopped: a reload of a configuration file without `recording:`
+    used to switch it off."""
+    session, stats, log = record_across_a_reload(tmp, "watchdog_timeout: 100 ms", "watchdog_timeout: 250 ms")
+    assert stats.watchdog_timeout_ns == 250_000_000  # the reload applied
+    assert stats.recording_path == str(session)     # and the recording goes on
     assert "the recording an operator started goes on" in log, log
     with open(session, "rb") as f:
         reader = make_reader(f, validate_crcs=True)
@@ -149,7 +148,6 @@ def test_a_reload_does_not_end_a_recording_started_with_record(tmp):
 def test_session_details_readers_trip_over(tmp):
     """No /probes channel without probes; attachment names without `..` (and replay still finds
     the files under them); /events in log-time order; schemas without the .proto's comments."""
-    import shutil
     configs, robots = tmp / "configs", tmp / "robots"
     configs.mkdir()
     robots.mkdir()
@@ -157,19 +155,8 @@ def test_session_details_readers_trip_over(tmp):
     config = demo_config(tmp)
     text = config.read_text().replace(f"robot: {ROOT}/Robots/cartpole.yaml", "robot: ../robots/cartpole.yaml")
     (configs / "cartpole.yaml").write_text(text)
-    session = tmp / "details.mcap"
-    daemon = Daemon(configs / "cartpole.yaml", "--record", session)
-    sim = subprocess.run([str(spikeloop_binary()), "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"),
-                          "--endpoint", f"ipc://{tmp}/frames", "--control", f"ipc://{tmp}/control",
-                          "--duration", "3s", "--seed", "3"], capture_output=True, text=True, timeout=300)
-    assert sim.returncode == 0, sim.stderr
-    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
-    operator.pause()
-    operator.resume()
-    operator.shutdown()
-    operator.close()
-    status, log = daemon.finish()
-    assert status == 0, log
+    session, _, _ = record_demo(tmp, 3, seed=3, config=configs / "cartpole.yaml", name="details.mcap",
+                                before_shutdown=lambda operator: (operator.pause(), operator.resume()))
     with open(session, "rb") as f:
         reader = make_reader(f, validate_crcs=True)
         summary = reader.get_summary()
@@ -188,32 +175,8 @@ def test_replay_follows_a_reload_that_changes_a_decoder_gain(tmp):
     """Reloads are recorded (the new files, from the command they shaped on) and replayed where
     they took effect: a decoder gain doubled mid-session used to make replay report a false
     divergence."""
-    import signal
-    from spikeloop_client import LockstepClient
-    from test_daemon import scripted
-    from conftest import ARM
-    from test_daemon import config_copy
-    config = config_copy(tmp, "controller.yaml")
-    session = tmp / "session.mcap"
-    daemon = Daemon(config, "--record", session)
-    operator = Operator(f"ipc://{tmp}/control", timeout_ms=3000)
-    try:
-        with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
-            for t in range(1, 301):
-                sim.step(scripted(t))
-            assert "gain: 0.02" in config.read_text()
-            config.write_text(config.read_text().replace("gain: 0.02", "gain: 0.04"))
-            daemon.process.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 5
-            while operator.status().stats.config_generation < 2 and time.monotonic() < deadline:
-                sim.step(scripted(301))  # a tick boundary for the reload
-            for t in range(302, 601):
-                sim.step(scripted(t))
-        operator.shutdown()
-    finally:
-        operator.close()
-    status, log = daemon.finish()
-    assert status == 0, log
+    session, stats, _ = record_across_a_reload(tmp, "gain: 0.02", "gain: 0.04", ticks=600)
+    assert stats.config_generation == 2
     with open(session, "rb") as f:
         names = [a.name for a in make_reader(f).iter_attachments()]
     assert any(n.startswith("reloads/") and n.endswith("/controller.yaml") for n in names), names
