@@ -254,6 +254,18 @@ public final class SessionRecorder: @unchecked Sendable {
     private func writeEvent(_ e: Spikeloop_V1_Event) {
         lastEventTime = max(lastEventTime, e.timeNs)
         write(SessionSchema.events.topic, e, at: lastEventTime)
+        // The same for Foxglove's Log panel.
+        let level: SessionSchema.LogLevel = switch e.severity {
+        case .debug: .debug
+        case .info: .info
+        case .warning: .warning
+        case .error: .error
+        default: .unknown
+        }
+        if let channel = channels[SessionSchema.log.topic] {
+            write(channel, SessionSchema.foxgloveLog(timestamp: UInt64(max(0, e.timeNs + epochOffset)), level: level,
+                                                     message: e.message, name: e.kind), at: lastEventTime)
+        }
     }
 
     private func write(_ topic: String, _ message: some SwiftProtobuf.Message, at time: Int64) {

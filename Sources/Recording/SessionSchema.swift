@@ -32,7 +32,40 @@ public enum SessionSchema {
     public static let probes = Topic(topic: "/probes", messageName: "spikeloop.v1.StateProbe",
                                      what: "configured state variables (e.g. membrane voltages) at every step of a tick")
 
-    public static let topics: [Topic] = [sensors, motorsDecoded, motorsSent, spikes, probes, loopStats, events]
+    public static let log = Topic(topic: "/log", messageName: "foxglove.Log",
+                                  what: "the events again, as Foxglove's well-known log message (its Log panel shows them)")
+
+    public static let topics: [Topic] = [sensors, motorsDecoded, motorsSent, spikes, probes, loopStats, events, log]
+
+    /// The binary FileDescriptorSet of foxglove.Log (Proto/foxglove.Log.pb:
+    /// Proto/foxglove/Log.proto and google/protobuf/timestamp.proto).
+    public static let foxgloveLogDescriptorSet: [UInt8] = decodeBase64(foxgloveLogDescriptorSetBase64)
+
+    /// foxglove.Log's levels (its `Level` enum).
+    public enum LogLevel: UInt64 { case unknown = 0, debug, info, warning, error, fatal }
+
+    /// A foxglove.Log message, encoded: `timestamp` (UTC ns), `level`,
+    /// `message`, `name`.
+    public static func foxgloveLog(timestamp: UInt64, level: LogLevel, message: String, name: String) -> [UInt8] {
+        var out: [UInt8] = []
+        func varint(_ v: UInt64) {
+            var v = v
+            while v >= 0x80 { out.append(UInt8(truncatingIfNeeded: v) | 0x80); v >>= 7 }
+            out.append(UInt8(v))
+        }
+        // google.protobuf.Timestamp {seconds = 1, nanos = 2}, as field 1.
+        var time: [UInt8] = []
+        swap(&out, &time)
+        if timestamp / 1_000_000_000 > 0 { out.append(0x08); varint(timestamp / 1_000_000_000) }
+        if timestamp % 1_000_000_000 > 0 { out.append(0x10); varint(timestamp % 1_000_000_000) }
+        swap(&out, &time)
+        out.append(0x0A); varint(UInt64(time.count)); out += time
+        if level != .unknown { out.append(0x10); varint(level.rawValue) }
+        for (tag, text) in [(UInt8(0x1A), message), (0x22, name)] where !text.isEmpty {
+            out.append(tag); varint(UInt64(text.utf8.count)); out += Array(text.utf8)
+        }
+        return out
+    }
 
     /// Adds one schema per message type and one channel per topic; returns
     /// the channel id of each topic.
@@ -44,7 +77,8 @@ public enum SessionSchema {
             if let id = schemaIDs[t.messageName] {
                 schemaID = id
             } else {
-                schemaID = try writer.addSchema(name: t.messageName, encoding: encoding, data: descriptorSet)
+                schemaID = try writer.addSchema(name: t.messageName, encoding: encoding,
+                                                data: t == log ? foxgloveLogDescriptorSet : descriptorSet)
                 schemaIDs[t.messageName] = schemaID
             }
             channelIDs[t.topic] = try writer.addChannel(topic: t.topic, messageEncoding: encoding, schemaID: schemaID)

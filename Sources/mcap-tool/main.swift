@@ -4,7 +4,7 @@
 //       attachments) and prints its message counts per topic as JSON
 //   mcap-tool recover IN OUT     rewrites a truncated file into a valid indexed one (JSON report)
 //   mcap-tool dump IN            reads a file with the Swift reader; JSON counts and checksums
-//   mcap-tool embed-descriptor PB SWIFT   regenerates Sources/Recording/Generated/DescriptorSet.swift
+//   mcap-tool embed-descriptor PB SWIFT CONSTANT   regenerates Sources/Recording/Generated/*DescriptorSet.swift
 import Recording
 import SwiftProtobuf
 import Wire
@@ -56,7 +56,9 @@ func writeSample(path: String, messages: Int, chunkSize: Int, compression: MCAPC
     var counts: [String: Int] = [:]
     var sequence: [String: UInt32] = [:]
     func put(_ topic: String, _ time: UInt64, _ message: some SwiftProtobuf.Message) throws {
-        let bytes: [UInt8] = try message.serializedBytes()
+        try put(topic, time, bytes: try message.serializedBytes())
+    }
+    func put(_ topic: String, _ time: UInt64, bytes: [UInt8]) throws {
         let seq = sequence[topic, default: 0]
         sequence[topic] = seq + 1
         try writer.write(channel: ids[topic]!, sequence: seq, logTime: time, publishTime: time, data: bytes)
@@ -100,7 +102,8 @@ func writeSample(path: String, messages: Int, chunkSize: Int, compression: MCAPC
             event.kind = "overrun"
             event.message = "tick \(tick) overran"
             try put("/events", t + 5000, event)
-            total += 2
+            try put("/log", t + 5000, bytes: SessionSchema.foxgloveLog(timestamp: t, level: .warning, message: event.message, name: event.kind))
+            total += 3
         }
         tick += 1
     }
@@ -131,8 +134,9 @@ func strippedDescriptorSet(_ bytes: [UInt8]) throws -> [UInt8] {
     return try set.serializedBytes()
 }
 
-/// Writes the Swift source that embeds a FileDescriptorSet (stripped) as wrapped base64.
-func embedDescriptor(from input: String, to output: String) throws {
+/// Writes the Swift source that embeds a FileDescriptorSet (stripped) as
+/// wrapped base64, in the constant `name`.
+func embedDescriptor(from input: String, to output: String, name: String) throws {
     let data = try strippedDescriptorSet(readFile(input))
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     var b64: [UInt8] = []
@@ -152,12 +156,12 @@ func embedDescriptor(from input: String, to output: String) throws {
         j += 100
     }
     let text = """
-        // Generated from Proto/spikeloop.v1.pb (the binary FileDescriptorSet of
-        // spikeloop.v1 without source info, \(data.count) bytes) — do not edit. Regenerate with
-        //   swift run mcap-tool embed-descriptor Proto/spikeloop.v1.pb Sources/Recording/Generated/DescriptorSet.swift
-        // RecordingTests fails when this copy differs from Proto/spikeloop.v1.pb.
+        // Generated from \(input) (a binary FileDescriptorSet, without source
+        // info: \(data.count) bytes) — do not edit. Regenerate with
+        //   swift run mcap-tool embed-descriptor \(input) \(output) \(name)
+        // RecordingTests fails when this copy differs from \(input).
 
-        let spikeloopDescriptorSetBase64 = \"\"\"
+        let \(name) = \"\"\"
         \(lines.joined(separator: "\n"))
         \"\"\"
 
@@ -204,8 +208,8 @@ do {
                     ("attachments", "\(all.attachments.count)"),
                     ("library", jsonString(all.header?.library ?? ""))]))
     case "embed-descriptor":
-        guard args.count == 3 else { fail("usage: mcap-tool embed-descriptor PB SWIFT") }
-        try embedDescriptor(from: args[1], to: args[2])
+        guard args.count == 4 else { fail("usage: mcap-tool embed-descriptor PB SWIFT CONSTANT") }
+        try embedDescriptor(from: args[1], to: args[2], name: args[3])
     default:
         fail("unknown command \(command)")
     }

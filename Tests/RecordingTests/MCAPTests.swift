@@ -124,6 +124,8 @@ func writeSession(_ path: String, count: Int, compression: MCAPCompression = .zs
         #expect(SessionSchema.descriptorSet == (try committed.serializedBytes()), "regenerate Sources/Recording/Generated/DescriptorSet.swift with mcap-tool embed-descriptor")
         // Without the .proto's comments: a few kB per Schema record, not 24.
         #expect(SessionSchema.descriptorSet.count < 8000)
+        let foxglove = try [UInt8](Data(contentsOf: root.appendingPathComponent("Proto/foxglove.Log.pb")))
+        #expect(SessionSchema.foxgloveLogDescriptorSet == foxglove)
         #expect(SessionSchema.sensors.messageName == Spikeloop_V1_SensorFrame.protoMessageName)
         #expect(SessionSchema.motorsSent.messageName == Spikeloop_V1_MotorCommand.protoMessageName)
         #expect(SessionSchema.spikes.messageName == Spikeloop_V1_SpikeBatch.protoMessageName)

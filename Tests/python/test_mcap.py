@@ -24,6 +24,7 @@ TOPIC_TYPES = {
     "/probes": "spikeloop.v1.StateProbe",
     "/loop_stats": "spikeloop.v1.LoopStats",
     "/events": "spikeloop.v1.Event",
+    "/log": "foxglove.Log",
 }
 
 
@@ -69,8 +70,8 @@ def test_python_reads_and_decodes_every_message(mcap_tool, tmp_path, compression
                   "--compression", compression)
     summary, decoded, attachments, metadata = read_all(path)
 
-    assert summary.statistics.message_count == written["messages"] == 40002  # 9996 ticks × 4 + 9 × (stats, event)
-    assert written["/sensors"] == 9996 and written["/loop_stats"] == written["/events"] == 9
+    assert summary.statistics.message_count == written["messages"] == 40003  # 9994 ticks × 4 + 9 × (stats, event, log)
+    assert written["/sensors"] == 9994 and written["/loop_stats"] == written["/events"] == written["/log"] == 9
     assert summary.statistics.chunk_count == written["chunks"] == len(summary.chunk_indexes) > 10
     assert {c.topic for c in summary.channels.values()} == set(TOPIC_TYPES)
     assert all(c.message_encoding == "protobuf" for c in summary.channels.values())
@@ -173,7 +174,7 @@ def test_spikeloop_recover_and_inspect(mcap_tool, tmp_path):
     original = tmp_path / "session.mcap"
     run(mcap_tool, "write-sample", original, "--messages", 5000, "--chunk-size", 16384)
     inspected = subprocess.run([str(spikeloop_binary()), "inspect", str(original)], capture_output=True, text=True, check=True).stdout
-    assert "messages     5002" in inspected  # 5000 plus one LoopStats and one Event
+    assert "messages     5003" in inspected  # 1250 ticks × 4 plus one LoopStats, Event and Log
     for topic in TOPIC_TYPES:
         assert topic in inspected
 

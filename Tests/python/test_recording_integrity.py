@@ -181,7 +181,19 @@ def test_session_details_readers_trip_over(tmp):
         names = [a.name for a in reader.iter_attachments()]
         assert f"{tmp}/robots/cartpole.yaml" in names and not any("/../" in n for n in names), names
         times = [m.log_time for _, c, m in reader.iter_messages(topics=["/events"], log_time_order=False)]
+        assert [s.name for s in summary.schemas.values() if s.id == next(
+            c.schema_id for c in summary.channels.values() if c.topic == "/log")] == ["foxglove.Log"]
     assert len(times) >= 3 and times == sorted(times), times
+    # /log: the events as foxglove.Log, for Foxglove's Log panel (decoded with the embedded schema).
+    with open(session, "rb") as f:
+        decoded = {}
+        for _, channel, _, m in make_reader(f, decoder_factories=[DecoderFactory()]).iter_decoded_messages(
+                topics=["/events", "/log"], log_time_order=False):
+            decoded.setdefault(channel.topic, []).append(m)
+    events, logs = decoded["/events"], decoded["/log"]
+    assert [(l.name, l.message) for l in logs] == [(e.kind, e.message) for e in events]
+    assert [l.level for l in logs] == [e.severity for e in events]  # the same numbers: DEBUG 1 … ERROR 4
+    assert all(l.timestamp.seconds > 1_700_000_000 for l in logs)  # UTC
     replay = subprocess.run([str(spikeloop_binary()), "replay", str(session), "--verify"], capture_output=True, text=True)
     assert replay.returncode == 0 and "\nidentical " in replay.stdout, replay.stdout + replay.stderr
 

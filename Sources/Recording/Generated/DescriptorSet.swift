@@ -1,6 +1,6 @@
-// Generated from Proto/spikeloop.v1.pb (the binary FileDescriptorSet of
-// spikeloop.v1 without source info, 4385 bytes) — do not edit. Regenerate with
-//   swift run mcap-tool embed-descriptor Proto/spikeloop.v1.pb Sources/Recording/Generated/DescriptorSet.swift
+// Generated from Proto/spikeloop.v1.pb (a binary FileDescriptorSet, without source
+// info: 4385 bytes) — do not edit. Regenerate with
+//   swift run mcap-tool embed-descriptor Proto/spikeloop.v1.pb Sources/Recording/Generated/DescriptorSet.swift spikeloopDescriptorSetBase64
 // RecordingTests fails when this copy differs from Proto/spikeloop.v1.pb.
 
 let spikeloopDescriptorSetBase64 = """
