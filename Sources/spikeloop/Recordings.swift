@@ -87,7 +87,7 @@ struct Inspect: ParsableCommand {
         print("messages     \(d.messages)\(summary == nil ? " in complete chunks" : ""); \(d.metadata.count) metadata, \(d.attachments.count) attachments")
         for (id, channel) in d.channels.sorted(by: { $0.key < $1.key }) {
             let schema = summary?.schemas[channel.schemaID]?.name ?? ""
-            print("  \(channel.topic.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(d.counts[id] ?? 0).padding(toLength: 10, withPad: " ", startingAt: 0)) \(schema)")
+            print("  \(channel.topic.padding(toLength: max(20, channel.topic.count), withPad: " ", startingAt: 0)) \(String(d.counts[id] ?? 0).padding(toLength: 10, withPad: " ", startingAt: 0)) \(schema)")
         }
         for a in d.attachments { print("  attachment \(a.name) (\(a.size) bytes)") }
         let recorderDropped = d.lastStats.map { String($0.recorderDropped) } ?? "?"
