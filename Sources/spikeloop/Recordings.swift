@@ -85,9 +85,10 @@ struct Inspect: ParsableCommand {
             print("populations  \(meta["populations"] ?? "?")" + (meta["probes", default: ""].isEmpty ? "" : "; probes \(meta["probes"]!)"))
         }
         print("messages     \(d.messages)\(summary == nil ? " in complete chunks" : ""); \(d.metadata.count) metadata, \(d.attachments.count) attachments")
+        let width = max(20, d.channels.values.map(\.topic.count).max() ?? 0)
         for (id, channel) in d.channels.sorted(by: { $0.key < $1.key }) {
             let schema = summary?.schemas[channel.schemaID]?.name ?? ""
-            print("  \(channel.topic.padding(toLength: max(20, channel.topic.count), withPad: " ", startingAt: 0)) \(String(d.counts[id] ?? 0).padding(toLength: 10, withPad: " ", startingAt: 0)) \(schema)")
+            print("  \(channel.topic.padding(toLength: width, withPad: " ", startingAt: 0)) \(String(d.counts[id] ?? 0).padding(toLength: 10, withPad: " ", startingAt: 0)) \(schema)")
         }
         for a in d.attachments { print("  attachment \(a.name) (\(a.size) bytes)") }
         let recorderDropped = d.lastStats.map { String($0.recorderDropped) } ?? "?"
