@@ -550,6 +550,7 @@ public final class Daemon: @unchecked Sendable {
         s.watchdogTimeoutNs = shared.watchdogTimeout.load(ordering: .relaxed)
         s.recorderDropped = UInt64(loop.recordsDropped)
         s.curveClientsRefused = UInt64(authenticator?.refused ?? 0)
+        s.repliesCopied = UInt64(loop.repliesCopied)
         recorder.withLock { r in
             s.recordingPath = r?.path ?? ""
             s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)

@@ -31,7 +31,8 @@ public final class ReplyPool: @unchecked Sendable {
     public let capacity: Int
     /// Sends that found no prepared message and let libzmq copy instead (one
     /// allocation each), since start.
-    public private(set) var copies: Int64 = 0
+    public var copies: Int64 { copied.load(ordering: .relaxed) }
+    private let copied = Atomic<Int64>(0)
 
     private let storage: UnsafeMutableRawPointer
     private let messages: UnsafeMutablePointer<zmq_msg_t>
@@ -177,7 +178,7 @@ public final class ReplyPool: @unchecked Sendable {
                      fill: (UnsafeMutableRawBufferPointer) -> Void) throws -> Bool {
         guard let index = take() else {
             // Every message is still inside libzmq: copy this one.
-            copies += 1
+            copied.add(1, ordering: .relaxed)
             return try withUnsafeTemporaryAllocation(byteCount: messageSize, alignment: 16) { buffer in
                 fill(buffer)
                 return try socket.send(UnsafeRawBufferPointer(buffer), wait)

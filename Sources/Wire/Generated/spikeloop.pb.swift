@@ -873,6 +873,13 @@ public nonisolated struct Spikeloop_V1_LoopStats: @unchecked Sendable {
     set {_uniqueStorage()._curveClientsRefused = newValue}
   }
 
+  /// Commands copied (one allocation each on the loop thread) because every
+  /// zero-copy message was still inside ZeroMQ, since start; 0 normally.
+  public var repliesCopied: UInt64 {
+    get {_storage._repliesCopied}
+    set {_uniqueStorage()._repliesCopied = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1501,7 +1508,7 @@ nonisolated extension Spikeloop_V1_StateProbe: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoopStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0\u{3}config_generation\0\u{3}reloads_refused\0\u{3}watchdog_timeout_ns\0\u{3}recording_path\0\u{3}recorder_written\0\u{3}weights_path\0\u{3}weights_saved\0\u{3}curve_clients_refused\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0\u{3}config_generation\0\u{3}reloads_refused\0\u{3}watchdog_timeout_ns\0\u{3}recording_path\0\u{3}recorder_written\0\u{3}weights_path\0\u{3}weights_saved\0\u{3}curve_clients_refused\0\u{3}replies_copied\0")
 
   fileprivate class _StorageClass {
     var _ticks: UInt64 = 0
@@ -1530,6 +1537,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
     var _weightsPath: String = String()
     var _weightsSaved: UInt64 = 0
     var _curveClientsRefused: UInt64 = 0
+    var _repliesCopied: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1566,6 +1574,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       _weightsPath = source._weightsPath
       _weightsSaved = source._weightsSaved
       _curveClientsRefused = source._curveClientsRefused
+      _repliesCopied = source._repliesCopied
     }
   }
 
@@ -1610,6 +1619,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         case 24: try { try decoder.decodeSingularStringField(value: &_storage._weightsPath) }()
         case 25: try { try decoder.decodeSingularUInt64Field(value: &_storage._weightsSaved) }()
         case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._curveClientsRefused) }()
+        case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._repliesCopied) }()
         default: break
         }
       }
@@ -1700,6 +1710,9 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       if _storage._curveClientsRefused != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._curveClientsRefused, fieldNumber: 26)
       }
+      if _storage._repliesCopied != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._repliesCopied, fieldNumber: 27)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1735,6 +1748,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         if _storage._weightsPath != rhs_storage._weightsPath {return false}
         if _storage._weightsSaved != rhs_storage._weightsSaved {return false}
         if _storage._curveClientsRefused != rhs_storage._curveClientsRefused {return false}
+        if _storage._repliesCopied != rhs_storage._repliesCopied {return false}
         return true
       }
       if !storagesAreEqual {return false}
