@@ -21,7 +21,6 @@ public final class SessionRecorder: @unchecked Sendable {
     /// Sensor and motor values by channel name (`/sensors/named`, …), JSON.
     private let sensorNames: NamedValues
     private let motorNames: NamedValues
-    private let populationCounts: NamedValues
     private let namedFrame: SensorFrameBuffer
     private var sequences: [UInt16: UInt32] = [:]
     /// CLOCK_REALTIME − CLOCK_MONOTONIC at the start: log times are UTC, ns.
@@ -94,11 +93,6 @@ public final class SessionRecorder: @unchecked Sendable {
                                                 data: Array(sensorNames.jsonSchema.utf8))
         let motorSchema = try writer.addSchema(name: "spikeloop.\(robot.name).motors", encoding: "jsonschema",
                                                data: Array(motorNames.jsonSchema.utf8))
-        populationCounts = NamedValues(names: network.populationNames,
-                                       units: network.populationNames.map { _ in "spikes in the tick" })
-        let countSchema = try writer.addSchema(name: "spikeloop.\(robot.name).spike_counts", encoding: "jsonschema",
-                                               data: Array(populationCounts.jsonSchema.utf8))
-        ids[Self.spikeCounts] = try writer.addChannel(topic: Self.spikeCounts, messageEncoding: "json", schemaID: countSchema)
         for (topic, schema) in [(Self.sensorsNamed, sensorSchema), (Self.motorsDecodedNamed, motorSchema), (Self.motorsSentNamed, motorSchema)] {
             ids[topic] = try writer.addChannel(topic: topic, messageEncoding: "json", schemaID: schema)
         }
@@ -138,8 +132,6 @@ public final class SessionRecorder: @unchecked Sendable {
     public static let sensorsNamed = "/sensors/named"
     public static let motorsDecodedNamed = "/motors/decoded/named"
     public static let motorsSentNamed = "/motors/sent/named"
-    /// Spikes per population in each tick (JSON): a population's activity, plottable.
-    public static let spikeCounts = "/spikes/counts"
 
     public static let initialWeights = "weights/initial.slw"
     public static let finalWeights = "weights/final.slw"
@@ -375,14 +367,9 @@ public final class SessionRecorder: @unchecked Sendable {
         write(channels[Self.motorsSentNamed]!, Array(motorNames.json(sent).utf8), at: start)
 
         let populations = Int(r.get(UInt32.self))
-        var counts = [Float](repeating: 0, count: populationNames.count)
-        defer {
-            if ticked != 0 { write(channels[Self.spikeCounts]!, Array(populationCounts.json(counts).utf8), at: start) }
-        }
         for _ in 0..<populations {
             let p = Int(r.get(UInt32.self))
             let n = Int(r.get(UInt32.self))
-            if p < counts.count { counts[p] = Float(n) }
             var batch = Spikeloop_V1_SpikeBatch()
             batch.population = p < populationNames.count ? populationNames[p] : "population \(p)"
             batch.firstStep = UInt64(firstStep)
