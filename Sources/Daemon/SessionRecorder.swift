@@ -18,10 +18,6 @@ public final class SessionRecorder: @unchecked Sendable {
     private let writer: MCAPWriter
     private let tap: SessionTap
     private let channels: [String: UInt16]
-    /// Sensor and motor values by channel name (`/sensors/named`, …), JSON.
-    private let sensorNames: NamedValues
-    private let motorNames: NamedValues
-    private let namedFrame: SensorFrameBuffer
     private var sequences: [UInt16: UInt32] = [:]
     /// CLOCK_REALTIME − CLOCK_MONOTONIC at the start: log times are UTC, ns.
     private let epochOffset: Int64
@@ -82,21 +78,8 @@ public final class SessionRecorder: @unchecked Sendable {
         writer = try MCAPWriter(path: path, options: options)
         // /probes only when there are probes: a channel without messages
         // would only confuse readers (and MCAP checkers).
-        var ids = try SessionSchema.addChannels(to: writer,
-                                                topics: SessionSchema.topics.filter { $0 != SessionSchema.probes || !tap.probes.isEmpty })
-        // The values again, by name, for plotting (`/sensors/named.pole.angle`).
-        let robot = config.robot
-        sensorNames = NamedValues(names: robot.sensors.map(\.name), units: robot.sensors.map(\.unit))
-        motorNames = NamedValues(names: robot.motors.map(\.name), units: robot.motors.map(\.unit))
-        namedFrame = SensorFrameBuffer(capacity: robot.sensors.count + 1)
-        let sensorSchema = try writer.addSchema(name: "spikeloop.\(robot.name).sensors", encoding: "jsonschema",
-                                                data: Array(sensorNames.jsonSchema.utf8))
-        let motorSchema = try writer.addSchema(name: "spikeloop.\(robot.name).motors", encoding: "jsonschema",
-                                               data: Array(motorNames.jsonSchema.utf8))
-        for (topic, schema) in [(Self.sensorsNamed, sensorSchema), (Self.motorsDecodedNamed, motorSchema), (Self.motorsSentNamed, motorSchema)] {
-            ids[topic] = try writer.addChannel(topic: topic, messageEncoding: "json", schemaID: schema)
-        }
-        channels = ids
+        channels = try SessionSchema.addChannels(to: writer,
+                                                 topics: SessionSchema.topics.filter { $0 != SessionSchema.probes || !tap.probes.isEmpty })
 
         let l = config.loop
         var host = [CChar](repeating: 0, count: 256)
@@ -128,11 +111,6 @@ public final class SessionRecorder: @unchecked Sendable {
     }
 
     /// Attachment names of the weights snapshots (docs/weights.md).
-    /// Topics of the values by channel name (JSON; see ``NamedValues``).
-    public static let sensorsNamed = "/sensors/named"
-    public static let motorsDecodedNamed = "/motors/decoded/named"
-    public static let motorsSentNamed = "/motors/sent/named"
-
     public static let initialWeights = "weights/initial.slw"
     public static let finalWeights = "weights/final.slw"
 
@@ -310,12 +288,7 @@ public final class SessionRecorder: @unchecked Sendable {
     private func frame(_ payload: UnsafeRawBufferPointer) {
         var r = RecordReader(payload)
         let time: Int64 = r.get()
-        let bytes = r.bytes(count: payload.count - 8)
-        write(channels[SessionSchema.sensors.topic]!, bytes, at: time)
-        let decoded = bytes.withUnsafeBytes { HotCodec.decode($0, into: namedFrame) }
-        if decoded == nil {
-            write(channels[Self.sensorsNamed]!, Array(sensorNames.json(Array(namedFrame.valueBuffer)).utf8), at: time)
-        }
+        write(channels[SessionSchema.sensors.topic]!, r.bytes(count: payload.count - 8), at: time)
         betweenTicks = false
     }
 
@@ -363,8 +336,6 @@ public final class SessionRecorder: @unchecked Sendable {
         command.values = sent
         command.safeStop = safeStop != 0
         write(SessionSchema.motorsSent.topic, command, at: start)
-        write(channels[Self.motorsDecodedNamed]!, Array(motorNames.json(decoded).utf8), at: start)
-        write(channels[Self.motorsSentNamed]!, Array(motorNames.json(sent).utf8), at: start)
 
         let populations = Int(r.get(UInt32.self))
         for _ in 0..<populations {

@@ -26,17 +26,3 @@ import Testing
         #expect(try MCAPReader(path: output).readAll().scan?.complete == true)
     }
 }
-
-/// Values by channel name (recordings' `/…/named` topics).
-@Suite struct NamedValuesTests {
-    @Test func dottedNamesNestAndTheSchemaFollows() {
-        let named = NamedValues(names: ["cart.x", "pole.angle", "pole.rate"], units: ["m", "rad", "rad/s"])
-        #expect(named.json([0.5, -0.25, 1e-5]) == #"{"cart":{"x":0.5},"pole":{"angle":-0.25,"rate":1e-05}}"#)
-        #expect(named.jsonSchema == #"{"type":"object","properties":{"cart":{"type":"object","properties":{"x":{"type":"number","description":"m"}}},"pole":{"type":"object","properties":{"angle":{"type":"number","description":"rad"},"rate":{"type":"number","description":"rad/s"}}}}}"#)
-    }
-
-    @Test func namesThatWouldCollideStayFlatAndAreEscaped() {
-        let named = NamedValues(names: ["arm", "arm.angle", "odd\"name"], units: ["1", "rad", "1"])
-        #expect(named.json([1, 2, .nan]) == #"{"arm":1.0,"arm.angle":2.0,"odd\"name":null}"#)
-    }
-}
