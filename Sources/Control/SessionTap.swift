@@ -31,8 +31,6 @@ public final class SessionTap: StepTap, @unchecked Sendable {
     let waitsForSpace: Bool
     /// Set while a recorder drains the queue; the loop waits only then.
     public let consumerAlive = Atomic<Bool>(false)
-    /// Times the loop waited for the recorder, since start.
-    public let waits = Atomic<Int64>(0)
     /// Whether the ticks since the last boundary are recorded (loop side).
     private(set) var isOn = false
 
@@ -148,7 +146,6 @@ public final class SessionTap: StepTap, @unchecked Sendable {
     @inline(never)
     private func reserveWaiting(_ size: Int, _ kind: Kind) -> UnsafeMutableRawPointer? {
         guard RecordQueue.total(size) <= queue.capacity else { return nil }  // could never fit
-        waits.add(1, ordering: .relaxed)
         while consumerAlive.load(ordering: .acquiring) {
             var pause = timespec(tv_sec: 0, tv_nsec: 100_000)
             nanosleep(&pause, nil)
