@@ -240,7 +240,7 @@ public enum NetworkFile {
 
     static func projection(_ item: Entry, _ r: DocumentReader, sizes: [String: Int], models: [String: NeuronModel],
                            declared: Set<String>) -> ProjectionSpec? {
-        guard let keys = r.mapping(item, allowed: ["name", "from", "to", "target", "connect", "weight", "delay"]) else { return nil }
+        guard let keys = r.mapping(item, allowed: ["name", "from", "to", "target", "connect", "weight", "delay", "plasticity"]) else { return nil }
         let known = declared.sorted().joined(separator: ", ")
         func population(_ key: String) -> String? {
             guard let e = r.required(keys, key, in: item, "the name of a population (\(known))"), let n = r.string(e) else { return nil }
@@ -309,10 +309,53 @@ public enum NetworkFile {
             synapseValues($0, .voltage, r, nonNegative: false)
         }
         let delay = keys["delay"].map { synapseValues($0, .time, r, nonNegative: true) } ?? .constant(0)
-        guard let source, let target, let variable, let rule, let weight, let delay else { return nil }
+        var plasticity: Plasticity?? = .some(nil)
+        if let e = keys["plasticity"] {
+            plasticity = self.plasticity(e, r).map { .some($0) }
+            if case .stdp(let rule)?? = plasticity, let w = weight?.bounds, w.lo < rule.wMin || w.hi > rule.wMax {
+                r.report(keys["weight"]!, "initial weights lie in [\(w.lo.compact), \(w.hi.compact)] mV, outside the plasticity's [w_min, w_max] = [\(rule.wMin.compact), \(rule.wMax.compact)] mV")
+                plasticity = nil
+            }
+        }
+        guard let source, let target, let variable, let rule, let weight, let delay, let plasticity else { return nil }
         let name = keys["name"].flatMap(r.string)
         return ProjectionSpec(name: name, source: source, target: target, variable: variable, rule: rule,
-                              excludeSelf: excludeSelf, weight: weight, delay: delay)
+                              excludeSelf: excludeSelf, weight: weight, delay: delay, plasticity: plasticity)
+    }
+
+    static let plasticityRules = ["stdp"]
+
+    /// `plasticity: {rule: stdp, a_pre, a_post, tau_pre, tau_post, w_min, w_max, pairing, update}`.
+    static func plasticity(_ e: Entry, _ r: DocumentReader) -> Plasticity? {
+        let allowed = ["rule", "a_pre", "a_post", "tau_pre", "tau_post", "w_min", "w_max", "pairing", "update"]
+        guard let keys = r.mapping(e, allowed: allowed) else { return nil }
+        guard r.required(keys, "rule", in: e, "one of \(plasticityRules.joined(separator: ", "))")
+            .flatMap({ r.choice($0, plasticityRules) }) != nil else { return nil }
+        func value(_ key: String, _ dim: PhysicalDimension, _ what: String, positive: Bool = false) -> Double? {
+            guard let x = r.required(keys, key, in: e, what) else { return nil }
+            return r.quantity(x, dim, positive: positive)
+        }
+        let aPre = value("a_pre", .voltage, "the presynaptic trace's increment, in the weight's unit, e.g. '0.01 mV'")
+        let aPost = value("a_post", .voltage, "the postsynaptic trace's increment (negative for depression), e.g. '-0.0105 mV'")
+        let tauPre = value("tau_pre", .time, "the presynaptic trace's time constant, e.g. '20 ms'", positive: true)
+        let tauPost = value("tau_post", .time, "the postsynaptic trace's time constant, e.g. '20 ms'", positive: true)
+        let wMin = value("w_min", .voltage, "the smallest weight, e.g. '0 mV'")
+        let wMax = value("w_max", .voltage, "the largest weight, e.g. '1 mV'")
+        var pairing = STDPRule.Pairing.allToAll, update = STDPRule.Update.additive
+        var ok = true
+        if let x = keys["pairing"] {
+            if let c = r.choice(x, STDPRule.Pairing.allCases.map(\.rawValue)) { pairing = .init(rawValue: c)! } else { ok = false }
+        }
+        if let x = keys["update"] {
+            if let c = r.choice(x, STDPRule.Update.allCases.map(\.rawValue)) { update = .init(rawValue: c)! } else { ok = false }
+        }
+        guard ok, let aPre, let aPost, let tauPre, let tauPost, let wMin, let wMax else { return nil }
+        guard wMin <= wMax else {
+            r.report(keys["w_max"]!, "w_max \(wMax.compact) mV is below w_min \(wMin.compact) mV")
+            return nil
+        }
+        return .stdp(STDPRule(aPre: aPre, aPost: aPost, tauPre: tauPre, tauPost: tauPost, wMin: wMin, wMax: wMax,
+                              pairing: pairing, update: update))
     }
 
     static func synapseValues(_ e: Entry, _ dim: PhysicalDimension, _ r: DocumentReader, nonNegative: Bool) -> SynapseValues? {

@@ -14,6 +14,10 @@
 /// 3. **Synaptic propagation**: each spike is delivered `round(delay / dt)`
 ///    steps later, a zero delay in this same step; then the delayed input due
 ///    now is added. Direct increments of a refractory neuron's `v` are dropped.
+///    A plastic projection delivers each arrival at its current weight and
+///    then updates it from the postsynaptic trace (Brian2's `on_pre`); after
+///    every projection has delivered, the spikes of this step's targets update
+///    the synapses onto them (Brian2's `on_post`, which runs after all `on_pre`).
 /// 4. **Reset** of the neurons that spiked, which then stay refractory for
 ///    `round(t_ref / dt)` steps.
 ///
@@ -35,6 +39,8 @@ public final class Network {
     /// readers of its spikes (no reference counting).
     private let populationTable: ObjectTable<PopulationHandle>
     private let projectionTable: ObjectTable<Projection>
+    /// The projections whose weights learn from their targets' spikes (phase 3c).
+    private let plasticTable: ObjectTable<Projection>
     /// The populations that phases 3b and 4 have work for.
     private let deliveringTable: ObjectTable<PopulationHandle>
     private let resettingTable: ObjectTable<PopulationHandle>
@@ -90,11 +96,12 @@ public final class Network {
         for (t, population) in populations.enumerated() {
             for variable in TargetVariable.allCases {
                 let longest = made.filter { $0.targetIndex == t && $0.variable == variable }
-                    .map(\.maxDelaySteps).max() ?? 0
+                    .map(\.ringDelaySteps).max() ?? 0
                 if longest > 0 { population.attachRing(DelayRing(maxDelaySteps: longest, width: population.size), to: variable) }
             }
         }
         for q in made { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
+        plasticTable = ObjectTable(made.filter(\.isPlastic))
         deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
         resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
     }
@@ -105,6 +112,7 @@ public final class Network {
         let populations = populationTable
         populations.forEach { $0.population.updateAndThreshold(step: k) }
         projectionTable.forEach { q in q.propagate(populations.with(q.sourceIndex) { $0.population.spikes }, step: k) }
+        plasticTable.forEach { q in q.learnFromTargetSpikes(populations.with(q.targetIndex) { $0.population.spikes }, step: k) }
         deliveringTable.forEach { $0.population.deliverDelayed(step: k) }
         resettingTable.forEach { $0.population.resetSpiked() }
         stepIndex = k + 1
@@ -117,6 +125,7 @@ public final class Network {
     /// Weights are parameters, not state: weights set since building are kept.
     public func restoreInitialState() {
         for p in populations { p.restoreInitialState() }
+        for q in projections { q.restoreInitialState() }
         stepIndex = 0
     }
 

@@ -193,6 +193,18 @@ public enum SynapseValues: Sendable, Equatable {
     case values([Double])
 }
 
+extension SynapseValues {
+    /// The smallest and largest value these can produce.
+    public var bounds: (lo: Double, hi: Double)? {
+        switch self {
+        case .constant(let x): return (x, x)
+        case .uniform(let lo, let hi): return (lo, hi)
+        case .clippedNormal(_, _, let lo, let hi): return (lo, hi)
+        case .values(let xs): return xs.isEmpty ? nil : (xs.min()!, xs.max()!)
+        }
+    }
+}
+
 public struct ProjectionSpec: Sendable, Equatable {
     public var name: String
     public var source: String
@@ -203,10 +215,13 @@ public struct ProjectionSpec: Sendable, Equatable {
     public var excludeSelf: Bool
     public var weight: SynapseValues
     public var delay: SynapseValues
+    /// How the weights change with activity; nil: they never do.
+    public var plasticity: Plasticity?
 
     public init(name: String? = nil, source: String, target: String, variable: TargetVariable,
                 rule: ConnectionRule, excludeSelf: Bool = false,
-                weight: SynapseValues, delay: SynapseValues = .constant(0)) {
+                weight: SynapseValues, delay: SynapseValues = .constant(0), plasticity: Plasticity? = nil) {
+        self.plasticity = plasticity
         self.name = name ?? "\(source)->\(target)"
         self.source = source
         self.target = target
@@ -225,20 +240,29 @@ public struct NetworkSizeEstimate: Sendable, Equatable {
     public var neurons: Double
     /// Expected synapses (fixed_probability counts its mean).
     public var synapses: Double
-    /// Heap bytes: about `bytesPerNeuron` each neuron, `bytesPerSynapse` each synapse.
-    public var bytes: Double { neurons * Self.bytesPerNeuron + synapses * Self.bytesPerSynapse }
+    /// Expected synapses of plastic projections (counted in `synapses` too).
+    public var plasticSynapses: Double = 0
+    /// Heap bytes: about `bytesPerNeuron` each neuron, `bytesPerSynapse` each
+    /// synapse, `bytesPerPlasticSynapse` more each plastic one.
+    public var bytes: Double {
+        neurons * Self.bytesPerNeuron + synapses * Self.bytesPerSynapse + plasticSynapses * Self.bytesPerPlasticSynapse
+    }
 
     /// State, parameters, spike and delay buffers of a neuron (rounded up).
     public static let bytesPerNeuron = 64.0
     /// Weight, target index and delay of a synapse, plus the per-source offsets (rounded up).
     public static let bytesPerSynapse = 10.0
+    /// What a plastic synapse adds: its weight even when all start equal, a
+    /// presynaptic trace and its last update step, and the by-target index.
+    public static let bytesPerPlasticSynapse = 28.0
 }
 
 extension NetworkSpec {
     public var sizeEstimate: NetworkSizeEstimate {
         let sizes = Dictionary(populations.map { ($0.name, Double($0.size)) }, uniquingKeysWith: { a, _ in a })
-        var synapses = 0.0
+        var synapses = 0.0, plastic = 0.0
         for p in projections {
+            let before = synapses
             let pre = sizes[p.source] ?? 0, post = sizes[p.target] ?? 0
             let pairs = pre * post - (p.excludeSelf && p.source == p.target ? pre : 0)
             switch p.rule {
@@ -248,7 +272,8 @@ extension NetworkSpec {
             case .fixedIndegree(let k): synapses += post * Double(k)
             case .list(let pairs): synapses += Double(pairs.count)
             }
+            if p.plasticity != nil { plastic += synapses - before }
         }
-        return NetworkSizeEstimate(neurons: sizes.values.reduce(0, +), synapses: synapses)
+        return NetworkSizeEstimate(neurons: sizes.values.reduce(0, +), synapses: synapses, plasticSynapses: plastic)
     }
 }

@@ -34,6 +34,14 @@ final class Projection {
     /// Bound once the target population's rings exist.
     private var target: SynapticTarget!
 
+    /// Plasticity's state; nil for a projection whose weights never change.
+    private let stdp: STDPState?
+    /// A plastic projection delivers each spike when it arrives (the weight
+    /// then, as Brian2's delayed `on_pre`), so it keeps the last
+    /// `maxDelaySteps + 1` steps of presynaptic spikes instead of a ring of sums.
+    private let history: StateBuffer<UInt32>?
+    private let historyCount: StateBuffer<Int32>?
+
     /// Largest delay a projection may have, in steps.
     static let delayLimit = Int(UInt16.max)
 
@@ -85,12 +93,16 @@ final class Projection {
         post = StateBuffer(count: n, filling: 0)
         for k in 0..<n { post[k] = postIdx[Int(order[k])] }
 
-        if case .constant(let x) = spec.weight {
+        if case .constant(let x) = spec.weight, spec.plasticity == nil {
             weights = nil
             constantWeight = Float(x)
         } else {
             let buffer = StateBuffer<Float>(count: n, filling: 0)
-            for k in 0..<n { buffer[k] = Float(w[Int(order[k])]) }
+            if case .constant(let x) = spec.weight {
+                buffer.base.update(repeating: Float(x), count: n)
+            } else {
+                for k in 0..<n { buffer[k] = Float(w[Int(order[k])]) }
+            }
             weights = buffer
             constantWeight = 0
         }
@@ -103,6 +115,46 @@ final class Projection {
             delays = buffer
             constantDelay = -1
         }
+
+        switch spec.plasticity {
+        case nil:
+            stdp = nil
+            history = nil
+            historyCount = nil
+        case .stdp(let rule)?:
+            try Self.validate(rule, projection: spec.name)
+            if let w = spec.weight.bounds, w.lo < rule.wMin || w.hi > rule.wMax {
+                throw NetworkBuildError("projection '\(spec.name)': initial weights span \(w.lo)…\(w.hi) mV, outside the plasticity's [w_min, w_max] = [\(rule.wMin), \(rule.wMax)] mV")
+            }
+            stdp = STDPState(rule: rule, dt: dt, preCount: preCount, postCount: postCount, synapseCount: n,
+                             perSynapsePreTrace: delays != nil, rowStart: rowStart, post: post)
+            history = StateBuffer(count: max(1, (maxD + 1) * preCount), filling: 0)
+            historyCount = StateBuffer(count: maxD + 1, filling: 0)
+        }
+    }
+
+    private static func validate(_ rule: STDPRule, projection: String) throws(NetworkBuildError) {
+        for (key, value) in [("a_pre", rule.aPre), ("a_post", rule.aPost), ("w_min", rule.wMin), ("w_max", rule.wMax)]
+        where !value.isFinite {
+            throw NetworkBuildError("projection '\(projection)': plasticity.\(key) is \(value); it must be finite")
+        }
+        for (key, value) in [("tau_pre", rule.tauPre), ("tau_post", rule.tauPost)] where !(value > 0 && value.isFinite) {
+            throw NetworkBuildError("projection '\(projection)': plasticity.\(key) is \(value) ms; it must be a positive time")
+        }
+        guard rule.wMin <= rule.wMax else {
+            throw NetworkBuildError("projection '\(projection)': plasticity.w_min \(rule.wMin) mV exceeds w_max \(rule.wMax) mV")
+        }
+    }
+
+    /// Whether the weights change with activity.
+    var isPlastic: Bool { stdp != nil }
+
+    /// The delay ring this projection needs on its target: none for a plastic one.
+    var ringDelaySteps: Int { stdp == nil ? maxDelaySteps : 0 }
+
+    func restoreInitialState() {
+        stdp?.restoreInitialState()
+        historyCount?.fill(0)
     }
 
     func bind(_ target: SynapticTarget) { self.target = target }
@@ -111,7 +163,7 @@ final class Projection {
     var bytesPerSynapse: Double {
         guard synapseCount > 0 else { return 0 }
         let bytes = synapseCount * 4 + (weights == nil ? 0 : synapseCount * 4) + (delays == nil ? 0 : synapseCount * 2)
-        return Double(bytes) / Double(synapseCount)
+        return Double(bytes) / Double(synapseCount) + (stdp?.bytesPerSynapse(synapseCount: synapseCount) ?? 0)
     }
 
     /// The weights in CSR order (pre-major, then connection order), mV.
@@ -182,6 +234,10 @@ final class Projection {
     /// Phase 3: scatter this step's presynaptic spikes. Zero-delay input goes
     /// straight into the variable; delayed input into the ring slot of its step.
     func propagate(_ spikes: SpikeList, step: Int64) {
+        if let stdp {
+            deliverArrivals(spikes, step: step, stdp: stdp)
+            return
+        }
         guard spikes.count > 0 else { return }
         let post = post.base, rows = rowStart.base
         let target = target!
@@ -238,6 +294,43 @@ final class Projection {
                 for s in Int(rows[i])..<Int(rows[i + 1]) where r[Int(post[s])] == 0 { dest[Int(post[s])] += w[s] }
             }
         }
+    }
+
+    /// Phase 3 of a plastic projection: keeps this step's presynaptic spikes,
+    /// then delivers every spike whose delay ends now, at the weight it has
+    /// now, and lets each arrival change its synapse (`STDPState.preArrival`).
+    private func deliverArrivals(_ spikes: SpikeList, step: Int64, stdp: STDPState) {
+        let history = history.unsafelyUnwrapped, counts = historyCount.unsafelyUnwrapped
+        let length = Int64(maxDelaySteps + 1)
+        let slotNow = Int(step % length)
+        history.base.advanced(by: slotNow * preCount).update(from: spikes.indices, count: spikes.count)
+        counts[slotNow] = Int32(spikes.count)
+
+        let post = post.base, rows = rowStart.base, w = weights.unsafelyUnwrapped.base
+        let variable = target.variable, gate = target.refractory
+        let bySynapse = stdp.preTracePerSynapse
+        let delayRange = delays == nil ? constantDelay...constantDelay : 0...maxDelaySteps
+        for d in delayRange where step - Int64(d) >= 0 {
+            let slot = Int((step - Int64(d)) % length)
+            let emitted = history.base.advanced(by: slot * preCount)
+            for k in 0..<Int(counts[slot]) {
+                let i = Int(emitted[k])
+                for s in Int(rows[i])..<Int(rows[i + 1]) {
+                    if let delays, Int(delays[s]) != d { continue }
+                    let j = Int(post[s])
+                    if gate == nil || gate.unsafelyUnwrapped[j] == 0 { variable[j] += w[s] }
+                    stdp.preArrival(synapse: s, slot: bySynapse ? s : i, post: j, step: step, weights: w)
+                }
+            }
+        }
+    }
+
+    /// After every projection's phase 3: the target's spikes of this step
+    /// change the synapses onto them (Brian2 runs all `on_post` pathways
+    /// after all `on_pre` ones).
+    func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64) {
+        guard let stdp, spikes.count > 0 else { return }
+        stdp.postSpikes(spikes, step: step, weights: weights.unsafelyUnwrapped.base)
     }
 
     // MARK: - Construction

@@ -16,7 +16,9 @@ let optimised = true
     @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
     func noAllocationInTenThousandSteps() throws {
         // Every code path of the step: LIF with g_e/g_i and direct v, delay rings
-        // (homogeneous and per synapse), Izhikevich, Poisson and spike-time sources.
+        // (homogeneous and per synapse), Izhikevich, Poisson and spike-time
+        // sources, STDP (all-to-all and nearest, additive and multiplicative,
+        // equal and per-synapse delays, onto g_e and v).
         let cell = LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
         let spec = NetworkSpec(dt: 0.1, seed: 2, populations: [
             PopulationSpec(name: "exc", size: 400, model: .lif(cell)),
@@ -32,6 +34,13 @@ let optimised = true
             ProjectionSpec(source: "inh", target: "exc", variable: .gi, rule: .fixedProbability(0.05), weight: .constant(-9), delay: .uniform(0, 3)),
             ProjectionSpec(source: "noise", target: "izh", variable: .v, rule: .fixedIndegree(5), weight: .constant(2), delay: .constant(0.5)),
             ProjectionSpec(source: "times", target: "exc", variable: .v, rule: .allToAll, weight: .uniform(0, 1)),
+            ProjectionSpec(name: "stdp", source: "noise", target: "exc", variable: .ge, rule: .fixedProbability(0.1),
+                           weight: .uniform(0, 1), delay: .uniform(0, 2),
+                           plasticity: .stdp(STDPRule(aPre: 0.01, aPost: -0.0105, tauPre: 20, tauPost: 20, wMin: 0, wMax: 1))),
+            ProjectionSpec(name: "stdp-soft", source: "exc", target: "inh", variable: .v, rule: .fixedProbability(0.05),
+                           weight: .constant(0.5), delay: .constant(1),
+                           plasticity: .stdp(STDPRule(aPre: 0.01, aPost: -0.012, tauPre: 10, tauPost: 30, wMin: 0, wMax: 1,
+                                                      pairing: .nearest, update: .multiplicative))),
         ])
         let net = try Network(spec)
         let spikeInput = try #require(net.spikeInput(population: 5))
@@ -51,6 +60,11 @@ let optimised = true
         let allocations = sl_alloc_counting_end()
         #expect(allocations == 0, "\(allocations) heap allocations in 10,000 steps")
         #expect(spikes > 0)
+        // The plastic projections did learn.
+        for name in ["stdp", "stdp-soft"] {
+            let p = try #require(net.projectionNames.firstIndex(of: name))
+            #expect(Set(net.weights(ofProjection: p)).count > 10, "\(name): weights did not change")
+        }
     }
 
     /// The counter itself works: an array allocates.

@@ -41,5 +41,34 @@ import Testing
         if let i = (0..<min(ours.count, brian.count)).first(where: { ours[$0] != brian[$0] }) {
             Issue.record("\(name): first difference at spike \(i): ours \(ours[i]), Brian2 \(brian[i])")
         }
+        try expectBrian2Weights(name: name, net)
+    }
+
+    /// Plastic networks: every final weight within 1e-5 of Brian2's, relative
+    /// (absolute 1e-8 mV for weights Brian2 ends within 1e-3 mV of zero).
+    func expectBrian2Weights(name: String, _ net: Network) throws {
+        let url = Self.directory.appendingPathComponent("\(name).weights.csv")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        var ours: [String: Float] = [:]
+        for (p, projection) in net.projectionNames.enumerated() {
+            for ((pre, post), w) in zip(net.connections(ofProjection: p), net.weights(ofProjection: p)) {
+                ours["\(projection),\(pre),\(post)"] = w
+            }
+        }
+        let rows = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rows.count > 0)
+        var worst = 0.0
+        for row in rows {
+            let f = row.split(separator: ",")
+            let key = f[0...2].joined(separator: ","), brian = Double(f[3])!
+            guard let w = ours[key] else {
+                Issue.record("\(name): Brian2 has synapse \(key), we do not")
+                continue
+            }
+            let error = abs(Double(w) - brian) / max(abs(brian), 1e-3)
+            worst = max(worst, error)
+            #expect(error <= 1e-5, "\(name): weight \(key): ours \(w) mV, Brian2 \(brian) mV")
+        }
+        print("\(name): \(rows.count) plastic weights, largest difference from Brian2 \(worst) (relative)")
     }
 }

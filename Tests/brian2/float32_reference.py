@@ -15,6 +15,13 @@ rules, not from Brian2:
 4. reset; a neuron that spiked at step n is refractory through step
    ``n + round(t_ref / dt) - 1`` and integrates again from step
    ``n + round(t_ref / dt)``.
+
+Plastic projections (docs/plasticity.md) deliver each spike when it arrives,
+at the weight it has then, and update it from the postsynaptic trace; after
+all arrivals of a step, each target spike updates the synapses onto it from
+their presynaptic traces.  Traces are kept per synapse here and decayed with
+``math.exp`` at each read (the engine tabulates the factors and keeps one
+presynaptic trace per neuron when delays are equal).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import numpy as np
 F32 = np.float32
 
 
-def run(pops, projs, steps, dt, brian_traces=None):
+def run(pops, projs, steps, dt, brian_traces=None, weights_out=None):
     """``projs``: dicts with from, to, target, pairs, weights (mV), delays (ms),
     the connection list already expanded in the engine's order.
 
@@ -70,14 +77,35 @@ def run(pops, projs, steps, dt, brian_traces=None):
     # CSR-like per projection: for each pre neuron, arrays of (post, weight, delay steps)
     fanout = []
     max_delay = 0
+    plastic = []
     for pr in projs:
         d = [int(round(x / dt)) for x in pr["delays"]]
         max_delay = max(max_delay, max(d))
         rows = {}
+        if pr.get("plasticity"):
+            q = pr["plasticity"]
+            n_syn = len(pr["pairs"])
+            st = dict(pr=pr, q=q, w=np.array(pr["weights"], F32), x_pre=np.zeros(n_syn), pre_at=np.zeros(n_syn),
+                      x_post={}, onto={})
+            for s_idx, ((i, j), dk) in enumerate(zip(pr["pairs"], d)):
+                rows.setdefault(i, []).append((j, s_idx, dk))
+                st["onto"].setdefault(j, []).append((s_idx, i))
+            plastic.append(st)
+            fanout.append((pr, rows, st))
+            continue
         for (i, j), wk, dk in zip(pr["pairs"], pr["weights"], d):
             rows.setdefault(i, []).append((j, F32(wk), dk))
-        fanout.append((pr, rows))
-    ring = [[] for _ in range(max_delay + 1)]  # ring[slot] = [(pop, var, post, w)]
+        fanout.append((pr, rows, None))
+    ring = [[] for _ in range(max_delay + 1)]  # ring[slot] = [(pop, var, post, w or plastic state, synapse)]
+
+    def decayed(value, since, now, tau):
+        return value * math.exp(-(now - since) * dt / tau)
+
+    def change(st, w, x, potentiate):
+        q = st["q"]
+        if q["update"] == "multiplicative":
+            x *= (q["w_max"] - w if potentiate else w - q["w_min"]) / (q["w_max"] - q["w_min"])
+        return F32(min(q["w_max"], max(q["w_min"], float(w) + x)))
 
     spikes = []
     for step in range(steps):
@@ -99,13 +127,23 @@ def run(pops, projs, steps, dt, brian_traces=None):
                 idx = np.array(sorted(s["by_step"].get(step, [])), dtype=np.int64)
             fired[name] = idx
             spikes += [(step, name, int(i)) for i in idx]
-        for pr, rows in fanout:
+        for pr, rows, st in fanout:
             for i in fired[pr["from"]]:
                 for j, w, d in rows.get(int(i), ()):
-                    ring[(step + d) % len(ring)].append((pr["to"], pr["target"], j, w))
+                    # plastic: w is the synapse's index; its weight is read on arrival
+                    ring[(step + d) % len(ring)].append((pr["to"], pr["target"], j, w if st is None else (st, w)))
         slot = ring[step % len(ring)]
         for pop, var, j, w in slot:
             s = state[pop]
+            if isinstance(w, tuple):  # a plastic synapse's arrival: deliver, then learn
+                st, syn = w
+                q = st["q"]
+                w = st["w"][syn]
+                x = decayed(st["x_pre"][syn], st["pre_at"][syn], step, q["tau_pre"])
+                st["x_pre"][syn] = q["a_pre"] if q["pairing"] == "nearest" else x + q["a_pre"]
+                st["pre_at"][syn] = step
+                y, since = st["x_post"].get(j, (0.0, 0))
+                st["w"][syn] = change(st, w, decayed(y, since, step, q["tau_post"]), potentiate=False)
             if var == "v":
                 if s["free_from"][j] <= step:
                     s["v"][j] = F32(s["v"][j] + w)
@@ -114,6 +152,16 @@ def run(pops, projs, steps, dt, brian_traces=None):
             else:
                 s["gi"][j] = F32(s["gi"][j] + w)
         slot.clear()
+        for st in plastic:
+            q = st["q"]
+            for j in fired[st["pr"]["to"]]:
+                j = int(j)
+                y, since = st["x_post"].get(j, (0.0, 0))
+                y = q["a_post"] if q["pairing"] == "nearest" else decayed(y, since, step, q["tau_post"]) + q["a_post"]
+                st["x_post"][j] = (y, step)
+                for syn, i in st["onto"].get(j, ()):
+                    x = decayed(st["x_pre"][syn], st["pre_at"][syn], step, q["tau_pre"])
+                    st["w"][syn] = change(st, st["w"][syn], x, potentiate=True)
         for s in state.values():
             if s["model"] == "lif":
                 s["v"][s["spiked"]] = s["v_reset"]
@@ -126,5 +174,9 @@ def run(pops, projs, steps, dt, brian_traces=None):
                 diff = np.abs(s["trace"] - v_b)[free_b]
                 if diff.size:
                     deviation = max(deviation, float(diff.max()))
+    if weights_out is not None:
+        for st in plastic:
+            for (i, j), w in zip(st["pr"]["pairs"], st["w"]):
+                weights_out[(st["pr"]["name"], i, j)] = float(w)
     spikes.sort()
     return spikes, deviation

@@ -97,13 +97,21 @@ def spike_times(name, times):
             "times": [list(map(float, row)) for row in times]}
 
 
-def projection(frm, to, target, connect, weight, delay=0.0, name=None):
+def projection(frm, to, target, connect, weight, delay=0.0, name=None, plasticity=None):
     """``connect`` is ("one_to_one",), ("all_to_all", exclude_self) or
     ("list", pairs).  ``weight`` (mV) and ``delay`` (ms) are a number or a list
-    in the order of the connection list."""
+    in the order of the connection list.  ``plasticity``: see `stdp`."""
     assert target in ("v", "g_e", "g_i")
     return {"name": name or f"{frm}->{to}", "from": frm, "to": to,
-            "target": target, "connect": connect, "weight": weight, "delay": delay}
+            "target": target, "connect": connect, "weight": weight, "delay": delay,
+            "plasticity": plasticity}
+
+
+def stdp(a_pre, a_post, tau_pre, tau_post, w_min, w_max, pairing="all_to_all", update="additive"):
+    """Pair-based STDP (docs/plasticity.md); mV and ms."""
+    assert pairing in ("all_to_all", "nearest") and update in ("additive", "multiplicative")
+    return dict(a_pre=a_pre, a_post=a_post, tau_pre=tau_pre, tau_post=tau_post,
+                w_min=w_min, w_max=w_max, pairing=pairing, update=update)
 
 
 def expand_pairs(proj, sizes):
@@ -345,8 +353,53 @@ def ei_network(variant):
     return [pop], projs, 200.0
 
 
+def stdp_delays(variant):
+    """STDP, all-to-all pairing, additive: 8 spike sources (random times,
+    ~40 Hz) onto 3 driven LIF neurons through g_e, every pair connected, with
+    per-synapse delays 0-2 ms (the presynaptic trace is then per synapse) and
+    initial weights 0.5-1.5 mV; a_pre 0.2 mV, a_post -0.21 mV, tau_pre 10 ms,
+    tau_post 15 ms, weights in [0, 2.5] mV."""
+    rng = random.Random(3000 + variant)
+    n_in, n = 8, 3
+    times = [sorted({round(rng.uniform(0, 390), 1) for _ in range(16)}) for _ in range(n_in)]
+    src = spike_times("inputs", times)
+    pop = lif("cells", n, tau_m=10, v_rest=-60, v_threshold=-50, v_reset=-60, t_ref=3,
+              tau_e=5, i_ext=[r2(rng.uniform(8.5, 9.5), 2) for _ in range(n)],
+              v_init=[r2(rng.uniform(-60, -52), 2) for _ in range(n)])
+    pairs = [(i, j) for i in range(n_in) for j in range(n)]
+    projs = [projection("inputs", "cells", "g_e", ("list", pairs),
+                        [r2(rng.uniform(0.5, 1.5), 3) for _ in pairs],
+                        delay=[rng.choice([0, 0.5, 1, 2]) for _ in pairs], name="plastic",
+                        plasticity=stdp(0.2, -0.21, 10, 15, 0, 2.5))]
+    return [src, pop], projs, 400.0
+
+
+def stdp_nearest_soft(variant):
+    """STDP, nearest-spike pairing, multiplicative (soft bounds), onto v with a
+    1 ms delay: 6 spike sources onto 4 driven LIF neurons, plus a plastic
+    recurrent chain between the LIF neurons themselves (additive, onto g_e);
+    a_pre 0.5 mV, a_post -0.6 mV, tau 8 / 12 ms, weights in [0, 3] mV."""
+    rng = random.Random(4000 + variant)
+    n_in, n = 6, 4
+    times = [sorted({round(rng.uniform(0, 390), 1) for _ in range(14)}) for _ in range(n_in)]
+    src = spike_times("inputs", times)
+    pop = lif("cells", n, tau_m=12, v_rest=-60, v_threshold=-50, v_reset=-61, t_ref=2,
+              tau_e=4, i_ext=[r2(rng.uniform(8, 9.5), 2) for _ in range(n)],
+              v_init=[r2(rng.uniform(-60, -52), 2) for _ in range(n)])
+    pairs = [(i, j) for i in range(n_in) for j in range(n)]
+    chain = [(0, 1), (1, 2), (2, 3), (3, 0)]
+    projs = [
+        projection("inputs", "cells", "v", ("list", pairs),
+                   [r2(rng.uniform(0.5, 2.5), 3) for _ in pairs], delay=1, name="soft",
+                   plasticity=stdp(0.5, -0.6, 8, 12, 0, 3, pairing="nearest", update="multiplicative")),
+        projection("cells", "cells", "g_e", ("list", chain), 1.0, delay=0.5, name="chain",
+                   plasticity=stdp(0.3, -0.3, 10, 10, 0, 4)),
+    ]
+    return [src, pop], projs, 400.0
+
+
 NETWORKS = [constant_drive, direct_v_delays, exp_synapses, refractory_input,
-            inhibition, chain, recurrent, ei_network]
+            inhibition, chain, recurrent, ei_network, stdp_delays, stdp_nearest_soft]
 
 
 # ---------------------------------------------------------------------------
@@ -420,6 +473,13 @@ def network_yaml(name, doc, pops, projs, duration_ms):
                 lines.append(f"    {key}: {{list: {qty_value(value, unit)}}}")
             else:
                 lines.append(f"    {key}: {qty(value, unit)}")
+        if pr.get("plasticity"):
+            q = pr["plasticity"]
+            lines += ["    plasticity:", "      rule: stdp"]
+            for key, unit in (("a_pre", "mV"), ("a_post", "mV"), ("tau_pre", "ms"), ("tau_post", "ms"),
+                              ("w_min", "mV"), ("w_max", "mV")):
+                lines.append(f"      {key}: {qty(q[key], unit)}")
+            lines += [f"      pairing: {q['pairing']}", f"      update: {q['update']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -463,6 +523,13 @@ def check_yaml_roundtrip(text, pops, projs):
             yv = parse_value(yv["list"]) if isinstance(yv, dict) else parse(yv)
             assert same(yv, pr[key] if not isinstance(pr[key], (list, tuple))
                         else [float(x) for x in pr[key]]), (pr["name"], key)
+        q = pr.get("plasticity")
+        assert ("plasticity" in ypr) == (q is not None), pr["name"]
+        if q is not None:
+            yq = ypr["plasticity"]
+            assert yq["rule"] == "stdp" and yq["pairing"] == q["pairing"] and yq["update"] == q["update"]
+            for key in ("a_pre", "a_post", "tau_pre", "tau_post", "w_min", "w_max"):
+                assert same(parse(yq[key]), q[key]), (pr["name"], key)
 
 
 # ---------------------------------------------------------------------------
@@ -523,10 +590,35 @@ def run_brian2(pops, projs, duration_ms):
 
     on_pre = {"v": "v_post += w * int(not_refractory_post)",
               "g_e": "ge_post += w", "g_i": "gi_post += w"}
+    plastic = {}
     for k, pr in enumerate(expanded(pops, projs)):
         pairs, w, d = pr["pairs"], pr["weights"], pr["delays"]
-        s = b2.Synapses(groups[pr["from"]], groups[pr["to"]], "w : volt",
-                        on_pre=on_pre[pr["target"]], name=f"proj_{k}")
+        q = pr.get("plasticity")
+        if q is None:
+            s = b2.Synapses(groups[pr["from"]], groups[pr["to"]], "w : volt",
+                            on_pre=on_pre[pr["target"]], name=f"proj_{k}")
+        else:
+            # docs/plasticity.md, written in Brian2's own STDP form.
+            op = "=" if q["pairing"] == "nearest" else "+="
+            if q["update"] == "additive":
+                dep, pot = "Apost", "Apre"
+            else:
+                dep, pot = "Apost * (w - w_min) / (w_max - w_min)", "Apre * (w_max - w) / (w_max - w_min)"
+            s = b2.Synapses(
+                groups[pr["from"]], groups[pr["to"]],
+                """w : volt
+                dApre/dt = -Apre / tau_pre : volt (event-driven)
+                dApost/dt = -Apost / tau_post : volt (event-driven)""",
+                on_pre=f"""{on_pre[pr["target"]]}
+                Apre {op} a_pre
+                w = clip(w + {dep}, w_min, w_max)""",
+                on_post=f"""Apost {op} a_post
+                w = clip(w + {pot}, w_min, w_max)""",
+                namespace={"a_pre": q["a_pre"] * mV, "a_post": q["a_post"] * mV,
+                           "tau_pre": q["tau_pre"] * ms, "tau_post": q["tau_post"] * ms,
+                           "w_min": q["w_min"] * mV, "w_max": q["w_max"] * mV},
+                name=f"proj_{k}")
+            plastic[pr["name"]] = s
         s.connect(i=np.array([i for i, _ in pairs]), j=np.array([j for _, j in pairs]))
         lookup = {pair: n for n, pair in enumerate(pairs)}
         order = [lookup[(int(i), int(j))] for i, j in zip(s.i[:], s.j[:])]
@@ -544,7 +636,9 @@ def run_brian2(pops, projs, duration_ms):
     spikes.sort()
     traces = {name: (np.asarray(sm.v / mV).T, np.asarray(sm.not_refractory).T.astype(bool))
               for name, sm in state_mons.items()}
-    return spikes, traces
+    weights = sorted((name, int(i), int(j), float(w / mV))
+                     for name, s in plastic.items() for i, j, w in zip(s.i[:], s.j[:], s.w[:]))
+    return spikes, traces, weights
 
 
 def required_margin(p):
@@ -592,6 +686,8 @@ numpy target, dt 0.1 ms); do not edit, rerun the script.
 - `NAME.spikes.csv`: Brian2's spikes, `step,population,neuron`, with
   `step = round(t / dt)`, sorted by step, population, neuron. Spike sources
   (`spike_times` populations) are included.
+- `NAME.weights.csv` (networks with plastic projections): Brian2's final
+  weights, `projection,pre,post,weight_mV`, sorted.
 - `index.csv`: `name,duration_ms` of every network; run each one for
   `duration_ms` (`duration_ms / dt` steps).
 
@@ -599,7 +695,8 @@ No membrane potential of these runs comes closer to the threshold, on a
 non-refractory step, than 1.5 times the worst drift of a Float32 state
 (0.3-1.2 uV here, see `required_margin` in the script), and a Float32 re-implementation of the
 documented semantics reproduces every spike, so a Float32 engine must match
-them exactly.
+them exactly. Final plastic weights agree with that re-implementation to
+better than 1e-5 relative (printed by the script).
 """
 
 
@@ -634,9 +731,12 @@ def main():
         for variant in range(MAX_VARIANTS):
             pops, projs, duration_ms = builder(variant)
             steps = int(round(duration_ms / DT_MS))
-            spikes, traces = run_brian2(pops, projs, duration_ms)
+            spikes, traces, weights = run_brian2(pops, projs, duration_ms)
             ratio, margin, where = threshold_margin(pops, traces)
-            ref_spikes, ref_dev = float32_reference.run(pops, expanded(pops, projs), steps, DT_MS, traces)
+            ref_weights = {}
+            ref_spikes, ref_dev = float32_reference.run(pops, expanded(pops, projs), steps, DT_MS, traces,
+                                                        ref_weights)
+            dw = max((abs(ref_weights[(p, i, j)] - w) / max(abs(w), 1e-3) for p, i, j, w in weights), default=0)
             problems = []
             if ratio < 1:
                 pop, neuron, step = where
@@ -662,13 +762,18 @@ def main():
         write_if_changed(args.out / f"{name}.yaml", yaml_text)
         write_if_changed(args.out / f"{name}.spikes.csv", csv_text)
         written |= {f"{name}.yaml", f"{name}.spikes.csv"}
+        if weights:
+            write_if_changed(args.out / f"{name}.weights.csv", "projection,pre,post,weight_mV\n" + "".join(
+                f"{p},{i},{j},{w:.10g}\n" for p, i, j, w in weights))
+            written.add(f"{name}.weights.csv")
         index.append((name, duration_ms))
         per_pop = {}
         for _, p, _ in spikes:
             per_pop[p] = per_pop.get(p, 0) + 1
         detail = " ".join(f"{p['name']}={per_pop.get(p['name'], 0)}" for p in pops)
         print(f"{name:<17} spikes {len(spikes):5d}  ({detail})  margin {margin * 1000:.2f} uV"
-              f"  float32 max|dv| {ref_dev:.1e} mV  variant {variant}", flush=True)
+              f"  float32 max|dv| {ref_dev:.1e} mV" + (f" max|dw|/|w| {dw:.1e}" if weights else "")
+              + f"  variant {variant}", flush=True)
 
     if not args.only:
         write_if_changed(args.out / "index.csv", "name,duration_ms\n" + "".join(

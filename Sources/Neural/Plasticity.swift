@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How a projection's weights change with activity (docs/plasticity.md).
+public enum Plasticity: Sendable, Equatable {
+    case stdp(STDPRule)
+}
+
+/// Pair-based spike-timing-dependent plasticity in Brian2's `Synapses` form:
+///
+///     on_pre:  g_post += w;  x_pre = x_pre·e^(−Δt/τ_pre) + a_pre;   w = clip(w + x_post·f_dep(w), w_min, w_max)
+///     on_post:               x_post = x_post·e^(−Δt/τ_post) + a_post; w = clip(w + x_pre·f_pot(w), w_min, w_max)
+///
+/// `a_post` is usually negative (depression). Values are in the engine's
+/// units: `a_pre`, `a_post` and the bounds in mV (the weight's unit), the
+/// time constants in ms.
+public struct STDPRule: Sendable, Equatable {
+    /// Which earlier spikes a trace remembers.
+    public enum Pairing: String, Sendable, CaseIterable {
+        /// Every earlier spike: the trace adds `a` at each spike (Brian2's example).
+        case allToAll = "all_to_all"
+        /// The latest spike only: the trace is set to `a` at each spike.
+        case nearest
+    }
+
+    /// How a change scales with the weight.
+    public enum Update: String, Sendable, CaseIterable {
+        /// `f = 1`: hard bounds only.
+        case additive
+        /// Soft bounds: potentiation scaled by `(w_max − w)/(w_max − w_min)`,
+        /// depression by `(w − w_min)/(w_max − w_min)`.
+        case multiplicative
+    }
+
+    public var aPre: Double
+    public var aPost: Double
+    public var tauPre: Double
+    public var tauPost: Double
+    public var wMin: Double
+    public var wMax: Double
+    public var pairing: Pairing
+    public var update: Update
+
+    public init(aPre: Double, aPost: Double, tauPre: Double, tauPost: Double, wMin: Double, wMax: Double,
+                pairing: Pairing = .allToAll, update: Update = .additive) {
+        self.aPre = aPre
+        self.aPost = aPost
+        self.tauPre = tauPre
+        self.tauPost = tauPost
+        self.wMin = wMin
+        self.wMax = wMax
+        self.pairing = pairing
+        self.update = update
+    }
+}
+
+/// The state STDP adds to one projection, and the two halves of its rule.
+///
+/// Traces are kept lazily, as Brian2's `(event-driven)` variables are: a
+/// trace stores its value at its last update and the step of that update, and
+/// is decayed to the present only when read, by a factor from a table built
+/// once (`e^(−k·dt/τ)` for k steps, in Float64 and then rounded), so that a
+/// trace costs nothing on steps without spikes and never accumulates rounding
+/// step after step.
+///
+/// The presynaptic trace is one per presynaptic neuron when all delays are
+/// equal (every synapse of a neuron then sees the same arrivals) and one per
+/// synapse otherwise. The postsynaptic trace is one per target neuron.
+final class STDPState {
+    let aPre: Float, aPost: Float, wMin: Float, wMax: Float
+    let nearest: Bool
+    let multiplicative: Bool
+    private let inverseRange: Float
+
+    private let preDecay: DecayTable
+    private let postDecay: DecayTable
+    /// Indexed by presynaptic neuron, or by synapse when delays differ.
+    private let preTrace: StateBuffer<Float>
+    private let preLast: StateBuffer<Int64>
+    let preTracePerSynapse: Bool
+    private let postTrace: StateBuffer<Float>
+    private let postLast: StateBuffer<Int64>
+
+    /// Synapses by target neuron (CSC beside the projection's CSR): for each
+    /// target, the CSR index of each synapse onto it and its presynaptic neuron.
+    private let columnStart: StateBuffer<UInt32>
+    private let columnSynapse: StateBuffer<UInt32>
+    private let columnPre: StateBuffer<UInt32>
+
+    init(rule: STDPRule, dt: Double, preCount: Int, postCount: Int, synapseCount: Int,
+         perSynapsePreTrace: Bool, rowStart: StateBuffer<UInt32>, post: StateBuffer<UInt32>) {
+        aPre = Float(rule.aPre)
+        aPost = Float(rule.aPost)
+        wMin = Float(rule.wMin)
+        wMax = Float(rule.wMax)
+        nearest = rule.pairing == .nearest
+        multiplicative = rule.update == .multiplicative
+        inverseRange = rule.wMax > rule.wMin ? Float(1 / (rule.wMax - rule.wMin)) : 0
+        preDecay = DecayTable(tau: rule.tauPre, dt: dt)
+        postDecay = DecayTable(tau: rule.tauPost, dt: dt)
+        preTracePerSynapse = perSynapsePreTrace
+        let preSlots = perSynapsePreTrace ? synapseCount : preCount
+        preTrace = StateBuffer(count: max(1, preSlots), filling: 0)
+        preLast = StateBuffer(count: max(1, preSlots), filling: 0)
+        postTrace = StateBuffer(count: postCount, filling: 0)
+        postLast = StateBuffer(count: postCount, filling: 0)
+
+        columnStart = StateBuffer(count: postCount + 1, filling: 0)
+        columnSynapse = StateBuffer(count: max(1, synapseCount), filling: 0)
+        columnPre = StateBuffer(count: max(1, synapseCount), filling: 0)
+        for s in 0..<synapseCount { columnStart[Int(post[s]) + 1] += 1 }
+        for j in 0..<postCount { columnStart[j + 1] += columnStart[j] }
+        var fill = (0..<postCount).map { Int(columnStart[$0]) }
+        for i in 0..<preCount {
+            for s in Int(rowStart[i])..<Int(rowStart[i + 1]) {
+                let j = Int(post[s])
+                columnSynapse[fill[j]] = UInt32(s)
+                columnPre[fill[j]] = UInt32(i)
+                fill[j] += 1
+            }
+        }
+    }
+
+    /// Bytes per synapse this state adds (traces per synapse, the by-target index).
+    func bytesPerSynapse(synapseCount: Int) -> Double {
+        guard synapseCount > 0 else { return 0 }
+        return 8 + (preTracePerSynapse ? 12 : 0) + 4 * Double(columnStart.count) / Double(synapseCount)
+    }
+
+    func restoreInitialState() {
+        preTrace.fill(0)
+        preLast.fill(0)
+        postTrace.fill(0)
+        postLast.fill(0)
+    }
+
+    /// A presynaptic spike arrives at synapse `s` (trace slot `slot`) in
+    /// `step`, after the synapse delivered `weights[s]`: the presynaptic
+    /// trace takes the spike, the weight meets the postsynaptic trace.
+    @inline(__always)
+    func preArrival(synapse s: Int, slot: Int, post j: Int, step: Int64, weights: UnsafeMutablePointer<Float>) {
+        let x = nearest ? aPre : preTrace[slot] * preDecay[step - preLast[slot]] + aPre
+        preTrace[slot] = x
+        preLast[slot] = step
+        let y = postTrace[j] * postDecay[step - postLast[j]]
+        let w = weights[s]
+        let change = multiplicative ? y * (w - wMin) * inverseRange : y
+        weights[s] = min(wMax, max(wMin, w + change))
+    }
+
+    /// Target neurons `spikes` fired in `step`, after every arrival of the
+    /// step: each postsynaptic trace takes its spike, and every synapse onto
+    /// the neuron meets its presynaptic trace.
+    func postSpikes(_ spikes: SpikeList, step: Int64, weights: UnsafeMutablePointer<Float>) {
+        let columns = columnStart.base, synapses = columnSynapse.base, pres = columnPre.base
+        let bySynapse = preTracePerSynapse
+        for k in 0..<spikes.count {
+            let j = Int(spikes.indices[k])
+            postTrace[j] = nearest ? aPost : postTrace[j] * postDecay[step - postLast[j]] + aPost
+            postLast[j] = step
+            for c in Int(columns[j])..<Int(columns[j + 1]) {
+                let s = Int(synapses[c])
+                let slot = bySynapse ? s : Int(pres[c])
+                let x = preTrace[slot] * preDecay[step - preLast[slot]]
+                let w = weights[s]
+                let change = multiplicative ? x * (wMax - w) * inverseRange : x
+                weights[s] = min(wMax, max(wMin, w + change))
+            }
+        }
+    }
+}
+
+/// `e^(−k·dt/τ)` for k = 0, 1, … steps, computed in Float64 and tabulated up
+/// to 88 τ (beyond, below Float32's smallest normal: 0) or 2²⁰ steps, past
+/// which it is computed when read.
+struct DecayTable {
+    private let factors: StateBuffer<Float>
+    private let length: Int
+    /// The table reaches 88 τ: anything later has decayed to 0.
+    private let complete: Bool
+    private let stepsPerTau: Double
+
+    static let maxLength = 1 << 20
+
+    init(tau: Double, dt: Double) {
+        stepsPerTau = tau / dt
+        let needed = (88 * stepsPerTau).rounded(.up) + 1
+        complete = needed <= Double(Self.maxLength)
+        length = complete ? Int(needed) : Self.maxLength
+        factors = StateBuffer(count: length, filling: 0)
+        for k in 0..<length { factors[k] = Float(exp(-Double(k) / stepsPerTau)) }
+    }
+
+    @inline(__always)
+    subscript(elapsed: Int64) -> Float {
+        if elapsed < Int64(length) { return factors[Int(elapsed)] }
+        return complete ? 0 : Float(exp(-Double(elapsed) / stepsPerTau))
+    }
+}
