@@ -163,6 +163,9 @@ public final class Network {
 
     public var neuronCount: Int { populations.reduce(0) { $0 + $1.size } }
     public var synapseCount: Int { projections.reduce(0) { $0 + $1.synapseCount } }
+    /// Synapses of projections whose weights learn.
+    public var plasticSynapseCount: Int { projections.filter(\.isPlastic).reduce(0) { $0 + $1.synapseCount } }
+    public func isPlastic(projection index: Int) -> Bool { projections[index].isPlastic }
 
     /// Synapse storage, bytes per synapse over all projections.
     public var bytesPerSynapse: Double {

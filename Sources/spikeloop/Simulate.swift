@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Foundation
 import Neural
 import Wire
@@ -39,6 +40,12 @@ struct Simulate: ParsableCommand {
     @Option(help: "Write the probes to this CSV file (time_ms, one column per probe).")
     var probes: String?
 
+    @Option(name: .customLong("load-weights"), help: "Start from the weights in this weights file (.slw, docs/weights.md), e.g. saved by --save-weights or by the daemon.")
+    var loadWeights: String?
+
+    @Option(name: .customLong("save-weights"), help: "Save the final weights to this weights file (.slw), written atomically: what plastic projections learned.")
+    var saveWeights: String?
+
     mutating func validate() throws {
         if !probeSpecs.isEmpty && probes == nil {
             throw ValidationError("--probe needs --probes FILE.csv to write the recorded values to")
@@ -61,6 +68,11 @@ struct Simulate: ParsableCommand {
 
         let net = try Network(spec)
         let recorded = try probeSpecs.map { try Probe(parsing: $0, in: net) }
+        let layout = WeightLayout(net)
+        if let path = loadWeights {
+            let snapshot = try WeightStore.read(path, layout: layout)
+            for prepared in try WeightStore.prepare(snapshot, for: net, file: path) { net.install(prepared) }
+        }
 
         var spikeRows: [(step: Int64, population: Int32, neuron: UInt32)] = []
         var counts = [Int](repeating: 0, count: net.populationNames.count)
@@ -103,7 +115,8 @@ struct Simulate: ParsableCommand {
         let seconds = durationMs / 1000
         print("network      \(spec.name)  (dt \(formatMs(spec.dt)) ms, seed \(spec.seed))")
         print("neurons      \(net.neuronCount)")
-        print("synapses     \(net.synapseCount)")
+        print("synapses     \(net.synapseCount)  (" + String(format: "%.1f", net.bytesPerSynapse) + " bytes each"
+              + (net.plasticSynapseCount > 0 ? ", \(net.plasticSynapseCount) plastic)" : ")"))
         print("simulated    \(String(format: "%.3f", seconds)) s  (\(steps) steps)")
         print("spikes       \(counts.reduce(0, +))")
         for (p, name) in net.populationNames.enumerated() {
@@ -115,6 +128,10 @@ struct Simulate: ParsableCommand {
         print(String(format: "real-time    %.1f× faster than real time", seconds / max(wall, 1e-9)))
         if let spikes { print("spikes in    \(spikes)") }
         if let probes { print("probes in    \(probes)") }
+        if let path = saveWeights {
+            try WeightStore.writeAtomically(WeightStore.snapshot(of: net, layout: layout).encode(), to: path)
+            print("weights in   \(path)")
+        }
     }
 }
 

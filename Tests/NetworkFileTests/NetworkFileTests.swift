@@ -243,3 +243,48 @@ extension String {
         #expect(network.spikes(ofPopulation: 0).count == 0)
     }
 }
+
+/// `plasticity:` on a projection (docs/plasticity.md).
+@Suite struct PlasticityFileTests {
+    static let plastic = validNetwork + "\n" + """
+        plasticity:
+          rule: stdp
+          a_pre: 0.01 mV
+          a_post: -0.0105 mV
+          tau_pre: 20 ms
+          tau_post: 20 ms
+          w_min: 0 mV
+          w_max: 2 mV
+
+    """
+
+    @Test func aRuleIsRead() throws {
+        let spec = try NetworkFile.parse(yaml: Self.plastic + "      pairing: nearest\n      update: multiplicative\n", file: "net.yaml")
+        #expect(spec.projections[0].plasticity == .stdp(STDPRule(aPre: 0.01, aPost: -0.0105, tauPre: 20, tauPost: 20,
+                                                                   wMin: 0, wMax: 2, pairing: .nearest, update: .multiplicative)))
+        let defaults = try NetworkFile.parse(yaml: Self.plastic, file: "net.yaml")
+        guard case .stdp(let rule)? = defaults.projections[0].plasticity else { Issue.record("no rule"); return }
+        #expect(rule.pairing == .allToAll && rule.update == .additive)
+        #expect(try NetworkFile.parse(yaml: validNetwork, file: "net.yaml").projections[0].plasticity == nil)
+    }
+
+    @Test(arguments: [
+        ("rule: stdp", "rule: hebb", "net.yaml:21: projections[0].plasticity.rule: 'hebb' is not valid; valid: stdp"),
+        ("tau_pre: 20 ms", "tau_pre: 0 ms", "net.yaml:24: projections[0].plasticity.tau_pre: must be greater than zero, e.g. '10 ms'"),
+        ("tau_post: 20 ms", "tau_post: 20", "net.yaml:25: projections[0].plasticity.tau_post: '20' has no unit; a time needs one of s, ms, us, e.g. '10 ms'"),
+        ("a_pre: 0.01 mV", "a_pre: 0.01 ms", "net.yaml:22: projections[0].plasticity.a_pre: 'ms' is not a unit of voltage; valid: V, mV, uV"),
+        ("w_max: 2 mV", "w_max: -1 mV", "net.yaml:27: projections[0].plasticity.w_max: w_max -1 mV is below w_min 0 mV"),
+        ("w_max: 2 mV", "w_max: 0.5 mV", "net.yaml:18: projections[0].weight: initial weights lie in [1, 1] mV, outside the plasticity's [w_min, w_max] = [0, 0.5] mV"),
+        ("      w_min: 0 mV\n", "", "net.yaml:21: projections[0].plasticity.w_min: missing; the smallest weight, e.g. '0 mV'"),
+    ])
+    func aBadRuleIsRefused(old: String, new: String, expected: String) {
+        #expect(Self.plastic.contains(old))
+        #expect(problems(Self.plastic.replacingFirst(old, with: new)) == [expected])
+    }
+
+    @Test func unknownPairingAndKeysAreNamed() {
+        let found = problems(Self.plastic + "      pairing: closest\n      tau: 3 ms\n")
+        #expect(found.contains("net.yaml:28: projections[0].plasticity.pairing: 'closest' is not valid; valid: all_to_all, nearest"))
+        #expect(found.contains { $0.contains("unknown key 'tau'") })
+    }
+}
