@@ -32,6 +32,10 @@ def main():
     parser.add_argument("--neurons", type=int, default=4000)
     parser.add_argument("--duration", type=float, default=10.0, help="simulated seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--stdp", action="store_true",
+                        help="STDP on every excitatory synapse, the rule of `spikeloop bench cuba --stdp` "
+                             "(docs/plasticity.md: additive, all-to-all, a_pre 0.01 w_max, a_post -1.05 a_pre, "
+                             "tau 20 ms, w in [0, 2 we])")
     parser.add_argument("--build-dir", type=Path, default=None,
                         help="default: Benchmarks/peers/build/brian2_cuba_N")
     args = parser.parse_args()
@@ -41,7 +45,7 @@ def main():
     from brian2 import BrianLogger
 
     BrianLogger.log_level_warn()
-    build_dir = args.build_dir or HERE / "build" / f"brian2_cuba_{args.neurons}"
+    build_dir = args.build_dir or HERE / "build" / f"brian2_cuba_{args.neurons}{'_stdp' if args.stdp else ''}"
     set_device("cpp_standalone", directory=str(build_dir), build_on_run=True)
     prefs.devices.cpp_standalone.openmp_threads = 0  # one thread, as the other systems
     defaultclock.dt = 0.1 * ms
@@ -63,9 +67,24 @@ def main():
 
     we = (60 * 0.27 / 10) * mV  # excitatory synaptic weight (voltage)
     wi = (-20 * 4.5 / 10) * mV  # inhibitory synaptic weight
-    Ce = Synapses(P, P, on_pre="ge += we")
+    if args.stdp:
+        w_max = 2 * we
+        a_pre, a_post = 0.01 * w_max, -0.0105 * w_max
+        taupre = taupost = 20 * ms
+        Ce = Synapses(P, P, """w : volt
+                      dApre/dt = -Apre / taupre : volt (event-driven)
+                      dApost/dt = -Apost / taupost : volt (event-driven)""",
+                      on_pre="""ge += w
+                      Apre += a_pre
+                      w = clip(w + Apost, 0*mV, w_max)""",
+                      on_post="""Apost += a_post
+                      w = clip(w + Apre, 0*mV, w_max)""")
+    else:
+        Ce = Synapses(P, P, on_pre="ge += we")
     Ci = Synapses(P, P, on_pre="gi += wi")
     Ce.connect(f"i<{n_exc}", p=0.02)
+    if args.stdp:
+        Ce.w = we
     Ci.connect(f"i>={n_exc}", p=0.02)
     spikes = SpikeMonitor(P, record=False)  # counts only
 

@@ -137,14 +137,19 @@ final class STDPState {
         postLast.fill(0)
     }
 
-    /// A presynaptic spike arrives at synapse `s` (trace slot `slot`) in
-    /// `step`, after the synapse delivered `weights[s]`: the presynaptic
-    /// trace takes the spike, the weight meets the postsynaptic trace.
+    /// A presynaptic spike arrives in `step` at trace slot `slot` (its
+    /// neuron, or its synapse when delays differ): the trace takes it. Once
+    /// per arriving spike and slot, before `depress` of its synapses.
     @inline(__always)
-    func preArrival(synapse s: Int, slot: Int, post j: Int, step: Int64, weights: UnsafeMutablePointer<Float>) {
-        let x = nearest ? aPre : preTrace[slot] * preDecay[step - preLast[slot]] + aPre
-        preTrace[slot] = x
+    func preSpike(slot: Int, step: Int64) {
+        preTrace[slot] = nearest ? aPre : preTrace[slot] * preDecay[step - preLast[slot]] + aPre
         preLast[slot] = step
+    }
+
+    /// After synapse `s` onto `j` delivered its weight in `step`: the weight
+    /// meets the postsynaptic trace.
+    @inline(__always)
+    func depress(synapse s: Int, post j: Int, step: Int64, weights: UnsafeMutablePointer<Float>) {
         let y = postTrace[j] * postDecay[step - postLast[j]]
         let w = weights[s]
         let change = multiplicative ? y * (w - wMin) * inverseRange : y

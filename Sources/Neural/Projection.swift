@@ -298,7 +298,7 @@ final class Projection {
 
     /// Phase 3 of a plastic projection: keeps this step's presynaptic spikes,
     /// then delivers every spike whose delay ends now, at the weight it has
-    /// now, and lets each arrival change its synapse (`STDPState.preArrival`).
+    /// now, and lets each arrival change its synapse (`STDPState.preSpike`, `depress`).
     private func deliverArrivals(_ spikes: SpikeList, step: Int64, stdp: STDPState) {
         let history = history.unsafelyUnwrapped, counts = historyCount.unsafelyUnwrapped
         let length = Int64(maxDelaySteps + 1)
@@ -315,11 +315,13 @@ final class Projection {
             let emitted = history.base.advanced(by: slot * preCount)
             for k in 0..<Int(counts[slot]) {
                 let i = Int(emitted[k])
+                if !bySynapse { stdp.preSpike(slot: i, step: step) }
                 for s in Int(rows[i])..<Int(rows[i + 1]) {
                     if let delays, Int(delays[s]) != d { continue }
                     let j = Int(post[s])
                     if gate == nil || gate.unsafelyUnwrapped[j] == 0 { variable[j] += w[s] }
-                    stdp.preArrival(synapse: s, slot: bySynapse ? s : i, post: j, step: step, weights: w)
+                    if bySynapse { stdp.preSpike(slot: s, step: step) }
+                    stdp.depress(synapse: s, post: j, step: step, weights: w)
                 }
             }
         }

@@ -100,14 +100,17 @@ extension Bench {
         @Option(help: "Seed for connectivity and initial voltages.")
         var seed: UInt64 = 1
 
+        @Flag(help: "STDP on every excitatory synapse (BenchmarkNetworks.cubaSTDP: additive, all-to-all, τ 20 ms, weights in [0, 2 w_e]).")
+        var stdp = false
+
         @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
         var json = false
 
         func run() throws {
             guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
             let ms = try cliQuantity(duration, .time, option: "--duration")
-            try measure("cuba", BenchmarkNetworks.cuba(neurons: neurons, seed: seed), milliseconds: ms,
-                        countResidentMemory: false).emit(json: json)
+            try measure(stdp ? "cuba-stdp" : "cuba", BenchmarkNetworks.cuba(neurons: neurons, seed: seed, stdp: stdp),
+                        milliseconds: ms, countResidentMemory: false).emit(json: json)
         }
     }
 
@@ -156,7 +159,12 @@ enum BenchmarkNetworks {
                       tauE: 5, tauI: 10, vInit: vInit)
     }
 
-    static func cuba(neurons: Int, seed: UInt64) -> NetworkSpec {
+    /// The rule `bench cuba --stdp` puts on CUBA's excitatory synapses, and
+    /// `Benchmarks/peers/brian2_cuba.py --stdp` on Brian2's: Song et al.
+    /// (2000)'s additive window (A− = −1.05 A+, τ± = 20 ms), weights in [0, 2 w_e].
+    static let cubaSTDP = STDPRule(aPre: 0.01 * 3.24, aPost: -0.0105 * 3.24, tauPre: 20, tauPost: 20, wMin: 0, wMax: 3.24)
+
+    static func cuba(neurons: Int, seed: UInt64, stdp: Bool = false) -> NetworkSpec {
         let ne = neurons * 4 / 5, ni = neurons - ne
         let cell = cubaNeuron(vInit: .uniform(-60, -50))
         var spec = NetworkSpec(name: "cuba", dt: 0.1, seed: seed)
@@ -167,7 +175,8 @@ enum BenchmarkNetworks {
         let we = 60 * 0.27 / 10, wi = -20 * 4.5 / 10
         for target in ["exc", "inh"] {
             spec.projections.append(ProjectionSpec(source: "exc", target: target, variable: .ge,
-                                                   rule: .fixedProbability(0.02), weight: .constant(we)))
+                                                   rule: .fixedProbability(0.02), weight: .constant(we),
+                                                   plasticity: stdp ? .stdp(cubaSTDP) : nil))
             spec.projections.append(ProjectionSpec(source: "inh", target: target, variable: .gi,
                                                    rule: .fixedProbability(0.02), weight: .constant(wi)))
         }

@@ -43,6 +43,25 @@ import Testing
         }
     }
 
+    /// One presynaptic spike counts once in the trace its synapses share
+    /// (one delay: a trace per presynaptic neuron), however many synapses it has.
+    @Test func aSpikeCountsOnceForAllItsSynapses() throws {
+        let cell = LIFParameters(tauM: 10, vRest: -70, vThreshold: -50, vReset: -70, tRef: 2, tauE: 5)
+        let net = try Network(NetworkSpec(dt: 0.1, populations: [
+            PopulationSpec(name: "pre", size: 1, model: .spikeTimes([[1, 3]])),
+            PopulationSpec(name: "kick", size: 1, model: .spikeTimes([[5]])),
+            PopulationSpec(name: "post", size: 7, model: .lif(cell)),
+        ], projections: [
+            ProjectionSpec(source: "pre", target: "post", variable: .ge, rule: .allToAll, weight: .constant(0.5),
+                           delay: .constant(0.2), plasticity: .stdp(Self.rule)),
+            ProjectionSpec(source: "kick", target: "post", variable: .v, rule: .allToAll, weight: .constant(40)),
+        ]))
+        _ = runSpikes(net, steps: 100)
+        // Arrivals at steps 12 and 32, post spikes at step 51.
+        let expected = 0.5 + Self.rule.aPre * (exp(-3.9 / Self.rule.tauPre) + exp(-1.9 / Self.rule.tauPre))
+        for w in net.weights(ofProjection: 0) { #expect(abs(Double(w) - expected) < 1e-6, "\(w) ≠ \(expected)") }
+    }
+
     @Test func boundsHoldAndSoftBoundsScale() throws {
         var hard = Self.rule
         hard.aPre = 2

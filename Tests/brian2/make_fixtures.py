@@ -398,8 +398,33 @@ def stdp_nearest_soft(variant):
     return [src, pop], projs, 400.0
 
 
+def stdp_fanout(variant):
+    """STDP, all-to-all pairing, additive, one delay for all synapses (the
+    presynaptic trace is then per neuron, shared by its synapses): 10 spike
+    sources onto 5 driven LIF neurons, every pair connected, delay 0, plus an
+    E/I recurrent plastic projection (p 0.5) between the LIF neurons with
+    delay 1 ms; a_pre 0.1 mV, a_post -0.105 mV, tau 20 ms."""
+    rng = random.Random(5000 + variant)
+    n_in, n = 10, 5
+    times = [sorted({round(rng.uniform(0, 390), 1) for _ in range(12)}) for _ in range(n_in)]
+    src = spike_times("inputs", times)
+    pop = lif("cells", n, tau_m=10, v_rest=-60, v_threshold=-50, v_reset=-60, t_ref=3,
+              tau_e=5, i_ext=[r2(rng.uniform(8, 9.5), 2) for _ in range(n)],
+              v_init=[r2(rng.uniform(-60, -52), 2) for _ in range(n)])
+    pairs = [(i, j) for i in range(n_in) for j in range(n)]
+    recurrent_pairs = [(i, j) for i in range(n) for j in range(n) if i != j and rng.random() < 0.5]
+    projs = [
+        projection("inputs", "cells", "g_e", ("list", pairs),
+                   [r2(rng.uniform(0.3, 1.0), 3) for _ in pairs], name="fanout",
+                   plasticity=stdp(0.1, -0.105, 20, 20, 0, 2)),
+        projection("cells", "cells", "g_e", ("list", recurrent_pairs), 0.5, delay=1, name="recurrent",
+                   plasticity=stdp(0.1, -0.105, 20, 20, 0, 2)),
+    ]
+    return [src, pop], projs, 400.0
+
+
 NETWORKS = [constant_drive, direct_v_delays, exp_synapses, refractory_input,
-            inhibition, chain, recurrent, ei_network, stdp_delays, stdp_nearest_soft]
+            inhibition, chain, recurrent, ei_network, stdp_delays, stdp_nearest_soft, stdp_fanout]
 
 
 # ---------------------------------------------------------------------------
