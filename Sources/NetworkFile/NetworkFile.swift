@@ -312,7 +312,7 @@ public enum NetworkFile {
         var plasticity: Plasticity?? = .some(nil)
         if let e = keys["plasticity"] {
             plasticity = self.plasticity(e, r).map { .some($0) }
-            if case .stdp(let rule)?? = plasticity, let w = weight?.bounds, w.lo < rule.wMin || w.hi > rule.wMax {
+            if let rule = plasticity??.timing, let w = weight?.bounds, w.lo < rule.wMin || w.hi > rule.wMax {
                 r.report(keys["weight"]!, "initial weights lie in [\(w.lo.compact), \(w.hi.compact)] mV, outside the plasticity's [w_min, w_max] = [\(rule.wMin.compact), \(rule.wMax.compact)] mV")
                 plasticity = nil
             }
@@ -323,14 +323,21 @@ public enum NetworkFile {
                               excludeSelf: excludeSelf, weight: weight, delay: delay, plasticity: plasticity)
     }
 
-    static let plasticityRules = ["stdp"]
+    static let plasticityRules = ["stdp", "reward_stdp"]
 
-    /// `plasticity: {rule: stdp, a_pre, a_post, tau_pre, tau_post, w_min, w_max, pairing, update}`.
+    /// `plasticity: {rule: stdp, a_pre, a_post, tau_pre, tau_post, w_min, w_max, pairing, update}`;
+    /// `reward_stdp` adds `tau_c`, `tau_d` and `baseline` and takes additive updates only.
     static func plasticity(_ e: Entry, _ r: DocumentReader) -> Plasticity? {
-        let allowed = ["rule", "a_pre", "a_post", "tau_pre", "tau_post", "w_min", "w_max", "pairing", "update"]
-        guard let keys = r.mapping(e, allowed: allowed) else { return nil }
-        guard r.required(keys, "rule", in: e, "one of \(plasticityRules.joined(separator: ", "))")
-            .flatMap({ r.choice($0, plasticityRules) }) != nil else { return nil }
+        let timingKeys = ["rule", "a_pre", "a_post", "tau_pre", "tau_post", "w_min", "w_max", "pairing", "update"]
+        guard let keys = r.mapping(e, allowed: timingKeys + ["tau_c", "tau_d", "baseline"]) else { return nil }
+        guard let ruleName = r.required(keys, "rule", in: e, "one of \(plasticityRules.joined(separator: ", "))")
+            .flatMap({ r.choice($0, plasticityRules) }) else { return nil }
+        let rewarded = ruleName == "reward_stdp"
+        if !rewarded {
+            for key in ["tau_c", "tau_d", "baseline"] {
+                if let x = keys[key] { r.report(x, "\(key) belongs to rule reward_stdp, not stdp") }
+            }
+        }
         func value(_ key: String, _ dim: PhysicalDimension, _ what: String, positive: Bool = false) -> Double? {
             guard let x = r.required(keys, key, in: e, what) else { return nil }
             return r.quantity(x, dim, positive: positive)
@@ -349,13 +356,28 @@ public enum NetworkFile {
         if let x = keys["update"] {
             if let c = r.choice(x, STDPRule.Update.allCases.map(\.rawValue)) { update = .init(rawValue: c)! } else { ok = false }
         }
+        var tauC: Double? = nil, tauD: Double? = nil, baseline = 0.0
+        if rewarded {
+            tauC = value("tau_c", .time, "the eligibility trace's time constant, e.g. '1 s'", positive: true)
+            tauD = value("tau_d", .time, "the reward signal's time constant, e.g. '200 ms'", positive: true)
+            if let x = keys["baseline"] {
+                if let b = r.quantity(x, .rate) { baseline = b / 1000 } else { ok = false }
+            }
+            if update == .multiplicative {
+                r.report(keys["update"]!, "reward_stdp takes additive updates only")
+                ok = false
+            }
+        }
         guard ok, let aPre, let aPost, let tauPre, let tauPost, let wMin, let wMax else { return nil }
         guard wMin <= wMax else {
             r.report(keys["w_max"]!, "w_max \(wMax.compact) mV is below w_min \(wMin.compact) mV")
             return nil
         }
-        return .stdp(STDPRule(aPre: aPre, aPost: aPost, tauPre: tauPre, tauPost: tauPost, wMin: wMin, wMax: wMax,
-                              pairing: pairing, update: update))
+        let timing = STDPRule(aPre: aPre, aPost: aPost, tauPre: tauPre, tauPost: tauPost, wMin: wMin, wMax: wMax,
+                              pairing: pairing, update: update)
+        guard rewarded else { return .stdp(timing) }
+        guard let tauC, let tauD else { return nil }
+        return .rewardSTDP(RewardSTDPRule(timing: timing, tauC: tauC, tauD: tauD, baseline: baseline))
     }
 
     static func synapseValues(_ e: Entry, _ dim: PhysicalDimension, _ r: DocumentReader, nonNegative: Bool) -> SynapseValues? {

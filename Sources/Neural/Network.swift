@@ -41,6 +41,7 @@ public final class Network {
     private let projectionTable: ObjectTable<Projection>
     /// The projections whose weights learn from their targets' spikes (phase 3c).
     private let plasticTable: ObjectTable<Projection>
+    private let rewardedTable: ObjectTable<Projection>
     /// The populations that phases 3b and 4 have work for.
     private let deliveringTable: ObjectTable<PopulationHandle>
     private let resettingTable: ObjectTable<PopulationHandle>
@@ -102,6 +103,7 @@ public final class Network {
         }
         for q in made { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
         plasticTable = ObjectTable(made.filter(\.isPlastic))
+        rewardedTable = ObjectTable(made.filter(\.isRewarded))
         deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
         resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
     }
@@ -166,6 +168,24 @@ public final class Network {
     /// Synapses of projections whose weights learn.
     public var plasticSynapseCount: Int { projections.filter(\.isPlastic).reduce(0) { $0 + $1.synapseCount } }
     public func isPlastic(projection index: Int) -> Bool { projections[index].isPlastic }
+
+    // MARK: - Learning (between steps)
+
+    /// Delivers a reward to every `reward_stdp` projection before the next
+    /// step (docs/plasticity.md). Allocates nothing.
+    public func reward(_ r: Double) {
+        rewardedTable.forEach { $0.reward(r) }
+    }
+
+    /// Whether any projection learns from reward.
+    public var learnsFromReward: Bool { rewardedTable.count > 0 }
+
+    /// Scales every plastic projection's weight changes (1: as written in the
+    /// network file; 0: frozen, traces still run). Allocates nothing.
+    public var learningRate: Float {
+        get { plasticTable.count > 0 ? plasticTable.with(0) { $0.learningRate } : 0 }
+        set { plasticTable.forEach { $0.learningRate = newValue } }
+    }
 
     /// Synapse storage, bytes per synapse over all projections.
     public var bytesPerSynapse: Double {

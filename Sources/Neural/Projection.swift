@@ -116,20 +116,31 @@ final class Projection {
             constantDelay = -1
         }
 
-        switch spec.plasticity {
-        case nil:
-            stdp = nil
-            history = nil
-            historyCount = nil
-        case .stdp(let rule)?:
+        if let plasticity = spec.plasticity {
+            let rule = plasticity.timing
             try Self.validate(rule, projection: spec.name)
+            if case .rewardSTDP(let r) = plasticity {
+                for (key, value) in [("tau_c", r.tauC), ("tau_d", r.tauD)] where !(value > 0 && value.isFinite) {
+                    throw NetworkBuildError("projection '\(spec.name)': plasticity.\(key) is \(value) ms; it must be a positive time")
+                }
+                guard r.baseline.isFinite else {
+                    throw NetworkBuildError("projection '\(spec.name)': plasticity.baseline is \(r.baseline); it must be finite")
+                }
+                guard rule.update == .additive else {
+                    throw NetworkBuildError("projection '\(spec.name)': reward_stdp takes additive updates only")
+                }
+            }
             if let w = spec.weight.bounds, w.lo < rule.wMin || w.hi > rule.wMax {
                 throw NetworkBuildError("projection '\(spec.name)': initial weights span \(w.lo)…\(w.hi) mV, outside the plasticity's [w_min, w_max] = [\(rule.wMin), \(rule.wMax)] mV")
             }
-            stdp = STDPState(rule: rule, dt: dt, preCount: preCount, postCount: postCount, synapseCount: n,
+            stdp = STDPState(plasticity: plasticity, dt: dt, preCount: preCount, postCount: postCount, synapseCount: n,
                              perSynapsePreTrace: delays != nil, rowStart: rowStart, post: post)
             history = StateBuffer(count: max(1, (maxD + 1) * preCount), filling: 0)
             historyCount = StateBuffer(count: maxD + 1, filling: 0)
+        } else {
+            stdp = nil
+            history = nil
+            historyCount = nil
         }
     }
 
@@ -331,8 +342,22 @@ final class Projection {
     /// change the synapses onto them (Brian2 runs all `on_post` pathways
     /// after all `on_pre` ones).
     func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64) {
-        guard let stdp, spikes.count > 0 else { return }
-        stdp.postSpikes(spikes, step: step, weights: weights.unsafelyUnwrapped.base)
+        guard let stdp else { return }
+        if spikes.count > 0 { stdp.postSpikes(spikes, step: step, weights: weights.unsafelyUnwrapped.base) }
+        stdp.eligibility?.integrate(weights: weights.unsafelyUnwrapped.base, wMin: stdp.wMin, wMax: stdp.wMax,
+                                    rate: stdp.learningRate)
+    }
+
+    /// Whether the weights follow a reward (reward_stdp).
+    var isRewarded: Bool { stdp?.eligibility != nil }
+
+    /// A reward before the next step (reward_stdp only; ignored otherwise).
+    func reward(_ r: Double) { stdp?.eligibility?.reward(r) }
+
+    /// Scales this projection's weight changes; 0 freezes them.
+    var learningRate: Float {
+        get { stdp?.learningRate ?? 0 }
+        set { stdp?.learningRate = newValue }
     }
 
     // MARK: - Construction

@@ -269,7 +269,7 @@ extension String {
     }
 
     @Test(arguments: [
-        ("rule: stdp", "rule: hebb", "net.yaml:21: projections[0].plasticity.rule: 'hebb' is not valid; valid: stdp"),
+        ("rule: stdp", "rule: hebb", "net.yaml:21: projections[0].plasticity.rule: 'hebb' is not valid; valid: stdp, reward_stdp"),
         ("tau_pre: 20 ms", "tau_pre: 0 ms", "net.yaml:24: projections[0].plasticity.tau_pre: must be greater than zero, e.g. '10 ms'"),
         ("tau_post: 20 ms", "tau_post: 20", "net.yaml:25: projections[0].plasticity.tau_post: '20' has no unit; a time needs one of s, ms, us, e.g. '10 ms'"),
         ("a_pre: 0.01 mV", "a_pre: 0.01 ms", "net.yaml:22: projections[0].plasticity.a_pre: 'ms' is not a unit of voltage; valid: V, mV, uV"),
@@ -280,6 +280,19 @@ extension String {
     func aBadRuleIsRefused(old: String, new: String, expected: String) {
         #expect(Self.plastic.contains(old))
         #expect(problems(Self.plastic.replacingFirst(old, with: new)) == [expected])
+    }
+
+    @Test func rewardSTDPIsRead() throws {
+        let yaml = Self.plastic.replacingFirst("rule: stdp", with: "rule: reward_stdp")
+            + "      tau_c: 1 s\n      tau_d: 200 ms\n      baseline: 2 Hz\n"
+        let spec = try NetworkFile.parse(yaml: yaml, file: "net.yaml")
+        guard case .rewardSTDP(let rule)? = spec.projections[0].plasticity else { Issue.record("not reward_stdp"); return }
+        #expect(rule.tauC == 1000 && rule.tauD == 200 && abs(rule.baseline - 0.002) < 1e-15 && rule.timing.aPre == 0.01)
+        #expect(problems(Self.plastic.replacingFirst("rule: stdp", with: "rule: reward_stdp")) == [
+            "net.yaml:21: projections[0].plasticity.tau_c: missing; the eligibility trace's time constant, e.g. '1 s'",
+            "net.yaml:21: projections[0].plasticity.tau_d: missing; the reward signal's time constant, e.g. '200 ms'",
+        ])
+        #expect(problems(Self.plastic + "      tau_c: 1 s\n") == ["net.yaml:28: projections[0].plasticity.tau_c: tau_c belongs to rule reward_stdp, not stdp"])
     }
 
     @Test func unknownPairingAndKeysAreNamed() {

@@ -18,7 +18,8 @@ let optimised = true
         // Every code path of the step: LIF with g_e/g_i and direct v, delay rings
         // (homogeneous and per synapse), Izhikevich, Poisson and spike-time
         // sources, STDP (all-to-all and nearest, additive and multiplicative,
-        // equal and per-synapse delays, onto g_e and v).
+        // equal and per-synapse delays, onto g_e and v), reward-modulated STDP
+        // with rewards and a learning-rate change.
         let cell = LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
         let spec = NetworkSpec(dt: 0.1, seed: 2, populations: [
             PopulationSpec(name: "exc", size: 400, model: .lif(cell)),
@@ -41,6 +42,11 @@ let optimised = true
                            weight: .constant(0.5), delay: .constant(1),
                            plasticity: .stdp(STDPRule(aPre: 0.01, aPost: -0.012, tauPre: 10, tauPost: 30, wMin: 0, wMax: 1,
                                                       pairing: .nearest, update: .multiplicative))),
+            ProjectionSpec(name: "rstdp", source: "times", target: "exc", variable: .ge, rule: .allToAll,
+                           weight: .uniform(0, 1), delay: .uniform(0, 1),
+                           plasticity: .rewardSTDP(RewardSTDPRule(timing: STDPRule(aPre: 0.01, aPost: -0.0105, tauPre: 20, tauPost: 20,
+                                                                                   wMin: 0, wMax: 1),
+                                                                  tauC: 1000, tauD: 200, baseline: 0.001))),
         ])
         let net = try Network(spec)
         let spikeInput = try #require(net.spikeInput(population: 5))
@@ -54,6 +60,8 @@ let optimised = true
             spikeInput.fire(k % 20)
             current.set(k % 100, nanoamps: Float(k % 7))
             rates.set(k % 100, hertz: Float(k % 90))
+            if k % 500 == 0 { net.reward(1) }
+            if k == 5000 { net.learningRate = 0.5 }
             net.step()
             spikes &+= net.spikes(ofPopulation: 0).count
         }
@@ -61,7 +69,7 @@ let optimised = true
         #expect(allocations == 0, "\(allocations) heap allocations in 10,000 steps")
         #expect(spikes > 0)
         // The plastic projections did learn.
-        for name in ["stdp", "stdp-soft"] {
+        for name in ["stdp", "stdp-soft", "rstdp"] {
             let p = try #require(net.projectionNames.firstIndex(of: name))
             #expect(Set(net.weights(ofProjection: p)).count > 10, "\(name): weights did not change")
         }

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""NEST fixture for reward-modulated STDP: `stdp_dopamine_synapse` against spikeloop's `reward_stdp`.
+
+Draws random spike trains (a seed per run unless --seed: 8 presynaptic neurons,
+one postsynaptic neuron, reward times), runs them in NEST 3.10 through
+parrot neurons (the postsynaptic one takes the plastic synapses on its
+receptor 1, so they do not make it fire) with a volume transmitter that
+updates every synapse at every step, and writes, for spikeloop:
+
+- ``rstdp.yaml``: the same pairings as a spikeloop network (docs/plasticity.md),
+- ``rstdp.rewards.csv``: ``step`` of each reward of 1 (one dopamine spike),
+- ``rstdp.weights.csv``: ``step,synapse,weight_mV``, NEST's weights after
+  ``step`` steps, every SAMPLE_STEPS steps, synapse = presynaptic index.
+
+Conventions mapped (docs/plasticity.md, "reward_stdp and NEST"):
+
+* NEST's delay is dendritic: a pre spike at t_pre pairs with a post spike at
+  t_post as if the post spike happened at t_post + d.  spikeloop puts delays
+  on the presynaptic side, so the file uses delay 0 and post spikes at
+  t_post + d.
+* NEST's dopamine spike reaches the synapses at its delivery time
+  (stamp + delay); spikeloop takes the reward before that step.
+* A NEST parrot spike stamped t is spikeloop's spike in step round(t / dt).
+
+The Swift test (Tests/NeuralTests/RewardSTDPNESTTests.swift) replays the
+file and requires every weight within 1e-4 of NEST's, relative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "Tests" / "NeuralTests" / "Fixtures" / "nest"
+DT = 0.1
+D = 0.1          # NEST synapse delay, ms (one step: also the minimum delay)
+DURATION = 2000.0
+SAMPLE_STEPS = 500
+N_PRE = 8
+RULE = dict(a_plus=1.0, a_minus=1.2, tau_plus=20.0, tau_minus=30.0, tau_c=200.0, tau_n=100.0, b=0.002,
+            w_min=0.0, w_max=200.0, w0=50.0)
+
+
+def trains(seed):
+    rng = random.Random(seed)
+
+    def poisson(rate_hz, dead_time=0.0):
+        t, out = 0.0, set()
+        while True:
+            t += dead_time + rng.expovariate(rate_hz / 1000.0)
+            step = round(t / DT)
+            if t >= DURATION - 5:
+                return sorted(out)
+            if step >= 10:
+                out.add(step)
+    pre = [poisson(rng.uniform(10, 30)) for _ in range(N_PRE)]
+    # The postsynaptic train has a 2 ms dead time, as a neuron's would: the
+    # LIF neuron that replays it in spikeloop cannot fire in two adjacent steps
+    # (a kick in the step it fires is dropped, docs/network-file.md).
+    post = poisson(20, dead_time=2.0)
+    dopa = poisson(5)
+    return pre, post, dopa
+
+
+def run_nest(pre, post, dopa):
+    import nest
+    nest.verbosity = nest.VerbosityLevel.ERROR
+    nest.ResetKernel()
+    nest.resolution = DT
+    nest.local_num_threads = 1
+
+    def source(steps):
+        gen = nest.Create("spike_generator", params={"spike_times": [s * DT for s in steps]})
+        parrot = nest.Create("parrot_neuron")
+        nest.Connect(gen, parrot, syn_spec={"delay": D})
+        rec = nest.Create("spike_recorder")
+        nest.Connect(parrot, rec)
+        return parrot, rec
+
+    pre_sources = [source(s) for s in pre]
+    post_parrot, post_rec = source(post)
+    post_parrot.set({"tau_minus": RULE["tau_minus"]})
+    dopa_parrot, dopa_rec = source(dopa)
+    vt = nest.Create("volume_transmitter", params={"deliver_interval": 1})
+    nest.Connect(dopa_parrot, vt, syn_spec={"delay": D})
+    nest.SetDefaults("stdp_dopamine_synapse", {
+        "volume_transmitter": vt, "A_plus": RULE["a_plus"], "A_minus": RULE["a_minus"],
+        "tau_plus": RULE["tau_plus"], "tau_c": RULE["tau_c"], "tau_n": RULE["tau_n"], "b": RULE["b"],
+        "Wmin": RULE["w_min"], "Wmax": RULE["w_max"]})
+    for parrot, _ in pre_sources:
+        nest.Connect(parrot, post_parrot, syn_spec={"synapse_model": "stdp_dopamine_synapse",
+                                                    "weight": RULE["w0"], "delay": D, "receptor_type": 1})
+    conns = [nest.GetConnections(parrot, post_parrot, synapse_model="stdp_dopamine_synapse")
+             for parrot, _ in pre_sources]
+    samples = []
+    steps = round(DURATION / DT)
+    for k in range(SAMPLE_STEPS, steps + 1, SAMPLE_STEPS):
+        nest.Simulate(SAMPLE_STEPS * DT)
+        samples += [(k, i, float(c.get("weight"))) for i, c in enumerate(conns)]
+
+    def stamps(rec):
+        return sorted(round(t / DT) for t in rec.get("events")["times"])
+    return [stamps(r) for _, r in pre_sources], stamps(post_rec), stamps(dopa_rec), samples
+
+
+def network_yaml(seed, pre, post):
+    ms = lambda steps: "[" + ", ".join(f"{s * DT:.1f} ms" for s in steps) + "]"
+    rows = ", ".join(ms(s) for s in pre)
+    # The postsynaptic LIF neuron fires in the step after each kick (40 mV onto v).
+    kicks = [s - 1 for s in post]
+    return "\n".join([
+        f"# Generated by Tests/nest/make_rstdp_fixture.py (seed {seed}) -- do not edit; rerun the script.",
+        "name: rstdp_nest",
+        f"dt: {DT} ms",
+        "seed: 0",
+        "populations:",
+        f"  - {{name: pre, model: spike_times, size: {len(pre)}, params: {{times: [{rows}]}}}}",
+        f"  - {{name: kick, model: spike_times, size: 1, params: {{times: [{ms(kicks)}]}}}}",
+        "  - name: post",
+        "    model: lif",
+        "    size: 1",
+        "    params: {tau_m: 10 ms, v_rest: -70 mV, v_threshold: -50 mV, v_reset: -70 mV, t_ref: 0.1 ms, tau_e: 1 ms}",
+        "projections:",
+        "  - name: kick",
+        "    from: kick",
+        "    to: post",
+        "    target: v",
+        "    connect: {rule: all_to_all}",
+        "    weight: 40 mV",
+        "  - name: rewarded",
+        "    from: pre",
+        "    to: post",
+        "    target: g_e",
+        "    connect: {rule: all_to_all}",
+        # Weights in NEST's unit (pA there) are plain numbers here: the rule is linear in them.
+        f"    weight: {RULE['w0']} uV",
+        "    plasticity:",
+        "      rule: reward_stdp",
+        f"      a_pre: {RULE['a_plus']} uV",
+        f"      a_post: {-RULE['a_minus']} uV",
+        f"      tau_pre: {RULE['tau_plus']} ms",
+        f"      tau_post: {RULE['tau_minus']} ms",
+        f"      w_min: {RULE['w_min']} uV",
+        f"      w_max: {RULE['w_max']} uV",
+        f"      tau_c: {RULE['tau_c']} ms",
+        f"      tau_d: {RULE['tau_n']} ms",
+        f"      baseline: {RULE['b'] * 1000:g} Hz",
+        "",
+    ])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=None, help="default: random")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    pre, post, dopa = trains(seed)
+    pre_n, post_n, dopa_n, samples = run_nest(pre, post, dopa)
+    shift = round(D / DT)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "rstdp.yaml").write_text(network_yaml(seed, pre_n, [s + shift for s in post_n]))
+    # Delivered at stamp + delay to the volume transmitter.
+    (args.out / "rstdp.rewards.csv").write_text("step\n" + "".join(f"{s + shift}\n" for s in dopa_n))
+    # Weights in uV in the file: NEST's numbers, read as uV, printed in mV.
+    (args.out / "rstdp.weights.csv").write_text("step,synapse,weight_mV\n" + "".join(
+        f"{k},{i},{w / 1000:.12g}\n" for k, i, w in samples))
+    moved = [abs(w - RULE["w0"]) for _, _, w in samples[-N_PRE:]]
+    print(f"rstdp (NEST {__import__('nest').__version__}): seed {seed}, {sum(map(len, pre_n))} pre, {len(post_n)} post, "
+          f"{len(dopa_n)} reward spikes; final |w - w0| {min(moved):.3g}..{max(moved):.3g} (of w0 {RULE['w0']})")
+
+
+if __name__ == "__main__":
+    main()
