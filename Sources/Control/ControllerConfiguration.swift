@@ -147,6 +147,10 @@ public struct ControllerConfiguration: Sendable {
     public var endpoints: Endpoints
     public var recording: Recording
     public var log = Log()
+    /// `learning: {rate: R}`: scales the plastic projections' weight changes
+    /// (docs/plasticity.md); 1 by default, 0 freezes the weights. A reload
+    /// may change it.
+    public var learningRate: Float = 1
     /// The text of every file the configuration was built from (itself, the
     /// robot description, the network file), by path: recordings keep them.
     public var sources: [String: String] = [:]
@@ -167,7 +171,7 @@ public struct ControllerConfiguration: Sendable {
         self.persistence = persistence
     }
 
-    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log"]
+    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log", "learning"]
 
     /// Loads and checks `path`; throws `ConfigurationError` with every problem.
     /// `offline`: for replay, where this machine's files (CURVE key,
@@ -366,12 +370,18 @@ public struct ControllerConfiguration: Sendable {
         }
 
         let persistence = offline ? Persistence() : top["persistence"].flatMap { readPersistence($0, r, configDirectory: directory) } ?? Persistence()
+        var learningRate: Float = 1
+        if let e = top["learning"], let k = r.mapping(e, allowed: ["rate"]),
+           let rate = r.required(k, "rate", in: e, "a number from 0 (weights frozen) to 100; 1 learns as the network file writes").flatMap({ r.number($0, min: 0, max: 100) }) {
+            learningRate = Float(rate)
+        }
 
         guard let robot, let network, let loop, let endpoints else { return nil }
         var config = ControllerConfiguration(file: file, robotFile: robotFile, robot: robot, network: network,
                                              encoders: encoders, decoders: decoders, loop: loop,
                                              endpoints: endpoints, recording: recording, persistence: persistence)
         config.log = log
+        config.learningRate = learningRate
         config.sources = sources
         return config
     }

@@ -23,8 +23,11 @@ public struct ConfigurationUpdate {
     var autoResume: Bool
     /// One per running decoder, in the controller's decoder order.
     var decoders: [DecoderSpec]
+    var learningRate: Float
 
-    public init(safetyMotors: [SafetyFilter.Motor], watchdogTimeout: Int64, autoResume: Bool, decoders: [DecoderSpec]) {
+    public init(safetyMotors: [SafetyFilter.Motor], watchdogTimeout: Int64, autoResume: Bool, decoders: [DecoderSpec],
+                learningRate: Float = 1) {
+        self.learningRate = learningRate
         self.safetyMotors = safetyMotors
         self.watchdogTimeout = watchdogTimeout
         self.autoResume = autoResume

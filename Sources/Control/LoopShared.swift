@@ -30,6 +30,7 @@ public final class LoopShared: Sendable {
         public static let reward = Requests(rawValue: 32)
         /// Weights to install or copy out: `weightExchange`.
         public static let weights = Requests(rawValue: 1 << 10)
+        public static let learningRate = Requests(rawValue: 1 << 11)
     }
 
     private let stateValue = Atomic<Int>(State.waiting.rawValue)
@@ -87,14 +88,31 @@ public final class LoopShared: Sendable {
         wakeup.signal()
     }
 
-    /// The latest reward, from the robot's frames (on the loop thread, so no
-    /// wake-up) or an operator.
+    /// An operator's reward signal (SET_REWARD): delivered every tick from the
+    /// next one until a frame carries its own reward.
     public func setReward(_ x: Float) {
         rewardBits.store(x.bitPattern, ordering: .relaxed)
-        pending.bitwiseOr(Requests.reward.rawValue, ordering: .acquiringAndReleasing)
+        request(.reward)
     }
 
     public var reward: Float { Float(bitPattern: rewardBits.load(ordering: .relaxed)) }
+
+    private let learningRateBits = Atomic<UInt32>(Float(1).bitPattern)
+    /// An operator's learning rate (SET_LEARNING_RATE), taken at the next tick boundary.
+    public func setLearningRate(_ x: Float) {
+        learningRateBits.store(x.bitPattern, ordering: .relaxed)
+        request(.learningRate)
+    }
+
+    public var requestedLearningRate: Float { Float(bitPattern: learningRateBits.load(ordering: .relaxed)) }
+    /// The learning rate in force (the loop publishes it).
+    public let learningRate = Atomic<UInt32>(Float(0).bitPattern)
+
+    /// Operator changes to learning (reward, learning rate) the loop has
+    /// taken, and the network step they apply from: recordings note them
+    /// there, so that replay applies them at the same step.
+    public let learningChanges = Atomic<Int64>(0)
+    public let learningChangedAtStep = Atomic<Int64>(0)
 
     /// Takes every pending request (loop side).
     @inline(__always)

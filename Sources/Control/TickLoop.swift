@@ -36,6 +36,10 @@ public final class TickLoop {
     private var simTime: Int64 = 0
     private var paused = false
     private var stalled = false
+    /// Rewards of the frames taken since the last tick (summed), for the next tick.
+    private var frameReward: Float?
+    /// An operator's reward signal, delivered every tick until a frame carries one.
+    private var operatorReward: Float?
 
     public static let receiveBufferSize = 64 * 1024
     /// Realtime: frames queued on the SUB socket (its receive high-water mark).
@@ -69,6 +73,8 @@ public final class TickLoop {
                          waitsForSpace: config.loop.mode == .lockstep)
         replies = ReplyPool(messageSize: HotCodec.paddedSize(motors: robot.motors.count))
         scratch = .allocate(byteCount: HotCodec.paddedSize(motors: robot.motors.count), alignment: 16)
+        controller.network.learningRate = config.learningRate
+        shared.learningRate.store(controller.network.learningRate.bitPattern, ordering: .relaxed)
     }
 
     deinit {
@@ -97,6 +103,8 @@ public final class TickLoop {
             safety.retune(motors: &update.safetyMotors, watchdogTimeout: update.watchdogTimeout, autoResume: update.autoResume)
             controller.retune(&update.decoders)
             shared.watchdogTimeout.store(update.watchdogTimeout, ordering: .relaxed)
+            controller.network.learningRate = update.learningRate
+            shared.learningRate.store(controller.network.learningRate.bitPattern, ordering: .relaxed)
             shared.reloadedAfterTick.store(controller.ticks, ordering: .relaxed)
             shared.reloadedAtCommand.store(commandSequence + 1, ordering: .relaxed)
             shared.configGeneration.add(1, ordering: .releasing)
@@ -120,6 +128,15 @@ public final class TickLoop {
         }
         if r.contains(.stall) { stalled = true }
         if r.contains(.weights) { shared.weightExchange.serve(controller.network) }
+        if !r.isDisjoint(with: [.reward, .learningRate]) {
+            if r.contains(.reward) { operatorReward = shared.reward }
+            if r.contains(.learningRate) {
+                controller.network.learningRate = shared.requestedLearningRate
+                shared.learningRate.store(controller.network.learningRate.bitPattern, ordering: .relaxed)
+            }
+            shared.learningChangedAtStep.store(controller.network.stepIndex, ordering: .relaxed)
+            shared.learningChanges.add(1, ordering: .releasing)
+        }
     }
 
     /// Runs the controller on the current sensor values (unless paused) and
@@ -128,8 +145,11 @@ public final class TickLoop {
     private func computeCommand(at time: Int64, started: Int64) {
         let motors = controller.motorCount
         let firstStep = controller.network.stepIndex
+        defer { frameReward = nil }
         let ticked = !paused && haveFrame
         if ticked {
+            // The tick's reward: its frames' (summed), else the operator's signal.
+            if let r = frameReward ?? operatorReward, r != 0 { controller.network.reward(Double(r)) }
             controller.tick(sensors: sensors, motors: decoded)
             simTime += config.loop.periodNanoseconds
         }
@@ -185,7 +205,10 @@ public final class TickLoop {
         answeredSequence = frame.sequence
         haveFrame = true
         safety.validFrame(at: arrivedAfter, estop: frame.estop)
-        if let reward = frame.reward { shared.setReward(reward) }
+        if let reward = frame.reward {
+            frameReward = (frameReward ?? 0) + reward
+            operatorReward = nil
+        }
         shared.framesAccepted.add(1, ordering: .relaxed)
     }
 

@@ -365,7 +365,8 @@ public final class Daemon: @unchecked Sendable {
         let changes = old.safeChanges(to: new)
         guard !changes.isEmpty else { return (true, "reload: \(config.file) has no changes") }
         let update = ConfigurationUpdate(safetyMotors: new.robot.safetyMotors, watchdogTimeout: new.loop.watchdogTimeout,
-                                         autoResume: new.loop.autoResume, decoders: old.decoders(orderedLike: new))
+                                         autoResume: new.loop.autoResume, decoders: old.decoders(orderedLike: new),
+                                         learningRate: new.learningRate)
         let generation = shared.configGeneration.load(ordering: .acquiring)
         while !shared.updates.post(update) { usleep(1000) }
         logLevel.store(LogLevel.allCases.firstIndex(of: new.log.level)!, ordering: .relaxed)
@@ -449,6 +450,16 @@ public final class Daemon: @unchecked Sendable {
         return .success(request)
     }
 
+    /// Hands an operator's change to learning to the loop and waits (up to
+    /// 2 s, as a reload) until the loop takes it at a tick boundary; returns
+    /// the network step it applies from, which the recording notes.
+    private func changeLearning(_ post: () -> Void) -> Int64 {
+        let before = shared.learningChanges.load(ordering: .acquiring)
+        post()
+        _ = shared.wakeup.wait(timeout: 2_000_000_000) { shared.learningChanges.load(ordering: .acquiring) != before }
+        return shared.learningChangedAtStep.load(ordering: .acquiring)
+    }
+
     private func handle(_ request: Spikeloop_V1_ControlRequest, _ reply: inout Spikeloop_V1_ControlReply) {
         reply.ok = true
         guard request.protocolVersion == wireProtocolVersion else {
@@ -472,10 +483,21 @@ public final class Daemon: @unchecked Sendable {
         case .safeStop: shared.request(.safeStop); log("control: safe stop")
         case .setReward:
             if request.reward.isFinite && abs(request.reward) <= maximumRewardMagnitude {
-                shared.setReward(request.reward)
+                let step = changeLearning { shared.setReward(request.reward) }
+                recorder.withLock { $0?.event("reward", "reward=\(request.reward) every tick from step \(step) until a frame carries a reward", atStep: step) }
+                log("control: reward \(request.reward)")
             } else {
                 reply.ok = false
                 reply.error = "reward \(request.reward) refused: a reward is finite and within ±\(maximumRewardMagnitude)"
+            }
+        case .setLearningRate:
+            if request.learningRate.isFinite && request.learningRate >= 0 && request.learningRate <= 100 {
+                let step = changeLearning { shared.setLearningRate(request.learningRate) }
+                recorder.withLock { $0?.event("learning_rate", "learning_rate=\(request.learningRate) from step \(step)", atStep: step) }
+                log("control: learning rate \(request.learningRate)\(request.learningRate == 0 ? " (weights frozen)" : "")")
+            } else {
+                reply.ok = false
+                reply.error = "learning rate \(request.learningRate) refused: it is a number from 0 (weights frozen) to 100; 1 learns as the network file writes"
             }
         case .shutdown:
             log("control: shutdown")
@@ -506,7 +528,7 @@ public final class Daemon: @unchecked Sendable {
             if let problem = weights.load(from: request.path) { reply.ok = false; reply.error = problem }
         default:
             reply.ok = false
-            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, start_recording, stop_recording, reload, shutdown"
+            reply.error = "unknown command \(request.command.rawValue); valid: status, pause, resume, reset, safe_stop, set_reward, save_weights, load_weights, start_recording, stop_recording, reload, shutdown, set_learning_rate"
         }
     }
 
@@ -551,6 +573,8 @@ public final class Daemon: @unchecked Sendable {
         s.recorderDropped = UInt64(loop.recordsDropped)
         s.curveClientsRefused = UInt64(authenticator?.refused ?? 0)
         s.repliesCopied = UInt64(loop.repliesCopied)
+        s.learningRate = loop.controller.network.plasticSynapseCount > 0
+            ? Float(bitPattern: shared.learningRate.load(ordering: .relaxed)) : -1
         recorder.withLock { r in
             s.recordingPath = r?.path ?? ""
             s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)

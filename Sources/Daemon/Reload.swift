@@ -64,6 +64,7 @@ extension ControllerConfiguration {
         for (d, n) in zip(decoders, decoders(orderedLike: new)) where d != n {
             changes.append("decoder \(d.channel): mapping parameters changed")
         }
+        if learningRate != new.learningRate { changes.append("learning.rate: \(learningRate) → \(new.learningRate)") }
         if log.level != new.log.level { changes.append("log.level: \(log.level.rawValue) → \(new.log.level.rawValue)") }
         if log.statusInterval != new.log.statusInterval {
             changes.append("log.status_interval: \(ms(log.statusInterval)) → \(ms(new.log.statusInterval))")

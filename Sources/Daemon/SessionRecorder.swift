@@ -146,10 +146,12 @@ public final class SessionRecorder: @unchecked Sendable {
     }
 
     /// Queues an event (any thread but the loop's).
-    public func event(_ kind: String, _ message: String, severity: Spikeloop_V1_Severity = .info) {
+    /// `atStep`: the network step the event belongs to, when the caller
+    /// knows it better than "now" (learning changes: the step they apply from).
+    public func event(_ kind: String, _ message: String, severity: Spikeloop_V1_Severity = .info, atStep: Int64? = nil) {
         var e = Spikeloop_V1_Event()
         e.timeNs = monotonicNanoseconds()
-        e.simStep = UInt64(max(0, simStep()))
+        e.simStep = UInt64(max(0, atStep ?? simStep()))
         e.severity = severity
         e.kind = kind
         e.message = message

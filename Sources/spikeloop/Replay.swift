@@ -152,6 +152,25 @@ final class SessionReplayer: StepTap {
         controller.stepTap = self
     }
 
+    enum LearningChange { case reward(Float), learningRate(Float) }
+
+    /// The operator's learning changes of a session (events `reward` and
+    /// `learning_rate`, "NAME=VALUE …", at the step they took effect), by step.
+    static func learningEvents(in session: RecordedSession) throws -> [(step: Int64, change: LearningChange)] {
+        var out: [(step: Int64, change: LearningChange)] = []
+        for (topic, data) in session.messages where topic == SessionSchema.events.topic {
+            let e = try Spikeloop_V1_Event(serializedBytes: data)
+            guard e.kind == "reward" || e.kind == "learning_rate" else { continue }
+            let token = e.message.split(separator: " ").first ?? ""
+            guard token.hasPrefix("\(e.kind)="), let value = Float(token.dropFirst(e.kind.count + 1)) else {
+                throw CommandError("\(session.path): event '\(e.kind)' says '\(e.message)', expected '\(e.kind)=VALUE …'")
+            }
+            out.append((Int64(e.simStep), e.kind == "reward" ? .reward(value) : .learningRate(value)))
+        }
+        // Stable: changes at the same step keep the order they were made in.
+        return out.enumerated().sorted { ($0.element.step, $0.offset) < ($1.element.step, $1.offset) }.map(\.element)
+    }
+
     func afterStep(_ network: Network, offset: Int) {
         for p in 0..<populationNames.count {
             for i in network.spikes(ofPopulation: p).buffer { tickSpikes[p].append((UInt32(offset), i)) }
@@ -169,6 +188,13 @@ final class SessionReplayer: StepTap {
         var frames: [UInt64: [Float]] = [:]
         var nextReload = 0
         var current = session.configuration
+        controller.network.learningRate = current.learningRate
+        // Learning as the loop had it: the frames' rewards (summed per tick),
+        // an operator's reward signal until a frame carries one, and the
+        // operator's learning-rate changes, each from the step it took effect.
+        var frameReward: Float?, operatorReward: Float?
+        let learningEvents = try Self.learningEvents(in: session)
+        var nextLearningEvent = 0
 
         /// Spikes of the last tick that no recorded batch matched.
         func unmatchedSpikes() -> String? {
@@ -189,6 +215,7 @@ final class SessionReplayer: StepTap {
             case SessionSchema.sensors.topic:
                 let f = try Spikeloop_V1_SensorFrame(serializedBytes: data)
                 frames[f.sequence] = f.values
+                if f.hasReward { frameReward = (frameReward ?? 0) + f.reward }
             case SessionSchema.motorsDecoded.topic:
                 if verify, let d = unmatchedSpikes() { outcome.divergence = d; return outcome }
                 let c = try Spikeloop_V1_MotorCommand(serializedBytes: data)
@@ -197,6 +224,7 @@ final class SessionReplayer: StepTap {
                     var decoders = current.decoders(orderedLike: session.reloads[nextReload].configuration)
                     controller.retune(&decoders)
                     current = session.reloads[nextReload].configuration
+                    controller.network.learningRate = current.learningRate
                     nextReload += 1
                     outcome.reloads += 1
                 }
@@ -223,9 +251,20 @@ final class SessionReplayer: StepTap {
                     }
                     values.withUnsafeBufferPointer { sensors.update(from: $0.baseAddress!, count: values.count) }
                     tickFirstStep = controller.network.stepIndex
+                    while nextLearningEvent < learningEvents.count, learningEvents[nextLearningEvent].step <= tickFirstStep {
+                        switch learningEvents[nextLearningEvent].change {
+                        case .reward(let r): operatorReward = r
+                        case .learningRate(let x): controller.network.learningRate = x
+                        }
+                        nextLearningEvent += 1
+                    }
+                    // In the loop a frame's reward ends the operator's signal after the operator set it.
+                    if frameReward != nil { operatorReward = nil }
+                    if let r = frameReward ?? operatorReward, r != 0 { controller.network.reward(Double(r)) }
                     controller.tick(sensors: sensors, motors: motors)
                     ticks += 1
                 }
+                frameReward = nil
                 if verify {
                     outcome.commands += 1
                     for i in 0..<min(c.values.count, controller.motorCount) {

@@ -36,6 +36,7 @@ struct Status: ParsableCommand {
         print("config       generation \(s.configGeneration) (reloads refused \(s.reloadsRefused))")
         if s.curveClientsRefused > 0 { print("curve        \(s.curveClientsRefused) unknown clients refused") }
         if s.repliesCopied > 0 { print("replies      \(s.repliesCopied) copied: every zero-copy message was inside ZeroMQ (an allocation each)") }
+        if s.learningRate >= 0 { print("learning     rate \(s.learningRate)\(s.learningRate == 0 ? " (weights frozen)" : "")") }
     }
 }
 
@@ -44,8 +45,10 @@ struct Control: ParsableCommand {
         commandName: "control",
         abstract: "Send a control request to a running daemon.",
         discussion: """
-        Commands: pause, resume, reset, safe-stop, reward VALUE, save-weights [--path P], \
-        load-weights --path P, start-recording [--path P], stop-recording, reload, shutdown. save-weights writes the network's weights atomically \
+        Commands: pause, resume, reset, safe-stop, reward VALUE, learning-rate VALUE, save-weights [--path P], \
+        load-weights --path P, start-recording [--path P], stop-recording, reload, shutdown. reward gives the reward signal \
+        to every tick until a frame carries its own; learning-rate scales the plastic weights' changes (0 freezes them, 1 as \
+        the network file writes; docs/plasticity.md); both apply from the next tick and are recorded. save-weights writes the network's weights atomically \
         (default: the configured persistence.weights file); load-weights checks a weights file \
         against the network and applies it at a tick boundary (docs/weights.md). start-recording opens a session file (default: the configured recording.file); reload re-reads the configuration as SIGHUP does. A relative \
         --path is taken from this command's working directory.
@@ -55,10 +58,10 @@ struct Control: ParsableCommand {
     @Option(help: "The daemon's control endpoint.")
     var endpoint: String
 
-    @Argument(help: "pause | resume | reset | safe-stop | reward | save-weights | load-weights | start-recording | stop-recording | reload | shutdown")
+    @Argument(help: "pause | resume | reset | safe-stop | reward | learning-rate | save-weights | load-weights | start-recording | stop-recording | reload | shutdown")
     var command: String
 
-    @Argument(help: "The reward value, for 'reward'.")
+    @Argument(help: "The value, for 'reward' and 'learning-rate' (a negative one after --, e.g. reward -- -0.5).")
     var value: Float?
 
     @Option(help: "The weights file, for save-weights (optional) and load-weights (required); the session file for start-recording (optional, inside the daemon's recording directory, never an existing file).")
@@ -71,17 +74,20 @@ struct Control: ParsableCommand {
             "pause": .pause, "resume": .resume, "reset": .reset, "safe-stop": .safeStop,
             "reward": .setReward, "shutdown": .shutdown, "save-weights": .saveWeights, "load-weights": .loadWeights,
             "start-recording": .startRecording, "stop-recording": .stopRecording, "reload": .reload,
+            "learning-rate": .setLearningRate,
         ]
         guard let c = commands[command] else {
             throw ValidationError("unknown command '\(command)'; valid: \(commands.keys.sorted().joined(separator: ", "))")
         }
         if c == .setReward && value == nil { throw ValidationError("'reward' needs a value, e.g. spikeloop control --endpoint … reward 0.5") }
+        if c == .setLearningRate && value == nil { throw ValidationError("'learning-rate' needs a value from 0 (frozen) to 100, e.g. spikeloop control --endpoint … learning-rate 0") }
         if c == .loadWeights && path == nil { throw ValidationError("'load-weights' needs --path FILE") }
         // The daemon resolves relative paths against its own directory; the user means theirs.
         let absolute = path.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 } ?? ""
         // A save of a large network takes a while: the daemon answers once the file is on disk.
         let timeout: Int32 = c == .saveWeights || c == .loadWeights ? 60_000 : 2000
-        let reply = try sendControl(c, endpoint: endpoint, timeout: timeout, reward: value ?? 0, path: absolute,
+        let reply = try sendControl(c, endpoint: endpoint, timeout: timeout, reward: c == .setReward ? value ?? 0 : 0,
+                                    learningRate: c == .setLearningRate ? value ?? 1 : 0, path: absolute,
                                     security: try curve.security())
         print("ok, state \(reply.state)" + (reply.message.isEmpty ? "" : ": \(reply.message)"))
     }
@@ -108,7 +114,7 @@ struct CurveClientOptions: ParsableArguments {
 
 /// One request/reply on the control socket.
 func sendControl(_ command: Spikeloop_V1_ControlCommand, endpoint: String, timeout: Int32, reward: Float = 0,
-                 path: String = "", security: WireSecurity = .none) throws -> Spikeloop_V1_ControlReply {
+                 learningRate: Float = 0, path: String = "", security: WireSecurity = .none) throws -> Spikeloop_V1_ControlReply {
     if endpoint.hasPrefix("ipc://") {
         // libzmq retries an ipc connect silently: say what is wrong instead of timing out.
         let socketPath = String(endpoint.dropFirst(6))
@@ -129,6 +135,7 @@ func sendControl(_ command: Spikeloop_V1_ControlCommand, endpoint: String, timeo
     request.requestID = 1
     request.command = command
     request.reward = reward
+    request.learningRate = learningRate
     request.path = path
     _ = try socket.send(Array(try request.serializedBytes() as [UInt8]), .wait)
     guard let bytes = try socket.receiveBytes(.wait) else {

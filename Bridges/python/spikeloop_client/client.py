@@ -183,9 +183,10 @@ class Operator(_Peer):
         _configure(self.socket, endpoint, server_key, keys, insecure)
         self.socket.connect(endpoint)
 
-    def request(self, command: int, *, path: str = "", reward: float = 0.0) -> "pb.ControlReply":
+    def request(self, command: int, *, path: str = "", reward: float = 0.0,
+                learning_rate: float = 0.0) -> "pb.ControlReply":
         request = pb.ControlRequest(protocol_version=PROTOCOL_VERSION, request_id=next(self._ids), command=command,
-                                    path=path, reward=reward)
+                                    path=path, reward=reward, learning_rate=learning_rate)
         self.socket.send(request.SerializeToString())
         if not self.socket.poll(self.timeout_ms, zmq.POLLIN):
             raise Timeout(f"no ControlReply within {self.timeout_ms} ms")
@@ -214,6 +215,10 @@ class Operator(_Peer):
 
     def set_reward(self, reward: float):
         return self.request(pb.CONTROL_COMMAND_SET_REWARD, reward=reward)
+
+    def set_learning_rate(self, rate: float):
+        """Scales every plastic weight change from the next tick (0 freezes the weights)."""
+        return self.request(pb.CONTROL_COMMAND_SET_LEARNING_RATE, learning_rate=rate)
 
     def save_weights(self, path: str):
         return self.request(pb.CONTROL_COMMAND_SAVE_WEIGHTS, path=path)

@@ -189,6 +189,11 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
   /// next tick boundary, changes that need a restart are refused (error says
   /// which).
   case reload // = 12
+
+  /// Scale every plastic projection's weight changes by `learning_rate` from
+  /// the next tick on: 1 as the network file writes them, 0 freezes the
+  /// weights (traces and eligibility keep running). Recorded and replayed.
+  case setLearningRate // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -210,6 +215,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     case 10: self = .shutdown
     case 11: self = .safeStop
     case 12: self = .reload
+    case 13: self = .setLearningRate
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -229,6 +235,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     case .shutdown: return 10
     case .safeStop: return 11
     case .reload: return 12
+    case .setLearningRate: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -248,6 +255,7 @@ public nonisolated enum Spikeloop_V1_ControlCommand: SwiftProtobuf.Enum, Swift.C
     .shutdown,
     .safeStop,
     .reload,
+    .setLearningRate,
   ]
 
 }
@@ -587,6 +595,9 @@ public nonisolated struct Spikeloop_V1_ControlRequest: Sendable {
   /// Reward value for SET_REWARD, dimensionless.
   public var reward: Float = 0
 
+  /// For SET_LEARNING_RATE: finite, 0 to 100.
+  public var learningRate: Float = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -880,6 +891,14 @@ public nonisolated struct Spikeloop_V1_LoopStats: @unchecked Sendable {
     set {_uniqueStorage()._repliesCopied = newValue}
   }
 
+  /// The learning rate in force (1 unless the configuration's learning.rate
+  /// or SET_LEARNING_RATE says otherwise; 0: weights frozen); -1 when the
+  /// network has no plastic projection.
+  public var learningRate: Float {
+    get {_storage._learningRate}
+    set {_uniqueStorage()._learningRate = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -963,7 +982,7 @@ nonisolated extension Spikeloop_V1_PeerRole: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Spikeloop_V1_ControlCommand: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTROL_COMMAND_UNSPECIFIED\0\u{1}CONTROL_COMMAND_STATUS\0\u{1}CONTROL_COMMAND_PAUSE\0\u{1}CONTROL_COMMAND_RESUME\0\u{1}CONTROL_COMMAND_RESET\0\u{1}CONTROL_COMMAND_SET_REWARD\0\u{1}CONTROL_COMMAND_SAVE_WEIGHTS\0\u{1}CONTROL_COMMAND_LOAD_WEIGHTS\0\u{1}CONTROL_COMMAND_START_RECORDING\0\u{1}CONTROL_COMMAND_STOP_RECORDING\0\u{1}CONTROL_COMMAND_SHUTDOWN\0\u{1}CONTROL_COMMAND_SAFE_STOP\0\u{1}CONTROL_COMMAND_RELOAD\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONTROL_COMMAND_UNSPECIFIED\0\u{1}CONTROL_COMMAND_STATUS\0\u{1}CONTROL_COMMAND_PAUSE\0\u{1}CONTROL_COMMAND_RESUME\0\u{1}CONTROL_COMMAND_RESET\0\u{1}CONTROL_COMMAND_SET_REWARD\0\u{1}CONTROL_COMMAND_SAVE_WEIGHTS\0\u{1}CONTROL_COMMAND_LOAD_WEIGHTS\0\u{1}CONTROL_COMMAND_START_RECORDING\0\u{1}CONTROL_COMMAND_STOP_RECORDING\0\u{1}CONTROL_COMMAND_SHUTDOWN\0\u{1}CONTROL_COMMAND_SAFE_STOP\0\u{1}CONTROL_COMMAND_RELOAD\0\u{1}CONTROL_COMMAND_SET_LEARNING_RATE\0")
 }
 
 nonisolated extension Spikeloop_V1_LoopState: SwiftProtobuf._ProtoNameProviding {
@@ -1274,7 +1293,7 @@ nonisolated extension Spikeloop_V1_MotorCommand: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Spikeloop_V1_ControlRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ControlRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{1}command\0\u{1}path\0\u{1}reward\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}request_id\0\u{1}command\0\u{1}path\0\u{1}reward\0\u{3}learning_rate\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1287,6 +1306,7 @@ nonisolated extension Spikeloop_V1_ControlRequest: SwiftProtobuf.Message, SwiftP
       case 3: try { try decoder.decodeSingularEnumField(value: &self.command) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 5: try { try decoder.decodeSingularFloatField(value: &self.reward) }()
+      case 6: try { try decoder.decodeSingularFloatField(value: &self.learningRate) }()
       default: break
       }
     }
@@ -1308,6 +1328,9 @@ nonisolated extension Spikeloop_V1_ControlRequest: SwiftProtobuf.Message, SwiftP
     if self.reward.bitPattern != 0 {
       try visitor.visitSingularFloatField(value: self.reward, fieldNumber: 5)
     }
+    if self.learningRate.bitPattern != 0 {
+      try visitor.visitSingularFloatField(value: self.learningRate, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1317,6 +1340,7 @@ nonisolated extension Spikeloop_V1_ControlRequest: SwiftProtobuf.Message, SwiftP
     if lhs.command != rhs.command {return false}
     if lhs.path != rhs.path {return false}
     if lhs.reward != rhs.reward {return false}
+    if lhs.learningRate != rhs.learningRate {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1508,7 +1532,7 @@ nonisolated extension Spikeloop_V1_StateProbe: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoopStats"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0\u{3}config_generation\0\u{3}reloads_refused\0\u{3}watchdog_timeout_ns\0\u{3}recording_path\0\u{3}recorder_written\0\u{3}weights_path\0\u{3}weights_saved\0\u{3}curve_clients_refused\0\u{3}replies_copied\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ticks\0\u{1}overruns\0\u{3}tick_hz\0\u{3}tick_ns_p50\0\u{3}tick_ns_p99\0\u{3}tick_ns_max\0\u{3}frames_accepted\0\u{1}rejected\0\u{3}stale_ticks\0\u{3}recorder_dropped\0\u{3}sim_step\0\u{3}time_ns\0\u{3}lateness_ns_p99\0\u{3}latency_ns_p50\0\u{3}latency_ns_p99\0\u{3}frame_age_ns_p99\0\u{3}safe_reasons\0\u{1}mode\0\u{3}config_generation\0\u{3}reloads_refused\0\u{3}watchdog_timeout_ns\0\u{3}recording_path\0\u{3}recorder_written\0\u{3}weights_path\0\u{3}weights_saved\0\u{3}curve_clients_refused\0\u{3}replies_copied\0\u{3}learning_rate\0")
 
   fileprivate class _StorageClass {
     var _ticks: UInt64 = 0
@@ -1538,6 +1562,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
     var _weightsSaved: UInt64 = 0
     var _curveClientsRefused: UInt64 = 0
     var _repliesCopied: UInt64 = 0
+    var _learningRate: Float = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1575,6 +1600,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       _weightsSaved = source._weightsSaved
       _curveClientsRefused = source._curveClientsRefused
       _repliesCopied = source._repliesCopied
+      _learningRate = source._learningRate
     }
   }
 
@@ -1620,6 +1646,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         case 25: try { try decoder.decodeSingularUInt64Field(value: &_storage._weightsSaved) }()
         case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._curveClientsRefused) }()
         case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._repliesCopied) }()
+        case 28: try { try decoder.decodeSingularFloatField(value: &_storage._learningRate) }()
         default: break
         }
       }
@@ -1713,6 +1740,9 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
       if _storage._repliesCopied != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._repliesCopied, fieldNumber: 27)
       }
+      if _storage._learningRate.bitPattern != 0 {
+        try visitor.visitSingularFloatField(value: _storage._learningRate, fieldNumber: 28)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1749,6 +1779,7 @@ nonisolated extension Spikeloop_V1_LoopStats: SwiftProtobuf.Message, SwiftProtob
         if _storage._weightsSaved != rhs_storage._weightsSaved {return false}
         if _storage._curveClientsRefused != rhs_storage._curveClientsRefused {return false}
         if _storage._repliesCopied != rhs_storage._repliesCopied {return false}
+        if _storage._learningRate != rhs_storage._learningRate {return false}
         return true
       }
       if !storagesAreEqual {return false}
