@@ -111,6 +111,9 @@ public struct ControllerConfiguration: Sendable {
         public var probes: [Probe]
         /// Size of the queue between the loop and the recorder thread, MiB.
         public var queueMegabytes: Int
+        /// How often a session stores the weights while it runs, ns of the
+        /// daemon's clock (networks with plastic projections only).
+        public var weightsInterval: Int64 = 10_000_000_000
     }
 
     /// What the daemon logs: events at `level` or above, and its one-line
@@ -336,7 +339,10 @@ public struct ControllerConfiguration: Sendable {
         }
 
         var recording = Recording(file: nil, enabled: false)
-        if let e = top["recording"], let k = r.mapping(e, allowed: ["file", "enabled", "probes", "queue_size"]) {
+        if let e = top["recording"], let k = r.mapping(e, allowed: ["file", "enabled", "probes", "queue_size", "weights_interval"]) {
+            if let w = k["weights_interval"].flatMap({ r.quantity($0, .time, positive: true, max: (86_400_000, "1 day")) }) {
+                recording.weightsInterval = Int64(w * 1e6)
+            }
             recording.file = k["file"].flatMap(r.string)
             recording.enabled = k["enabled"].flatMap(r.bool) ?? (recording.file != nil)
             if let q = k["queue_size"] { recording.queueMegabytes = r.integer(q, min: 1, max: 4096) ?? recording.queueMegabytes }

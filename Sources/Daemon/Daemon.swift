@@ -617,6 +617,9 @@ public final class Daemon: @unchecked Sendable {
         // the loop's own round trip.
         var collected = TickHistograms()
         var nextCollect = clock.now()
+        // A learning session stores its weights now and then (docs/weights.md).
+        let learns = loop.controller.network.plasticSynapseCount > 0
+        var nextWeights = clock.now() + config.recording.weightsInterval
         while !shared.stopRequested.load(ordering: .relaxed) {
             clock.sleep(until: clock.now() + 200_000_000)
             let now = clock.now()
@@ -637,6 +640,13 @@ public final class Daemon: @unchecked Sendable {
             if clock.now() >= nextLog {
                 nextLog = max(nextLog + statusInterval.load(ordering: .relaxed), clock.now())
                 log(statusLine())
+            }
+            if learns && clock.now() >= nextWeights {
+                nextWeights = max(nextWeights + config.recording.weightsInterval, clock.now())
+                if recorder.withLock({ $0 != nil }), let bytes = weightsForRecording() {
+                    let step = shared.simStep.load(ordering: .relaxed)
+                    recorder.withLock { $0?.weightsSnapshot(bytes, atStep: step) }
+                }
             }
             if clock.now() >= nextTelemetry {
                 nextTelemetry += 1_000_000_000

@@ -131,7 +131,7 @@ public final class SessionRecorder: @unchecked Sendable {
     }
 
     /// Attachments to write on the recorder thread (the writer is its own).
-    private let pendingAttachments = Mutex<[(name: String, data: [UInt8])]>([])
+    private let pendingAttachments = Mutex<[(name: String, data: [UInt8], mediaType: String)]>([])
 
     /// Attachment names of a reload: `reloads/COMMAND/PATH`, the files of the
     /// configuration that shaped the commands from sequence COMMAND on.
@@ -140,9 +140,22 @@ public final class SessionRecorder: @unchecked Sendable {
     /// A reload took effect from command `sequence` (any thread): its files
     /// are stored so that replay applies it where the daemon did.
     public func reloaded(fromCommand sequence: UInt64, configuration: ControllerConfiguration) {
-        let files = configuration.sources.map { (name: "\(Self.reloadsPrefix)\(sequence)/\(normalizedPath($0.key))", data: Array($0.value.utf8)) }
+        let files = configuration.sources.map { (name: "\(Self.reloadsPrefix)\(sequence)/\(normalizedPath($0.key))", data: Array($0.value.utf8),
+                                                 mediaType: "application/yaml") }
         pendingAttachments.withLock { $0 += files.sorted { $0.name < $1.name } }
         event("reload", "configuration \(normalizedPath(configuration.file)) reloaded; it shapes the commands from sequence \(sequence) on")
+    }
+
+    /// Weights taken while the session runs, `weights/step-STEP.slw` (STEP:
+    /// the network step they were copied at, within a tick), so that a
+    /// learning session shows its progress (docs/weights.md).
+    public static let weightsProgressPrefix = "weights/step-"
+
+    /// Queues a weights snapshot taken at about `step` (any thread).
+    public func weightsSnapshot(_ bytes: [UInt8], atStep step: Int64) {
+        pendingAttachments.withLock {
+            $0.append((name: "\(Self.weightsProgressPrefix)\(step).slw", data: bytes, mediaType: "application/x-spikeloop-weights"))
+        }
     }
 
     /// Queues an event (any thread but the loop's).
@@ -240,11 +253,11 @@ public final class SessionRecorder: @unchecked Sendable {
     private func flushEvents() {
         let events = pendingEvents.withLock { e -> [Spikeloop_V1_Event] in defer { e.removeAll() }; return e }
         for e in events { writeEvent(e) }
-        let attachments = pendingAttachments.withLock { a -> [(name: String, data: [UInt8])] in defer { a.removeAll() }; return a }
+        let attachments = pendingAttachments.withLock { a -> [(name: String, data: [UInt8], mediaType: String)] in defer { a.removeAll() }; return a }
         guard failure == nil, !attachments.isEmpty else { return }
         let t = UInt64(monotonicNanoseconds() + epochOffset)
         do {
-            for a in attachments { try writer.addAttachment(name: a.name, mediaType: "application/yaml", logTime: t, createTime: t, data: a.data) }
+            for a in attachments { try writer.addAttachment(name: a.name, mediaType: a.mediaType, logTime: t, createTime: t, data: a.data) }
         } catch { failure = "\(error)" }
     }
 

@@ -40,7 +40,7 @@ def learning_config(folder):
     network = head + "  - name: angle_fields->push" + block + "\n" + PLASTICITY.rstrip("\n") + "\n  - name:" + tail
     (folder / "learning.yaml").write_text(network)
     text = config.read_text().replace(f"network: {ROOT}/Config/networks/cartpole.yaml", f"network: {folder}/learning.yaml")
-    config.write_text(text)
+    config.write_text(text + "\nrecording:\n  weights_interval: 200 ms\n")
     return config
 
 
@@ -108,6 +108,11 @@ def test_a_learning_session_learns_and_replays_bit_for_bit(tmp_path):
         reader = make_reader(f, decoder_factories=[DecoderFactory()])
         events = [(m.kind, m.sim_step) for _, _, _, m in reader.iter_decoded_messages(topics=["/events"])
                   if m.kind in ("reward", "learning_rate")]
+        snapshots = sorted((int(a.name[len("weights/step-"):-len(".slw")]), a.data) for a in reader.iter_attachments()
+                           if a.name.startswith("weights/step-"))
+    # Weights stored while the session ran (every 200 ms of the daemon's clock).
+    assert len(snapshots) >= 2, [s for s, _ in snapshots]
+    assert all(data.startswith(b"SLWEIGHT") for _, data in snapshots)
     steps_per_tick = 10
     assert events == [("reward", 1500 * steps_per_tick), ("learning_rate", 3000 * steps_per_tick),
                       ("learning_rate", 4500 * steps_per_tick)], events
