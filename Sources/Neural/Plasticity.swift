@@ -199,13 +199,19 @@ final class STDPState {
     /// meets the postsynaptic trace.
     @inline(__always)
     func depress(synapse s: Int, post j: Int, step: Int64, weights: UnsafeMutablePointer<Float>) {
-        let y = postTrace[j] * postDecay[step - postLast[j]]
+        change(synapse: s, by: postTrace[j] * postDecay[step - postLast[j]], potentiating: false, weights: weights)
+    }
+
+    /// The timing rule's change `x` of synapse `s`: into its eligibility
+    /// (reward_stdp), or into its weight, soft-bounded if multiplicative.
+    @inline(__always)
+    private func change(synapse s: Int, by x: Float, potentiating: Bool, weights: UnsafeMutablePointer<Float>) {
         if let eligibility {
-            eligibility.c[s] += Double(y)
+            eligibility.c[s] += Double(x)
             return
         }
         let w = weights[s]
-        let change = multiplicative ? y * (w - wMin) * inverseRange : y
+        let change = multiplicative ? x * (potentiating ? wMax - w : w - wMin) * inverseRange : x
         weights[s] = min(wMax, max(wMin, w + change * learningRate))
     }
 
@@ -222,14 +228,7 @@ final class STDPState {
             for c in Int(columns[j])..<Int(columns[j + 1]) {
                 let s = Int(synapses[c])
                 let slot = bySynapse ? s : Int(pres[c])
-                let x = preTrace[slot] * preDecay[step - preLast[slot]]
-                if let eligibility {
-                    eligibility.c[s] += Double(x)
-                    continue
-                }
-                let w = weights[s]
-                let change = multiplicative ? x * (wMax - w) * inverseRange : x
-                weights[s] = min(wMax, max(wMin, w + change * learningRate))
+                change(synapse: s, by: preTrace[slot] * preDecay[step - preLast[slot]], potentiating: true, weights: weights)
             }
         }
     }
