@@ -30,11 +30,16 @@ final class LIFPopulation: PopulationDynamics {
     let gi: StateBuffer<Float>
     /// Steps of refractoriness left; 0 means integrating.
     let refractory: StateBuffer<Int32>
-    /// `(v_rest + R·I_ext)·(1 − pvv)`, the drive's contribution to one step.
-    let drive: StateBuffer<Float>
+    /// `v_rest + R·I`, where `v` settles without synaptic input. The update
+    /// is written about it, `rest + (v − rest)·pvv + …`, as Brian2 writes it:
+    /// the form `pvv·v + rest·(1 − pvv)` puts Float32's rounding of `pvv`
+    /// into the fixed point, which it moves by `δ·pvv/(1 − pvv)`, about
+    /// 0.3 µV at −50 mV with τ_m/dt = 200; around `rest` the error shrinks
+    /// with `v − rest` instead.
+    let rest: StateBuffer<Float>
     private let initialV: [Float]
-    /// `(v_rest + R·I_ext)·(1 − pvv)` per neuron and `R·(1 − pvv)`, to add injected current.
-    private let baseDrive: [Float]
+    /// `v_rest + R·I_ext` per neuron and `R`, to add injected current.
+    private let baseRest: [Float]
     private let currentGain: Float
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
@@ -68,18 +73,17 @@ final class LIFPopulation: PopulationDynamics {
         ge = StateBuffer(count: size, filling: 0)
         gi = StateBuffer(count: size, filling: 0)
         refractory = StateBuffer(count: size, filling: 0)
-        drive = StateBuffer(count: size, filling: 0)
+        rest = StateBuffer(count: size, filling: 0)
         spikeIndices = StateBuffer(count: size, filling: 0)
 
         let currents = p.iExt.resolve(count: size, rng: &rng)
-        for j in 0..<drive.count {
+        for j in 0..<rest.count {
             // Padding neurons rest far below any threshold, so they never spike.
-            let rest = j < size ? p.vRest + p.rM * currents[j] : Double(Self.padding)
-            drive[j] = Float(rest * (1 - decayM))
+            rest[j] = Float(j < size ? p.vRest + p.rM * currents[j] : Double(Self.padding))
         }
-        let driveBuffer = drive
-        baseDrive = (0..<size).map { driveBuffer[$0] }
-        currentGain = Float(p.rM * (1 - decayM))
+        let restBuffer = rest
+        baseRest = (0..<size).map { restBuffer[$0] }
+        currentGain = Float(p.rM)
         initialV = (p.vInit ?? .constant(p.vRest)).resolve(count: size, rng: &rng).map(Float.init)
         restoreInitialState()
     }
@@ -92,7 +96,7 @@ final class LIFPopulation: PopulationDynamics {
         let pii = FloatLanes(repeating: pii), threshold = FloatLanes(repeating: vThreshold)
         let vp = UnsafeMutableRawPointer(v.base), gep = UnsafeMutableRawPointer(ge.base)
         let gip = UnsafeMutableRawPointer(gi.base), rp = UnsafeMutableRawPointer(refractory.base)
-        let dp = UnsafeRawPointer(drive.base)
+        let dp = UnsafeRawPointer(rest.base)
         let out = spikeIndices.base
         let refractorySteps = refractorySteps
         let refractory = refractory.base, voltage = v.base, vThreshold = vThreshold
@@ -111,7 +115,7 @@ final class LIFPopulation: PopulationDynamics {
             let counted = r0 &- 1
             let r1 = counted & ~(counted &>> 31)  // max(r0 − 1, 0)
             let integrating = (r1 &- 1) &>> 31  // all ones where r1 == 0
-            let updated = pvv * v0 + pve * e0 + pvi * i0 + c
+            let updated = c + (v0 - c) * pvv + pve * e0 + pvi * i0
             let vBits = (bits(updated) & integrating) | (bits(v0) & ~integrating)
             let v1 = unsafeBitCast(vBits, to: FloatLanes.self)
             vp.storeBytes(of: v1, toByteOffset: offset, as: FloatLanes.self)
@@ -143,7 +147,7 @@ final class LIFPopulation: PopulationDynamics {
     @inline(__always)
     func inject(_ neuron: Int, nanoamps: Float) {
         guard neuron >= 0, neuron < size else { return }
-        drive[neuron] = baseDrive.withUnsafeBufferPointer { $0[neuron] } + currentGain * nanoamps
+        rest[neuron] = baseRest.withUnsafeBufferPointer { $0[neuron] } + currentGain * nanoamps
     }
 
     func deliverDelayed(step: Int64) {
@@ -191,7 +195,7 @@ final class LIFPopulation: PopulationDynamics {
     func restoreInitialState() {
         for j in 0..<size {
             v[j] = initialV[j]
-            drive[j] = baseDrive[j]
+            rest[j] = baseRest[j]
         }
         ge.fill(0)
         gi.fill(0)

@@ -252,9 +252,10 @@ public struct NetworkSizeEstimate: Sendable, Equatable {
     public static let bytesPerNeuron = 64.0
     /// Weight, target index and delay of a synapse, plus the per-source offsets (rounded up).
     public static let bytesPerSynapse = 10.0
-    /// What a plastic synapse adds: its weight even when all start equal, a
-    /// presynaptic trace and its last update step, and the by-target index.
-    public static let bytesPerPlasticSynapse = 28.0
+    /// What a plastic synapse adds at most: its weight even when all start
+    /// equal (4), the by-target index (8), a presynaptic trace and its last
+    /// update step (12), and reward_stdp's eligibility with its compensation (12).
+    public static let bytesPerPlasticSynapse = 36.0
 }
 
 extension NetworkSpec {

@@ -191,10 +191,15 @@ extension String {
             ProjectionSpec(source: "a", target: "a", variable: .v, rule: .allToAll, excludeSelf: true, weight: .constant(1)),
             ProjectionSpec(source: "a", target: "b", variable: .v, rule: .fixedProbability(0.1), weight: .constant(1)),
             ProjectionSpec(source: "a", target: "b", variable: .v, rule: .fixedIndegree(3), weight: .constant(1)),
-            ProjectionSpec(source: "a", target: "b", variable: .v, rule: .oneToOne, weight: .constant(1)),
+            ProjectionSpec(source: "a", target: "b", variable: .v, rule: .oneToOne, weight: .constant(1),
+                           plasticity: .stdp(STDPRule(aPre: 0.01, aPost: -0.01, tauPre: 20, tauPost: 20, wMin: 0, wMax: 2))),
         ])
         #expect(spec.sizeEstimate.neurons == 150)
         #expect(spec.sizeEstimate.synapses == 5000 + 9900 + 500 + 150 + 50)
+        // Plastic synapses cost more: counted apart.
+        #expect(spec.sizeEstimate.plasticSynapses == 50)
+        let expectedBytes: Double = 150 * 64 + 15_600 * 10 + 50 * 36
+        #expect(spec.sizeEstimate.bytes == expectedBytes)
     }
 }
 

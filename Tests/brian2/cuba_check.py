@@ -19,21 +19,26 @@ Why a median and not every instance: on some instances a membrane potential
 passes within one Float32 step of the threshold early on (instance
 1609219033: neuron 925 at -50.0000027 mV at step 15, while Float32 resolves
 3.8e-6 mV at 50 mV), the two runs part there and CUBA's chaos spreads it.
-Measured on 24 random instances (2026-12-01): spikeloop's J was 0.92-1.00 on
-20, and 0.86, 0.50, 0.35 and 0.31 on the other four.  Brian2's own float32
-run stays closer to its float64 run (J 0.98-1.00, once 0.86): our Float32
-state drifts more than Brian2's float32 numpy code, which is the fidelity
-gap of issue #17 (float64).  With one instance in six parting early, a median
-over 11 fails by chance about once in 200 runs.
+
+Measured on 2026-12-01, on 33 random instances: spikeloop's J was 0.95-1.00 on
+29 and 0.21, 0.59, 0.59 and 0.89 on the other four; Brian2's own float32 run
+against its float64 one was below 0.9 once (0.59). With about one instance in
+eight parting early, a median over 11 fails by chance about once in 300 runs.
+
+This check found a fidelity defect, fixed on the same day: the LIF update was
+written `pvv·v + rest·(1 − pvv)`, which puts Float32's rounding of `pvv` into
+the fixed point (about 0.3 uV at -50 mV); half the instances then parted
+within 50 ms (CI: median 0.79 over 11). Written about the fixed point, as
+Brian2 writes it (`rest + (v − rest)·pvv`), spikeloop now stays with Brian2's
+float64 run as long as Brian2's float32 run does.
 
 What a 5 % change gives (``--mutations`` applies each to spikeloop's network
 file only, on every instance; Tests/python/test_cuba_check.py asserts that
 each one fails the check): tau_m, tau_e, tau_i, V_t, V_r, E_l, w_e, w_i and
 the refractory period, each up and down, the excitatory delay moved by one
-step, 5 % of the excitatory synapses dropped.  Over 9 instances the largest
-median J of any change was 0.74 (refractory period; V_r 0.62: both act only
-from the second spikes on), most were below 0.3; no instance gave any change
-more than 0.81.
+step, 5 % of the excitatory synapses dropped.  Over 11 instances the largest
+median J of any change was 0.72 (refractory period; V_r 0.65: both act only
+from the second spikes on), most were below 0.3.
 
 Also printed, not checked: J at 20 and 100 ms (chaos spreads any difference
 after ~100 ms) and the rate over the run.
