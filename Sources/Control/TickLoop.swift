@@ -36,10 +36,8 @@ public final class TickLoop {
     private var simTime: Int64 = 0
     private var paused = false
     private var stalled = false
-    /// Rewards of the frames taken since the last tick (summed), for the next tick.
-    private var frameReward: Float?
-    /// An operator's reward signal, delivered every tick until a frame carries one.
-    private var operatorReward: Float?
+    /// What the next tick gives `reward_stdp` projections.
+    private var reward = TickReward()
 
     public static let receiveBufferSize = 64 * 1024
     /// Realtime: frames queued on the SUB socket (its receive high-water mark).
@@ -129,7 +127,7 @@ public final class TickLoop {
         if r.contains(.stall) { stalled = true }
         if r.contains(.weights) { shared.weightExchange.serve(controller.network) }
         if !r.isDisjoint(with: [.reward, .learningRate]) {
-            if r.contains(.reward) { operatorReward = shared.reward }
+            if r.contains(.reward) { reward.operatorSignal(shared.reward) }
             if r.contains(.learningRate) {
                 controller.network.learningRate = shared.requestedLearningRate
                 shared.learningRate.store(controller.network.learningRate.bitPattern, ordering: .relaxed)
@@ -145,11 +143,10 @@ public final class TickLoop {
     private func computeCommand(at time: Int64, started: Int64) {
         let motors = controller.motorCount
         let firstStep = controller.network.stepIndex
-        defer { frameReward = nil }
+        let tickReward = reward.take()
         let ticked = !paused && haveFrame
         if ticked {
-            // The tick's reward: its frames' (summed), else the operator's signal.
-            if let r = frameReward ?? operatorReward, r != 0 { controller.network.reward(Double(r)) }
+            if let r = tickReward, r != 0 { controller.network.reward(Double(r)) }
             controller.tick(sensors: sensors, motors: decoded)
             simTime += config.loop.periodNanoseconds
         }
@@ -205,10 +202,7 @@ public final class TickLoop {
         answeredSequence = frame.sequence
         haveFrame = true
         safety.validFrame(at: arrivedAfter, estop: frame.estop)
-        if let reward = frame.reward {
-            frameReward = (frameReward ?? 0) + reward
-            operatorReward = nil
-        }
+        if let r = frame.reward { reward.frame(r) }
         shared.framesAccepted.add(1, ordering: .relaxed)
     }
 

@@ -51,8 +51,7 @@ public final class WeightPersistence: @unchecked Sendable {
             return
         }
         do {
-            let snapshot = try WeightStore.read(path, layout: layout)
-            for p in try WeightStore.prepare(snapshot, for: network, file: path) { network.install(p) }
+            let snapshot = try WeightStore.load(path, into: network, layout: layout)
             log("weights: loaded \(path) (\(summary(snapshot)))")
         } catch {
             // Kept aside, so that a save on shutdown does not overwrite what may be

@@ -85,6 +85,15 @@ public enum WeightStore {
         return snapshot
     }
 
+    /// Reads `path`, checks it against `layout` (the network's) and installs
+    /// it, on the thread that steps the network or while nothing does.
+    @discardableResult
+    public static func load(_ path: String, into network: Network, layout: WeightLayout) throws(WeightStoreError) -> WeightSnapshot {
+        let snapshot = try read(path, layout: layout)
+        for p in try prepare(snapshot, for: network, file: path) { network.install(p) }
+        return snapshot
+    }
+
     /// Checks and copies a snapshot's weights for `network.install` (the
     /// snapshot must have passed `layout.check`). Any thread.
     public static func prepare(_ snapshot: WeightSnapshot, for network: Network, file: String) throws(WeightStoreError) -> [PreparedWeights] {

@@ -167,7 +167,6 @@ public final class Network {
     public var synapseCount: Int { projections.reduce(0) { $0 + $1.synapseCount } }
     /// Synapses of projections whose weights learn.
     public var plasticSynapseCount: Int { projections.filter(\.isPlastic).reduce(0) { $0 + $1.synapseCount } }
-    public func isPlastic(projection index: Int) -> Bool { projections[index].isPlastic }
 
     // MARK: - Learning (between steps)
 
@@ -176,9 +175,6 @@ public final class Network {
     public func reward(_ r: Double) {
         rewardedTable.forEach { $0.reward(r) }
     }
-
-    /// Whether any projection learns from reward.
-    public var learnsFromReward: Bool { rewardedTable.count > 0 }
 
     /// Scales every plastic projection's weight changes (1: as written in the
     /// network file; 0: frozen, traces still run). Allocates nothing.

@@ -192,7 +192,7 @@ final class SessionReplayer: StepTap {
         // Learning as the loop had it: the frames' rewards (summed per tick),
         // an operator's reward signal until a frame carries one, and the
         // operator's learning-rate changes, each from the step it took effect.
-        var frameReward: Float?, operatorReward: Float?
+        var reward = TickReward()
         let learningEvents = try Self.learningEvents(in: session)
         var nextLearningEvent = 0
 
@@ -215,7 +215,7 @@ final class SessionReplayer: StepTap {
             case SessionSchema.sensors.topic:
                 let f = try Spikeloop_V1_SensorFrame(serializedBytes: data)
                 frames[f.sequence] = f.values
-                if f.hasReward { frameReward = (frameReward ?? 0) + f.reward }
+                if f.hasReward { reward.frame(f.reward) }
             case SessionSchema.motorsDecoded.topic:
                 if verify, let d = unmatchedSpikes() { outcome.divergence = d; return outcome }
                 let c = try Spikeloop_V1_MotorCommand(serializedBytes: data)
@@ -253,18 +253,16 @@ final class SessionReplayer: StepTap {
                     tickFirstStep = controller.network.stepIndex
                     while nextLearningEvent < learningEvents.count, learningEvents[nextLearningEvent].step <= tickFirstStep {
                         switch learningEvents[nextLearningEvent].change {
-                        case .reward(let r): operatorReward = r
+                        case .reward(let r): reward.operatorSignal(r)
                         case .learningRate(let x): controller.network.learningRate = x
                         }
                         nextLearningEvent += 1
                     }
-                    // In the loop a frame's reward ends the operator's signal after the operator set it.
-                    if frameReward != nil { operatorReward = nil }
-                    if let r = frameReward ?? operatorReward, r != 0 { controller.network.reward(Double(r)) }
+                    if let r = reward.take(), r != 0 { controller.network.reward(Double(r)) }
                     controller.tick(sensors: sensors, motors: motors)
                     ticks += 1
                 }
-                frameReward = nil
+                if !tick { _ = reward.take() }  // as the loop's paused tick: the frames' rewards are used up
                 if verify {
                     outcome.commands += 1
                     for i in 0..<min(c.values.count, controller.motorCount) {

@@ -69,10 +69,7 @@ struct Simulate: ParsableCommand {
         let net = try Network(spec)
         let recorded = try probeSpecs.map { try Probe(parsing: $0, in: net) }
         let layout = WeightLayout(net)
-        if let path = loadWeights {
-            let snapshot = try WeightStore.read(path, layout: layout)
-            for prepared in try WeightStore.prepare(snapshot, for: net, file: path) { net.install(prepared) }
-        }
+        if let path = loadWeights { try WeightStore.load(path, into: net, layout: layout) }
 
         var spikeRows: [(step: Int64, population: Int32, neuron: UInt32)] = []
         var counts = [Int](repeating: 0, count: net.populationNames.count)

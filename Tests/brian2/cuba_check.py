@@ -61,6 +61,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_fixtures import num  # noqa: E402  (numbers written exactly as the fixtures write them)
+
 REPO = Path(__file__).resolve().parents[2]
 DT_MS = 0.1
 N, N_EXC = 4000, 3200
@@ -105,12 +108,6 @@ def mutations():
     out.append(("delay_e +1 step", {"delay_e": DT_MS}, None))
     out.append(("5% of exc synapses dropped", {}, lambda inst: inst.dropping(0.05, seed=inst.seed + 1)))
     return out
-
-
-def num(x: float) -> str:
-    s = f"{float(x):.10g}"
-    assert "e" not in s and "n" not in s, s
-    return s
 
 
 def network_yaml(inst: Instance, params: dict) -> str:
