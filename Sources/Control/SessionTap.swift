@@ -6,9 +6,9 @@ import Glibc
 #endif
 
 /// The loop's side of session recording: copies what a tick saw and did into
-/// the record queue, with preallocated buffers only, so recording adds no
-/// allocation, lock or system call to the tick. The recorder thread turns the
-/// records into MCAP messages (``SessionRecorder``).
+/// the record queue, with preallocated buffers only, so recording and
+/// telemetry add no allocation, lock or system call to the tick. The session
+/// stream's thread turns the records into messages (`SessionStream`).
 ///
 /// Recording switches on and off at tick boundaries (`latch()`), so a session
 /// holds whole ticks.
@@ -29,7 +29,8 @@ public final class SessionTap: StepTap, @unchecked Sendable {
     /// Lockstep: a full queue makes the loop wait for the recorder instead
     /// of dropping (there is no deadline to keep; the simulator waits too).
     let waitsForSpace: Bool
-    /// Set while a recorder drains the queue; the loop waits only then.
+    /// Set while a recording is open (or about to open) and its consumer
+    /// drains the queue; the loop waits only then (telemetry alone drops).
     public let consumerAlive = Atomic<Bool>(false)
     /// Whether the ticks since the last boundary are recorded (loop side).
     private(set) var isOn = false

@@ -27,8 +27,10 @@ public final class Daemon: @unchecked Sendable {
     private let logLevel: Atomic<Int>
     private let statusInterval: Atomic<Int64>
     private let reloadsRefused = Atomic<Int64>(0)
-    /// The session being recorded, if any.
-    private let recorder = Mutex<SessionRecorder?>(nil)
+    /// The session as messages: to the recording and to telemetry.
+    private var stream: SessionStream!
+    /// The running recording, if any.
+    private let recording = Mutex<RecordingFile?>(nil)
     /// Serialises starting and stopping recordings.
     private let recordingSerial = Mutex(())
     /// The running recording was started by an operator (`run --record`,
@@ -63,11 +65,19 @@ public final class Daemon: @unchecked Sendable {
             : try CurveAuthenticator(context: context, allowedClientKeys: config.endpoints.curveClientKeys)
         weights = WeightPersistence(config.persistence, network: controller.network, shared: shared, log: log)
         weights.loadAtStart()  // no loop thread yet: the network is ours
+        var telemetry: SessionStream.Telemetry?
+        if let endpoint = config.endpoints.telemetry {
+            var security = WireSecurity.none
+            if let file = config.endpoints.curveSecretKeyFile { security = .curveServer(try CurveKeyPair.load(secretKeyFile: file)) }
+            telemetry = .init(endpoint: endpoint, context: context, security: security, insecure: config.endpoints.insecure)
+        }
+        stream = SessionStream(loop: loop, telemetry: telemetry, stats: { [unowned self] in loopStats() }, log: { [unowned self] in log($0) })
     }
 
     /// Starts the threads; returns once the loop's sockets and the control
     /// socket are bound (or throws what prevented it).
     public func start(maxTicks: Int64? = nil) throws {
+        stream.start()
         // Recording from the start sees the network's initial state (replayable).
         if config.recording.enabled { try startRecording(path: config.recording.file) }
         let bound = StartupSignal()
@@ -160,6 +170,7 @@ public final class Daemon: @unchecked Sendable {
         for t in threads { t.join() }
         threads.removeAll()
         stopRecording()
+        stream.stop()
         if ran { weights.saveAtShutdown() }  // the loop thread has ended: the network is ours again
         authenticator?.stop()
         context.shutdown()
@@ -173,13 +184,13 @@ public final class Daemon: @unchecked Sendable {
     public func log(_ line: String) {
         let level = LogLevel(line: line)
         if level >= LogLevel.allCases[logLevel.load(ordering: .relaxed)] { sink(line) }
-        recorder.withLock { $0?.logged(line, level: level) }
+        stream?.logged(line, level: level)
     }
 
     // MARK: - Recording
 
     /// Starts recording a session to `path` (or the configured file, or
-    /// `session-….mcap` in the working directory); see ``SessionRecorder``.
+    /// `session-….mcap` in the working directory); see ``SessionStream``.
     /// A recording never replaces a file: an operator's configured or given
     /// name that exists gets a number (`name-1.mcap`, …). A path from the
     /// control channel (`remote`) must lie in the recording directory and
@@ -187,7 +198,7 @@ public final class Daemon: @unchecked Sendable {
     @discardableResult
     public func startRecording(path: String?, remote: Bool = false) throws -> String {
         try recordingSerial.withLock { _ in
-            if let running = recorder.withLock({ $0?.path }) {
+            if let running = recording.withLock({ $0?.path }) {
                 throw DaemonError(description: "already recording to \(running); stop that recording first")
             }
             var file: String
@@ -199,14 +210,13 @@ public final class Daemon: @unchecked Sendable {
             } else {
                 file = Self.freePath(Self.sessionPath(path ?? config.recording.file ?? ""))
             }
-            let session: SessionRecorder
+            let session: RecordingFile
             do {
-                session = try loop.startRecording(to: file, configuration: current.withLock { $0 }, weights: weightsForRecording(),
-                                                  stats: { [self] in loopStats() })
+                session = try stream.startRecording(to: file, configuration: current.withLock { $0 }, weights: weightsForRecording())
             } catch {
                 throw DaemonError(description: "cannot record to \(file): \(error)")
             }
-            recorder.withLock { $0 = session }
+            recording.withLock { $0 = session }
             log("recording: \(file) (from the next tick)")
             return file
         }
@@ -216,9 +226,9 @@ public final class Daemon: @unchecked Sendable {
     @discardableResult
     public func stopRecording() -> String? {
         recordingSerial.withLock { _ in
-            guard let session = recorder.withLock({ $0 }) else { return nil }
-            let summary = loop.stopRecording(session, finalWeights: weightsForRecording())
-            recorder.withLock { $0 = nil }
+            guard let session = recording.withLock({ $0 }) else { return nil }
+            let summary = stream.stopRecording(finalWeights: weightsForRecording())
+            recording.withLock { $0 = nil }
             operatorRecording.store(false, ordering: .relaxed)
             log(summary)
             return session.path
@@ -341,7 +351,7 @@ public final class Daemon: @unchecked Sendable {
     /// it, unless an operator started the running one.
     private func applyRecordingChange(from old: ControllerConfiguration.Recording, to new: ControllerConfiguration.Recording) {
         guard old.enabled != new.enabled || old.file != new.file else { return }
-        if operatorRecording.load(ordering: .relaxed) && recorder.withLock({ $0 != nil }) {
+        if operatorRecording.load(ordering: .relaxed) && recording.withLock({ $0 != nil }) {
             log("reload: the recording an operator started goes on (stop it with stop-recording)")
             return
         }
@@ -381,7 +391,7 @@ public final class Daemon: @unchecked Sendable {
         if applied {
             // Replay follows it: the new files, from the command it shaped on.
             let from = shared.reloadedAtCommand.load(ordering: .relaxed)
-            recorder.withLock { $0?.reloaded(fromCommand: from, configuration: new) }
+            stream.reloaded(fromCommand: from, configuration: new)
         }
         let when = applied ? "applied before tick \(shared.reloadedAfterTick.load(ordering: .relaxed) + 1)" : "posted; the loop applies it at its next tick"
         return (true, "reload: \(when): \(changes.joined(separator: "; "))")
@@ -484,7 +494,7 @@ public final class Daemon: @unchecked Sendable {
         case .setReward:
             if request.reward.isFinite && abs(request.reward) <= maximumRewardMagnitude {
                 let step = changeLearning { shared.setReward(request.reward) }
-                recorder.withLock { $0?.event("reward", "reward=\(request.reward) every tick from step \(step) until a frame carries a reward", atStep: step) }
+                stream.event("reward", "reward=\(request.reward) every tick from step \(step) until a frame carries a reward", atStep: step)
                 log("control: reward \(request.reward)")
             } else {
                 reply.ok = false
@@ -493,7 +503,7 @@ public final class Daemon: @unchecked Sendable {
         case .setLearningRate:
             if request.learningRate.isFinite && request.learningRate >= 0 && request.learningRate <= 100 {
                 let step = changeLearning { shared.setLearningRate(request.learningRate) }
-                recorder.withLock { $0?.event("learning_rate", "learning_rate=\(request.learningRate) from step \(step)", atStep: step) }
+                stream.event("learning_rate", "learning_rate=\(request.learningRate) from step \(step)", atStep: step)
                 log("control: learning rate \(request.learningRate)\(request.learningRate == 0 ? " (weights frozen)" : "")")
             } else {
                 reply.ok = false
@@ -575,7 +585,7 @@ public final class Daemon: @unchecked Sendable {
         s.repliesCopied = UInt64(loop.repliesCopied)
         s.learningRate = loop.controller.network.plasticSynapseCount > 0
             ? Float(bitPattern: shared.learningRate.load(ordering: .relaxed)) : -1
-        recorder.withLock { r in
+        recording.withLock { r in
             s.recordingPath = r?.path ?? ""
             s.recorderWritten = UInt64(r?.written.load(ordering: .relaxed) ?? 0)
         }
@@ -602,16 +612,6 @@ public final class Daemon: @unchecked Sendable {
                                       emit: { [self] in log($0) })
         var nextLog = clock.now() + statusInterval.load(ordering: .relaxed)
         var lastReasons = shared.reasons
-        // Telemetry: LoopStats once a second on the configured PUB endpoint.
-        var telemetry: ZMQSocket?
-        if let endpoint = config.endpoints.telemetry {
-            do {
-                let socket = try ZMQSocket(context, .pub)
-                try bindSecure(socket, endpoint)
-                telemetry = consume socket
-            } catch { log("warning: no telemetry on \(endpoint): \(error)") }
-        }
-        var nextTelemetry = clock.now() + 1_000_000_000
         // Histograms are merged once a second into one reused buffer: each
         // merge walks about a megabyte, which on one shared core shows up in
         // the loop's own round trip.
@@ -623,7 +623,7 @@ public final class Daemon: @unchecked Sendable {
         while !shared.stopRequested.load(ordering: .relaxed) {
             clock.sleep(until: clock.now() + 200_000_000)
             let now = clock.now()
-            if now >= nextCollect || now >= nextLog || now >= nextTelemetry {
+            if now >= nextCollect || now >= nextLog {
                 nextCollect = clock.now() + 1_000_000_000
                 if statistics.collect(into: &collected, timeout: 50_000_000, wakeup: shared.wakeup) {
                     totals.withLock { $0.add(collected) }
@@ -643,15 +643,8 @@ public final class Daemon: @unchecked Sendable {
             }
             if learns && clock.now() >= nextWeights {
                 nextWeights = max(nextWeights + config.recording.weightsInterval, clock.now())
-                if recorder.withLock({ $0 != nil }), let bytes = weightsForRecording() {
-                    let step = shared.simStep.load(ordering: .relaxed)
-                    recorder.withLock { $0?.weightsSnapshot(bytes, atStep: step) }
-                }
-            }
-            if clock.now() >= nextTelemetry {
-                nextTelemetry += 1_000_000_000
-                if let bytes = try? loopStats().serializedBytes() as [UInt8] {
-                    _ = try? telemetry?.send(bytes, .dontWait)
+                if recording.withLock({ $0 != nil }), let bytes = weightsForRecording() {
+                    stream.weightsSnapshot(bytes, atStep: shared.simStep.load(ordering: .relaxed))
                 }
             }
         }

@@ -78,8 +78,8 @@ struct RecordedSession {
         var reloadTexts: [UInt64: [String: String]] = [:]
         for a in contents.attachments where a.mediaType == "application/yaml" {
             let text = String(decoding: a.data, as: UTF8.self)
-            if a.name.hasPrefix(SessionRecorder.reloadsPrefix) {
-                let rest = a.name.dropFirst(SessionRecorder.reloadsPrefix.count)
+            if a.name.hasPrefix(RecordingFile.reloadsPrefix) {
+                let rest = a.name.dropFirst(RecordingFile.reloadsPrefix.count)
                 guard let slash = rest.firstIndex(of: "/"), let from = UInt64(rest[..<slash]) else { continue }
                 reloadTexts[from, default: [:]][String(rest[rest.index(after: slash)...])] = text
             } else {
@@ -101,7 +101,7 @@ struct RecordedSession {
             }
         }
         self.reloads = reloads
-        if let w = contents.attachments.first(where: { $0.name == SessionRecorder.initialWeights }) {
+        if let w = contents.attachments.first(where: { $0.name == RecordingFile.initialWeights }) {
             do { initialWeights = try WeightSnapshot(decoding: w.data, file: "\(path):\(w.name)") } catch {
                 throw CommandError("\(error)")
             }
@@ -145,7 +145,7 @@ final class SessionReplayer: StepTap {
         tickSpikes = Array(repeating: [], count: populationNames.count)
         if let snapshot = session.initialWeights {
             do {
-                let prepared = try WeightStore.prepare(snapshot, for: controller.network, file: "\(session.path):\(SessionRecorder.initialWeights)")
+                let prepared = try WeightStore.prepare(snapshot, for: controller.network, file: "\(session.path):\(RecordingFile.initialWeights)")
                 for p in prepared { controller.network.install(p) }
             } catch { throw CommandError("\(error)") }
         }

@@ -3,6 +3,7 @@ import Control
 import Daemon
 import Recording
 import Foundation
+import Synchronization
 import Testing
 import Wire
 
@@ -19,19 +20,41 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
 /// thread between them, as with a simulator): receive, validate, decode,
 /// encoders, network, decoders, safety, encode, send, over 100,000 ticks.
 @Suite struct TickAllocationTests {
-    /// Recording: the loop copies each tick into the recorder's queue while
-    /// the recorder thread writes the MCAP file (its allocations are its own).
+    /// Recording: the loop copies each tick into the session stream's queue
+    /// while the stream's thread writes the MCAP file (its allocations are
+    /// its own). Telemetry: the same, published live to a subscriber.
     @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"),
-          arguments: [false, true])
-    func lockstepTicksAllocateNothing(recording: Bool) throws {
+          arguments: [(false, false), (true, false), (false, true)])
+    func lockstepTicksAllocateNothing(recording: Bool, telemetry: Bool) throws {
         var config = try ControllerConfiguration.load(path: fixtures.appendingPathComponent("controller.yaml").path)
         config.recording.probes = [.init(population: "flexor", variable: "v", neurons: [0, 5])]
         let loop = TickLoop(config: config, controller: try Controller(config), shared: LoopShared(),
                             statistics: StatisticsExchange(), clock: MonotonicClock())
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tick-allocation-\(getpid())-\(recording).mcap").path
-        let session = recording ? try loop.startRecording(to: file, configuration: config, weights: nil) : nil
-        defer { if recording { try? FileManager.default.removeItem(atPath: file) } }
         let context = try ZMQContext()
+        let live = "ipc:///tmp/tick-allocation-telemetry-\(getpid())"
+        let stream = SessionStream(loop: loop, telemetry: telemetry ? .init(endpoint: live, context: context, security: .none, insecure: false) : nil)
+        stream.start()
+        defer { stream.stop() }
+        let session = recording ? try stream.startRecording(to: file, configuration: config, weights: nil) : nil
+        defer { if recording { try? FileManager.default.removeItem(atPath: file) } }
+        // A subscriber that reads everything, as a live view does.
+        let received = Atomic<Int>(0)
+        let subscribed = Atomic<Bool>(!telemetry)
+        let done = Atomic<Bool>(false)
+        let reader = telemetry ? WorkerThread {
+            guard let sub = try? ZMQSocket(context, .sub), (try? sub.subscribe()) != nil,
+                  (try? sub.setReceiveTimeout(milliseconds: 100)) != nil, (try? sub.connect(live)) != nil else { return }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+            defer { buffer.deallocate() }
+            while !done.load(ordering: .relaxed) {
+                if (try? sub.receive(into: buffer, .wait)) ?? nil != nil {
+                    received.add(1, ordering: .relaxed)
+                    subscribed.store(true, ordering: .relaxed)
+                }
+            }
+        } : nil
+        while !subscribed.load(ordering: .relaxed) { usleep(10_000) }  // the channel list arrives once a second
         let rep = try ZMQSocket(context, .rep)
         try rep.bind("tcp://127.0.0.1:*")
         let req = try ZMQSocket(context, .req)
@@ -65,12 +88,20 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(allocations == 0, "\(allocations) heap allocations in 100,000 ticks")
         #expect(loop.repliesCopied == 0)
         #expect(loop.controller.ticks == 101_000)
+        if let reader {
+            usleep(500_000)
+            done.store(true, ordering: .relaxed)
+            reader.join()
+            // Telemetry alone drops what it cannot keep up with (counted);
+            // the ticks it took reached the subscriber.
+            #expect(received.load(ordering: .relaxed) > 10_000)
+        }
         if let session {
             // Every tick made a frame record and a tick record; in lockstep
             // the loop waits for the idle-priority recorder when it falls
             // behind under this flood (tens of thousands of ticks a second):
             // nothing is dropped.
-            _ = loop.stopRecording(session, finalWeights: nil)
+            _ = stream.stopRecording(finalWeights: nil)
             #expect(loop.recordsDropped == 0)
             let summary = try #require(try MCAPReader(path: file).summary())
             let counts = summary.statistics?.channelMessageCounts ?? [:]

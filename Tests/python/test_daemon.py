@@ -251,7 +251,7 @@ def test_telemetry_publishes_loop_stats_every_second(tmp):
     daemon = Daemon(config)
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.SUBSCRIBE, b"/loop_stats")
     sub.connect(f"ipc://{tmp}/telemetry")
     try:
         with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
@@ -261,7 +261,9 @@ def test_telemetry_publishes_loop_stats_every_second(tmp):
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and len(stats) < 2:
             if sub.poll(100):
-                stats.append(pb.LoopStats.FromString(sub.recv()))
+                topic, _, data = sub.recv_multipart()
+                assert topic == b"/loop_stats"
+                stats.append(pb.LoopStats.FromString(data))
         assert len(stats) == 2
         assert stats[-1].ticks == 500 and stats[-1].mode == "lockstep" and stats[-1].tick_hz == 1000
         assert stats[-1].tick_ns_p50 > 0 and stats[-1].frames_accepted == 500

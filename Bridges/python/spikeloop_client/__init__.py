@@ -26,9 +26,12 @@ from .client import (
     is_local_endpoint,
     make_sensor_frame,
 )
+from .telemetry import Telemetry, message_class
 
 __all__ = [
     "pb",
+    "Telemetry",
+    "message_class",
     "Channel",
     "Layout",
     "fnv1a64",

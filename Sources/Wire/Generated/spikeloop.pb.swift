@@ -969,6 +969,53 @@ public nonisolated struct Spikeloop_V1_Event: Sendable {
   public init() {}
 }
 
+/// The channels of the telemetry stream (docs/wire.md, "Telemetry"): sent on
+/// topic "@channels" when telemetry starts and then once a second, so that a
+/// subscriber that joins late learns them. Every other message of the stream
+/// is three parts: the topic ("/sensors", …, as in recordings), the log time
+/// (8 bytes, little-endian unsigned nanoseconds, as a recording's log_time),
+/// and the message, encoded as its channel says.
+public nonisolated struct Spikeloop_V1_TelemetryChannels: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: [Spikeloop_V1_TelemetryChannel] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One channel: a recording's Channel and Schema records in one message.
+public nonisolated struct Spikeloop_V1_TelemetryChannel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Topic, e.g. "/sensors/named".
+  public var topic: String = String()
+
+  /// Message encoding, "protobuf".
+  public var messageEncoding: String = String()
+
+  /// Full name of the message type, e.g. "spikeloop.v1.SensorFrame".
+  public var schemaName: String = String()
+
+  /// Schema encoding, "protobuf".
+  public var schemaEncoding: String = String()
+
+  /// A FileDescriptorSet that holds the message type.
+  public var schema: Data = Data()
+
+  /// The channel's metadata, as in recordings (e.g. "description").
+  public var metadata: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "spikeloop.v1"
@@ -1899,6 +1946,91 @@ nonisolated extension Spikeloop_V1_Event: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.severity != rhs.severity {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spikeloop_V1_TelemetryChannels: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TelemetryChannels"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.channel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.channel.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.channel, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spikeloop_V1_TelemetryChannels, rhs: Spikeloop_V1_TelemetryChannels) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spikeloop_V1_TelemetryChannel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TelemetryChannel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{3}message_encoding\0\u{3}schema_name\0\u{3}schema_encoding\0\u{1}schema\0\u{1}metadata\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.messageEncoding) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.schemaName) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.schemaEncoding) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.schema) }()
+      case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.metadata) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if !self.messageEncoding.isEmpty {
+      try visitor.visitSingularStringField(value: self.messageEncoding, fieldNumber: 2)
+    }
+    if !self.schemaName.isEmpty {
+      try visitor.visitSingularStringField(value: self.schemaName, fieldNumber: 3)
+    }
+    if !self.schemaEncoding.isEmpty {
+      try visitor.visitSingularStringField(value: self.schemaEncoding, fieldNumber: 4)
+    }
+    if !self.schema.isEmpty {
+      try visitor.visitSingularBytesField(value: self.schema, fieldNumber: 5)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.metadata, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spikeloop_V1_TelemetryChannel, rhs: Spikeloop_V1_TelemetryChannel) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.messageEncoding != rhs.messageEncoding {return false}
+    if lhs.schemaName != rhs.schemaName {return false}
+    if lhs.schemaEncoding != rhs.schemaEncoding {return false}
+    if lhs.schema != rhs.schema {return false}
+    if lhs.metadata != rhs.metadata {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
