@@ -421,7 +421,7 @@ public struct ControllerConfiguration: Sendable {
     /// Shape of an endpoint the daemon binds: tcp://ADDRESS:PORT (an IPv4
     /// address, [an IPv6 address], `*`, or a network interface of this
     /// machine), ipc://PATH or inproc://NAME — what libzmq can bind.
-    static func endpointProblem(_ s: String) -> String? {
+    public static func endpointProblem(_ s: String) -> String? {
         let valid = "valid: tcp://ADDRESS:PORT, ipc://PATH, inproc://NAME"
         if s.hasPrefix("ipc://") { return s.count > 6 ? nil : "ipc:// needs a path; \(valid)" }
         if s.hasPrefix("inproc://") { return s.count > 9 ? nil : "inproc:// needs a name; \(valid)" }

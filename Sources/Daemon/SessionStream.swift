@@ -155,6 +155,9 @@ public final class SessionStream: @unchecked Sendable {
                     let socket = try ZMQSocket(telemetry.context, .pub)
                     try socket.setSendHighWaterMark(100_000)
                     try socket.bind(telemetry.endpoint, security: telemetry.security, insecure: telemetry.insecure)
+                    // The session's data is for the service's user and group,
+                    // like the control socket (chmod: umask is process-wide).
+                    if telemetry.endpoint.hasPrefix("ipc://") { chmod(String(telemetry.endpoint.dropFirst(6)), 0o660) }
                     live = consume socket
                 } catch { log("warning: no telemetry on \(telemetry.endpoint): \(error)") }
             }

@@ -3,6 +3,7 @@ import Control
 import Daemon
 import Foundation
 import Logging
+import Wire
 import NetworkFile
 
 struct Run: ParsableCommand {
@@ -33,6 +34,10 @@ struct Run: ParsableCommand {
                                discussion: "Overrides the configuration's recording.file and turns recording on."))
     var record: String?
 
+    @Option(help: ArgumentHelp("Stream the session live on this endpoint (e.g. ipc:///tmp/spikeloop-telemetry).",
+                               discussion: "Overrides endpoints.telemetry: every channel of a recording, as it happens (docs/wire.md, Telemetry); Bridges/foxglove shows it in Foxglove."))
+    var telemetry: String?
+
     func run() throws {
         var configuration: ControllerConfiguration
         do { configuration = try ControllerConfiguration.load(path: config) } catch let e as ConfigurationError {
@@ -41,6 +46,14 @@ struct Run: ParsableCommand {
         if let record {
             configuration.recording.file = record
             configuration.recording.enabled = true
+        }
+        if let telemetry {
+            let e = configuration.endpoints
+            if let problem = ControllerConfiguration.endpointProblem(telemetry) { throw CommandError("--telemetry \(telemetry): \(problem); nothing was started") }
+            do { try EndpointPolicy.check(telemetry, curve: e.curveSecretKeyFile != nil, insecure: e.insecure, key: "--telemetry") } catch {
+                throw CommandError("--telemetry: \(error); nothing was started")
+            }
+            configuration.endpoints.telemetry = telemetry
         }
         var logger = Logger(label: "spikeloop")
         logger.logLevel = .info

@@ -95,6 +95,8 @@ def test_telemetry_streams_the_recording_channels_live(tmp):
     sent, commands = [], []
     try:
         sub.wait_for_channels()
+        # The session's data is for the service's user and group, as control is.
+        assert os.stat(tmp / "telemetry").st_mode & 0o777 == 0o660
         with LockstepClient(f"ipc://{tmp}/frames", ARM) as sim:
             for t in range(1, TICKS + 1):
                 values = scripted(t)
@@ -176,7 +178,8 @@ def test_telemetry_streams_the_recording_channels_live(tmp):
 def test_telemetry_without_recording_and_a_recording_started_later(tmp):
     """Telemetry alone taps the loop; a recording started later begins between
     two ticks, says it cannot be replayed from there, and holds whole ticks."""
-    daemon = Daemon(telemetry_config(tmp, probes=False))
+    # The endpoint from the command line (run --telemetry), not the file.
+    daemon = Daemon(config_copy(tmp, "plain.yaml"), "--telemetry", f"ipc://{tmp}/telemetry")
     control = f"ipc://{tmp}/control"
     try:
         with Telemetry(f"ipc://{tmp}/telemetry", topics=["/sensors/named", "/motors/named"]) as live:
@@ -245,6 +248,15 @@ def ws_client(url, wanted, until):
             return advertised, collected
 
     return asyncio.run(run())
+
+
+def test_run_refuses_a_bad_telemetry_endpoint(tmp):
+    from conftest import spikeloop_binary
+    config = config_copy(tmp, "plain.yaml")
+    for endpoint, says in [("udp://x", "valid: tcp://ADDRESS:PORT"), ("tcp://0.0.0.0:5599", "CURVE")]:
+        result = subprocess.run([str(spikeloop_binary()), "run", "--config", str(config), "--telemetry", endpoint],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0 and "--telemetry" in result.stderr and says in result.stderr, result.stderr
 
 
 def test_foxglove_bridge_shows_the_daemon_live(tmp):
