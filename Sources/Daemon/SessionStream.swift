@@ -137,12 +137,18 @@ public final class SessionStream: @unchecked Sendable {
 
     // MARK: - Lifecycle
 
+    /// With telemetry: streams from the loop's first tick on. Without, the
+    /// thread runs only while a recording is open (none wakes beside a
+    /// realtime loop for nothing).
     public func start() {
-        if telemetry != nil {
-            // Live telemetry follows every tick from the first on.
-            tap.requested.store(true, ordering: .releasing)
-            shared.wakeup.signal()
-        }
+        guard telemetry != nil else { return }
+        tap.requested.store(true, ordering: .releasing)
+        shared.wakeup.signal()
+        startThread()
+    }
+
+    private func startThread() {
+        stopRequested.store(false, ordering: .releasing)
         thread = WorkerThread { [self] in
             RealtimeSetup.nameThread("spikeloop-rec")
             // The queue absorbs bursts (at 1 kHz, seconds of them). In
@@ -168,10 +174,14 @@ public final class SessionStream: @unchecked Sendable {
 
     /// Ends the thread (the loop has stopped); a recording still open is closed.
     public func stop() {
+        stopThread()
+        if file != nil || requests.withLock({ $0.open != nil }) { _ = closeNow(finalWeights: nil) }
+    }
+
+    private func stopThread() {
         stopRequested.store(true, ordering: .releasing)
         thread?.join()
         thread = nil
-        if file != nil || requests.withLock({ $0.open != nil }) { _ = closeNow(finalWeights: nil) }
     }
 
     // MARK: - Recordings
@@ -187,6 +197,7 @@ public final class SessionStream: @unchecked Sendable {
         tap.consumerAlive.store(true, ordering: .releasing)
         tap.requested.store(true, ordering: .releasing)
         shared.wakeup.signal()
+        if thread == nil { startThread() }
         return file
     }
 
@@ -203,6 +214,7 @@ public final class SessionStream: @unchecked Sendable {
         requests.withLock { $0.close = .some(finalWeights) }
         while true {
             if let summary = requests.withLock({ r -> String? in defer { if r.closed != nil { r = Requests() } }; return r.closed }) {
+                if telemetry == nil { stopThread() }
                 return summary
             }
             usleep(1000)
