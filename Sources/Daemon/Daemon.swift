@@ -67,9 +67,8 @@ public final class Daemon: @unchecked Sendable {
         weights.loadAtStart()  // no loop thread yet: the network is ours
         var telemetry: SessionStream.Telemetry?
         if let endpoint = config.endpoints.telemetry {
-            var security = WireSecurity.none
-            if let file = config.endpoints.curveSecretKeyFile { security = .curveServer(try CurveKeyPair.load(secretKeyFile: file)) }
-            telemetry = .init(endpoint: endpoint, context: context, security: security, insecure: config.endpoints.insecure)
+            telemetry = .init(endpoint: endpoint, context: context, security: try Self.security(config.endpoints),
+                              insecure: config.endpoints.insecure)
         }
         stream = SessionStream(loop: loop, telemetry: telemetry, stats: { [unowned self] in loopStats() }, log: { [unowned self] in log($0) })
     }
@@ -156,9 +155,13 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func bindSecure(_ socket: borrowing ZMQSocket, _ endpoint: String) throws {
-        var security = WireSecurity.none
-        if let file = config.endpoints.curveSecretKeyFile { security = .curveServer(try CurveKeyPair.load(secretKeyFile: file)) }
-        try socket.bind(endpoint, security: security, insecure: config.endpoints.insecure)
+        try socket.bind(endpoint, security: try Self.security(config.endpoints), insecure: config.endpoints.insecure)
+    }
+
+    /// CURVE with the daemon's key pair when one is configured, else none.
+    private static func security(_ endpoints: ControllerConfiguration.Endpoints) throws -> WireSecurity {
+        guard let file = endpoints.curveSecretKeyFile else { return .none }
+        return .curveServer(try CurveKeyPair.load(secretKeyFile: file))
     }
 
     /// Asks every thread to stop and waits for them.

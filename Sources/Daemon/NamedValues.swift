@@ -123,21 +123,20 @@ public struct NamedValues: Sendable {
     /// the rest at zero). Every field is written, zeros included, so that a
     /// plot has a point for each.
     public func encode(_ values: UnsafeBufferPointer<Float>) -> [UInt8] {
-        var out = template
-        out.withUnsafeMutableBytes { b in
-            for (i, at) in offsets.enumerated() where i < values.count {
-                b.storeBytes(of: values[i].bitPattern.littleEndian, toByteOffset: at, as: UInt32.self)
-            }
-        }
-        return out
+        filled(count: values.count) { values[$0].bitPattern }
     }
 
     /// Counts (``Kind/count``) in the names' order.
     public func encode(counts: [UInt32]) -> [UInt8] {
+        filled(count: counts.count) { counts[$0] }
+    }
+
+    /// The template with the first `count` values' 4 bytes written in.
+    private func filled(count: Int, _ bits: (Int) -> UInt32) -> [UInt8] {
         var out = template
         out.withUnsafeMutableBytes { b in
-            for (i, at) in offsets.enumerated() where i < counts.count {
-                b.storeBytes(of: counts[i].littleEndian, toByteOffset: at, as: UInt32.self)
+            for (i, at) in offsets.enumerated() where i < count {
+                b.storeBytes(of: bits(i).littleEndian, toByteOffset: at, as: UInt32.self)
             }
         }
         return out

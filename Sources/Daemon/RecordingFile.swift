@@ -19,6 +19,15 @@ struct SessionClock {
     /// Ticks of the session so far.
     var ticks: Int64 = 0
 
+    /// A session of `loop` starting now (`start`: CLOCK_REALTIME, ns).
+    init(loop: ControllerConfiguration.Loop) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        simulated = loop.mode == .lockstep
+        periodNs = loop.periodNanoseconds
+        start = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
     func logTime(published: Int64, offsetNs: Int64 = 0) -> UInt64 {
         UInt64(max(0, (simulated ? start + ticks * periodNs : published) + offsetNs))
     }
@@ -32,7 +41,7 @@ public final class RecordingFile: @unchecked Sendable {
     /// Messages written so far.
     public let written = Atomic<Int64>(0)
     private let writer: MCAPWriter
-    private var channelIDs: [UInt16] = []
+    private let channelIDs: [UInt16]
     private var sequences: [UInt32]
     var clock: SessionClock
     private let initialWeights: [UInt8]?
@@ -58,10 +67,8 @@ public final class RecordingFile: @unchecked Sendable {
          probes: [SessionTap.ResolvedProbe], weights: [UInt8]?) throws {
         self.path = path
         initialWeights = weights
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let realtime = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-        clock = SessionClock(simulated: config.loop.mode == .lockstep, periodNs: config.loop.periodNanoseconds, start: realtime)
+        clock = SessionClock(loop: config.loop)
+        let realtime = clock.start
 
         var options = MCAPWriterOptions()
         options.profile = SessionSchema.profile
@@ -70,16 +77,7 @@ public final class RecordingFile: @unchecked Sendable {
         options.exclusive = true  // a recording never replaces a file
         options.closesFullChunks = false  // chunks end between ticks (SessionStream)
         writer = try MCAPWriter(path: path, options: options)
-        var schemaIDs: [String: UInt16] = [:]
-        for c in channels.channels {
-            let schema: UInt16
-            if let id = schemaIDs[c.schemaName] { schema = id } else {
-                schema = try writer.addSchema(name: c.schemaName, encoding: SessionSchema.encoding, data: c.schema)
-                schemaIDs[c.schemaName] = schema
-            }
-            channelIDs.append(try writer.addChannel(topic: c.topic, messageEncoding: SessionSchema.encoding, schemaID: schema,
-                                                    metadata: c.metadata))
-        }
+        channelIDs = try SessionSchema.addChannels(to: writer, channels.channels)
         sequences = Array(repeating: 0, count: channelIDs.count)
 
         let l = config.loop

@@ -6,12 +6,7 @@ import Recording
 /// (telemetry): the spikeloop.v1 messages, Foxglove's log, and the values by
 /// name whose schemas come from the robot description and the network.
 public struct SessionChannels: Sendable {
-    public struct Channel: Sendable {
-        public var topic: String
-        public var schemaName: String
-        public var schema: [UInt8]
-        public var metadata: [String: String]
-    }
+    public typealias Channel = SessionSchema.Channel
 
     /// In a fixed order: a channel's index is its place here.
     public let channels: [Channel]
@@ -35,12 +30,7 @@ public struct SessionChannels: Sendable {
         let probeNames = probes.flatMap { p in p.neurons.map { "\(p.name).\(p.variable).n\($0)" } }
         probesNamed = probes.isEmpty ? nil : NamedValues(package: package, message: "Probes", names: probeNames, kind: .float)
 
-        var list: [Channel] = []
-        for t in SessionSchema.topics where t != SessionSchema.probes || !probes.isEmpty {
-            list.append(Channel(topic: t.topic, schemaName: t.messageName,
-                                schema: t == SessionSchema.log ? SessionSchema.foxgloveLogDescriptorSet : SessionSchema.descriptorSet,
-                                metadata: ["description": t.what]))
-        }
+        var list = SessionSchema.topics.filter { $0 != SessionSchema.probes || !probes.isEmpty }.map(Channel.init)
         func units(_ paths: [String], _ units: [String]) -> [String: String] {
             Dictionary(zip(paths.map { "unit.\($0)" }, units), uniquingKeysWith: { a, _ in a })
         }

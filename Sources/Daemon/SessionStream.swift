@@ -24,7 +24,6 @@ public final class SessionStream: @unchecked Sendable {
     public let channels: SessionChannels
     private let tap: SessionTap
     private let shared: LoopShared
-    private let config: ControllerConfiguration
     private let network: Network
     private let layoutHash: UInt64
     private let populationNames: [String]
@@ -95,7 +94,7 @@ public final class SessionStream: @unchecked Sendable {
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         tap = loop.tap
         shared = loop.shared
-        config = loop.config
+        let config = loop.config
         network = loop.controller.network
         layoutHash = loop.layout.layoutHash
         populationNames = network.populationNames
@@ -104,11 +103,8 @@ public final class SessionStream: @unchecked Sendable {
         self.stats = stats
         self.log = log
         channels = SessionChannels(robot: config.robot, network: network, probes: tap.probes)
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let realtime = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
-        epochOffset = realtime - monotonicNanoseconds()
-        liveClock = SessionClock(simulated: config.loop.mode == .lockstep, periodNs: config.loop.periodNanoseconds, start: realtime)
+        liveClock = SessionClock(loop: config.loop)
+        epochOffset = liveClock.start - monotonicNanoseconds()
         liveTopics = channels.channels.map { Array($0.topic.utf8) }
         var announcement = Spikeloop_V1_TelemetryChannels()
         announcement.channel = channels.channels.map { c in

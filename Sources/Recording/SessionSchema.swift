@@ -37,6 +37,30 @@ public enum SessionSchema {
 
     public static let topics: [Topic] = [sensors, motorsDecoded, motorsSent, spikes, probes, loopStats, events, log]
 
+    /// The FileDescriptorSet that holds `t`'s message type.
+    public static func schema(of t: Topic) -> [UInt8] { t == log ? foxgloveLogDescriptorSet : descriptorSet }
+
+    /// A channel as written: its topic, the full name of its message type, a
+    /// FileDescriptorSet holding that type, and the channel's metadata.
+    public struct Channel: Sendable {
+        public var topic: String
+        public var schemaName: String
+        public var schema: [UInt8]
+        public var metadata: [String: String]
+
+        public init(topic: String, schemaName: String, schema: [UInt8], metadata: [String: String] = [:]) {
+            self.topic = topic
+            self.schemaName = schemaName
+            self.schema = schema
+            self.metadata = metadata
+        }
+
+        /// One of the topics above, described by its `what`.
+        public init(_ t: Topic) {
+            self.init(topic: t.topic, schemaName: t.messageName, schema: SessionSchema.schema(of: t), metadata: ["description": t.what])
+        }
+    }
+
     /// The binary FileDescriptorSet of foxglove.Log (Proto/foxglove.Log.pb:
     /// Proto/foxglove/Log.proto and google/protobuf/timestamp.proto).
     public static let foxgloveLogDescriptorSet: [UInt8] = decodeBase64(foxgloveLogDescriptorSetBase64)
@@ -70,20 +94,24 @@ public enum SessionSchema {
     /// Adds one schema per message type and one channel per topic; returns
     /// the channel id of each topic.
     public static func addChannels(to writer: MCAPWriter, topics: [Topic] = topics) throws -> [String: UInt16] {
+        let ids = try addChannels(to: writer, topics.map { Channel(topic: $0.topic, schemaName: $0.messageName, schema: schema(of: $0)) })
+        return Dictionary(uniqueKeysWithValues: zip(topics.map(\.topic), ids))
+    }
+
+    /// Adds one schema per message type (by name) and the channels, in
+    /// order; returns their channel ids.
+    public static func addChannels(to writer: MCAPWriter, _ channels: [Channel]) throws -> [UInt16] {
         var schemaIDs: [String: UInt16] = [:]
-        var channelIDs: [String: UInt16] = [:]
-        for t in topics {
+        return try channels.map { c in
             let schemaID: UInt16
-            if let id = schemaIDs[t.messageName] {
+            if let id = schemaIDs[c.schemaName] {
                 schemaID = id
             } else {
-                schemaID = try writer.addSchema(name: t.messageName, encoding: encoding,
-                                                data: t == log ? foxgloveLogDescriptorSet : descriptorSet)
-                schemaIDs[t.messageName] = schemaID
+                schemaID = try writer.addSchema(name: c.schemaName, encoding: encoding, data: c.schema)
+                schemaIDs[c.schemaName] = schemaID
             }
-            channelIDs[t.topic] = try writer.addChannel(topic: t.topic, messageEncoding: encoding, schemaID: schemaID)
+            return try writer.addChannel(topic: c.topic, messageEncoding: encoding, schemaID: schemaID, metadata: c.metadata)
         }
-        return channelIDs
     }
 }
 
