@@ -326,15 +326,15 @@ public enum NetworkFile {
     static let plasticityRules = ["stdp", "reward_stdp"]
 
     /// `plasticity: {rule: stdp, a_pre, a_post, tau_pre, tau_post, w_min, w_max, pairing, update}`;
-    /// `reward_stdp` adds `tau_c`, `tau_d` and `baseline` and takes additive updates only.
+    /// `reward_stdp` adds `tau_c`, `tau_d`, `baseline` and `baseline_tau` and takes additive updates only.
     static func plasticity(_ e: Entry, _ r: DocumentReader) -> Plasticity? {
         let timingKeys = ["rule", "a_pre", "a_post", "tau_pre", "tau_post", "w_min", "w_max", "pairing", "update"]
-        guard let keys = r.mapping(e, allowed: timingKeys + ["tau_c", "tau_d", "baseline"]) else { return nil }
+        guard let keys = r.mapping(e, allowed: timingKeys + ["tau_c", "tau_d", "baseline", "baseline_tau"]) else { return nil }
         guard let ruleName = r.required(keys, "rule", in: e, "one of \(plasticityRules.joined(separator: ", "))")
             .flatMap({ r.choice($0, plasticityRules) }) else { return nil }
         let rewarded = ruleName == "reward_stdp"
         if !rewarded {
-            for key in ["tau_c", "tau_d", "baseline"] {
+            for key in ["tau_c", "tau_d", "baseline", "baseline_tau"] {
                 if let x = keys[key] { r.report(x, "\(key) belongs to rule reward_stdp, not stdp") }
             }
         }
@@ -356,12 +356,15 @@ public enum NetworkFile {
         if let x = keys["update"] {
             if let c = r.choice(x, STDPRule.Update.allCases.map(\.rawValue)) { update = .init(rawValue: c)! } else { ok = false }
         }
-        var tauC: Double? = nil, tauD: Double? = nil, baseline = 0.0
+        var tauC: Double? = nil, tauD: Double? = nil, baseline = 0.0, baselineTau: Double? = nil
         if rewarded {
             tauC = value("tau_c", .time, "the eligibility trace's time constant, e.g. '1 s'", positive: true)
             tauD = value("tau_d", .time, "the reward signal's time constant, e.g. '200 ms'", positive: true)
             if let x = keys["baseline"] {
                 if let b = r.quantity(x, .rate) { baseline = b / 1000 } else { ok = false }
+            }
+            if let x = keys["baseline_tau"] {
+                if let t = r.quantity(x, .time, positive: true) { baselineTau = t } else { ok = false }
             }
             if update == .multiplicative {
                 r.report(keys["update"]!, "reward_stdp takes additive updates only")
@@ -377,7 +380,8 @@ public enum NetworkFile {
                               pairing: pairing, update: update)
         guard rewarded else { return .stdp(timing) }
         guard let tauC, let tauD else { return nil }
-        return .rewardSTDP(RewardSTDPRule(timing: timing, tauC: tauC, tauD: tauD, baseline: baseline))
+        return .rewardSTDP(RewardSTDPRule(timing: timing, tauC: tauC, tauD: tauD, baseline: baseline,
+                                                   baselineTau: baselineTau))
     }
 
     static func synapseValues(_ e: Entry, _ dim: PhysicalDimension, _ r: DocumentReader, nonNegative: Bool) -> SynapseValues? {

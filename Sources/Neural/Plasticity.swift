@@ -29,17 +29,27 @@ public enum Plasticity: Sendable, Equatable {
 /// spike of NEST is a reward of 1); `b` is the baseline, in the unit of `d`
 /// (1/ms). Between steps the weight is integrated exactly. The timing rule
 /// must be additive; its bounds clip the weight.
+///
+/// With `baselineTau`, `b` starts at `baseline` and follows the mean of `d`
+/// (`db/dt = (d − b)/τ_b`, held over a step): the weight follows the reward
+/// above what was expected. A reward that is positive on average whatever the
+/// network does (a task's bias) then stops strengthening whatever happens to
+/// be active (Frémaux, Sprekeler & Gerstner 2010: R-STDP needs the reward's
+/// mean removed).
 public struct RewardSTDPRule: Sendable, Equatable {
     public var timing: STDPRule
     public var tauC: Double
     public var tauD: Double
     public var baseline: Double
+    /// ms; nil: the baseline is constant.
+    public var baselineTau: Double?
 
-    public init(timing: STDPRule, tauC: Double, tauD: Double, baseline: Double = 0) {
+    public init(timing: STDPRule, tauC: Double, tauD: Double, baseline: Double = 0, baselineTau: Double? = nil) {
         self.timing = timing
         self.tauC = tauC
         self.tauD = tauD
         self.baseline = baseline
+        self.baselineTau = baselineTau
     }
 }
 
@@ -248,7 +258,9 @@ final class Eligibility {
     private let count: Int
     /// The reward signal `d`, 1/ms.
     private(set) var d = 0.0
-    private let tauD: Double, baseline: Double
+    /// The baseline `b`, 1/ms: constant, or following `d` by `bFollow` per step.
+    private(set) var b: Double
+    private let tauD: Double, initialBaseline: Double, bFollow: Double
     private let cDecay: Double, dDecay: Double
     /// ∫₀^dt e^(−t/τ_c)·e^(−t/τ_d) dt and ∫₀^dt e^(−t/τ_c) dt, ms.
     private let overlap: Double, cIntegral: Double
@@ -258,7 +270,9 @@ final class Eligibility {
         c = StateBuffer(count: max(1, synapseCount), filling: 0)
         compensation = StateBuffer(count: max(1, synapseCount), filling: 0)
         tauD = rule.tauD
-        baseline = rule.baseline
+        initialBaseline = rule.baseline
+        b = rule.baseline
+        bFollow = rule.baselineTau.map { -expm1(-dt / $0) } ?? 0
         cDecay = exp(-dt / rule.tauC)
         dDecay = exp(-dt / rule.tauD)
         let tauS = rule.tauC * rule.tauD / (rule.tauC + rule.tauD)
@@ -273,6 +287,7 @@ final class Eligibility {
         c.fill(0)
         compensation.fill(0)
         d = 0
+        b = initialBaseline
     }
 
     /// A reward `r` at the start of this step: `d += r/τ_d`.
@@ -282,7 +297,7 @@ final class Eligibility {
     /// over one step (c and d decay exponentially meanwhile), clipped; then
     /// `c` and `d` decay to the next step.
     func integrate(weights: UnsafeMutablePointer<Float>, wMin: Float, wMax: Float, rate: Float) {
-        let k = (d * overlap - baseline * cIntegral) * Double(rate)
+        let k = (d * overlap - b * cIntegral) * Double(rate)
         let c = c.base, lost = compensation.base, decay = cDecay
         if k != 0 {
             for s in 0..<count {
@@ -301,6 +316,7 @@ final class Eligibility {
         } else {
             for s in 0..<count { c[s] *= decay }
         }
+        b += (d - b) * bFollow
         d *= dDecay
     }
 }

@@ -126,6 +126,9 @@ final class Projection {
                 guard r.baseline.isFinite else {
                     throw NetworkBuildError("projection '\(spec.name)': plasticity.baseline is \(r.baseline); it must be finite")
                 }
+                if let t = r.baselineTau, !(t > 0 && t.isFinite) {
+                    throw NetworkBuildError("projection '\(spec.name)': plasticity.baseline_tau is \(t) ms; it must be a positive time")
+                }
                 guard rule.update == .additive else {
                     throw NetworkBuildError("projection '\(spec.name)': reward_stdp takes additive updates only")
                 }

@@ -15,7 +15,15 @@
 // two light sensors on the rim at ±β facing outwards, reading
 // I·max(0, cos γ)/(1 + (d/d₀)²) (γ: angle between the sensor's axis and the
 // light, d: distance; no occlusion); the two measured wheel speeds.
-// Reward per tick: gain·(approach to the light, m) − penalty·(new collisions).
+// Reward per tick: gain·(approach to the light, m) + heading gain·(rotation
+// towards the light, rad) − penalty·(new collisions).
+// Foraging (light_reach > 0): when the robot's centre comes within reach of the
+// light, the light moves to a new place drawn from the episode's seed, with
+// clearance from obstacles and at least init_light_distance from the robot.
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public final class DiffDrive: SimModel {
     public static let modelName = "diffdrive"
@@ -24,18 +32,24 @@ public final class DiffDrive: SimModel {
                                  SimChannel("light.right", "1"), SimChannel("wheel.left.speed", "m/s"),
                                  SimChannel("wheel.right.speed", "m/s")]
     public static let motors = [SimChannel("motor.left", "m/s"), SimChannel("motor.right", "m/s")]
-    public static let stateNames = ["x", "y", "heading", "wheel_left", "wheel_right", "light_distance", "contact"]
+    public static let stateNames = ["x", "y", "heading", "wheel_left", "wheel_right", "light_distance", "contact",
+                                    "light_x", "light_y"]
     public static let parameterKeys = ["arena", "obstacles", "robot_radius", "axle", "wheel_tau", "range_max",
                                        "range_angle_deg", "range_cone_deg", "range_rays", "light", "light_intensity",
                                        "light_falloff", "light_angle_deg", "init_clearance", "init_light_distance",
-                                       "progress_gain", "collision_penalty", "coverage_cell"]
+                                       "progress_gain", "heading_gain", "collision_penalty", "coverage_cell",
+                                       "light_reach"]
 
     public let arena: Arena
     public let radius: Double, axle: Double, wheelTau: Double
     public let rangeMax: Double, rangeAngle: Double, rangeCone: Double, rangeRays: Int
-    public let lightX: Double, lightY: Double, lightIntensity: Double, lightFalloff: Double, lightAngle: Double
+    public let lightIntensity: Double, lightFalloff: Double, lightAngle: Double
+    /// Where the light is now (it moves when foraging), and where each episode starts it.
+    public private(set) var lightX: Double, lightY: Double
+    public let startLight: (x: Double, y: Double)
     public let initClearance: Double, initLightDistance: Double
-    public let progressGain: Double, collisionPenalty: Double
+    public let progressGain: Double, headingGain: Double, collisionPenalty: Double
+    public let lightReach: Double
     public let coverageCell: Double
     private let coverageColumns: Int, coverageRows: Int
     private var covered: [Bool]
@@ -53,8 +67,10 @@ public final class DiffDrive: SimModel {
     public private(set) var cellsCovered = 0
     public private(set) var minLightDistance = 0.0
     public private(set) var startLightDistance = 0.0
+    public private(set) var lightsReached = 0
     private var totalReward = 0.0
     private var lightDistanceBefore = 0.0
+    private var lightRandom = SimRandom(seed: 0)
 
     public static let defaultObstacles = (circles: [Circle(x: -0.8, y: 0.6, radius: 0.3), Circle(x: 0.7, y: -0.9, radius: 0.25)],
                                           boxes: [Box(minX: 0.2, minY: 0.3, maxX: 0.6, maxY: 1.0)])
@@ -64,16 +80,17 @@ public final class DiffDrive: SimModel {
                 rangeAngleDegrees: Double = 30, rangeConeDegrees: Double = 10, rangeRays: Int = 5,
                 light: (Double, Double) = (1.5, 1.5), lightIntensity: Double = 1, lightFalloff: Double = 1,
                 lightAngleDegrees: Double = 45, initClearance: Double = 0.3, initLightDistance: Double = 1,
-                progressGain: Double = 10, collisionPenalty: Double = 1, coverageCell: Double = 0.2) {
+                progressGain: Double = 10, headingGain: Double = 0, collisionPenalty: Double = 1,
+                coverageCell: Double = 0.2, lightReach: Double = 0) {
         self.arena = arena
         self.radius = radius; self.axle = axle; self.wheelTau = wheelTau
         self.rangeMax = rangeMax; self.rangeAngle = rangeAngleDegrees * .pi / 180
         self.rangeCone = rangeConeDegrees * .pi / 180; self.rangeRays = max(1, rangeRays)
-        self.lightX = light.0; self.lightY = light.1; self.lightIntensity = lightIntensity
+        self.lightX = light.0; self.lightY = light.1; self.startLight = light; self.lightIntensity = lightIntensity
         self.lightFalloff = lightFalloff; self.lightAngle = lightAngleDegrees * .pi / 180
         self.initClearance = initClearance; self.initLightDistance = initLightDistance
-        self.progressGain = progressGain; self.collisionPenalty = collisionPenalty
-        self.coverageCell = coverageCell
+        self.progressGain = progressGain; self.headingGain = headingGain; self.collisionPenalty = collisionPenalty
+        self.coverageCell = coverageCell; self.lightReach = lightReach
         coverageColumns = max(1, Int((2 * arena.halfWidth / coverageCell).rounded(.up)))
         coverageRows = max(1, Int((2 * arena.halfHeight / coverageCell).rounded(.up)))
         covered = [Bool](repeating: false, count: coverageColumns * coverageRows)
@@ -120,8 +137,10 @@ public final class DiffDrive: SimModel {
                   initClearance: try p.number("init_clearance", default: 0.3, min: 0),
                   initLightDistance: try p.number("init_light_distance", default: 1, min: 0),
                   progressGain: try p.number("progress_gain", default: 10),
+                  headingGain: try p.number("heading_gain", default: 0),
                   collisionPenalty: try p.number("collision_penalty", default: 1),
-                  coverageCell: try p.number("coverage_cell", default: 0.2, positive: true))
+                  coverageCell: try p.number("coverage_cell", default: 0.2, positive: true),
+                  lightReach: try p.number("light_reach", default: 0, min: 0))
         // A start position must exist.
         var random = SimRandom(seed: 0)
         if drawStart(&random) == nil {
@@ -143,12 +162,17 @@ public final class DiffDrive: SimModel {
 
     public func reset(seed: UInt64) {
         var random = SimRandom(seed: seed)
+        lightX = startLight.x; lightY = startLight.y
         let start = drawStart(&random) ?? (0, 0, 0)
-        reset(x: start.0, y: start.1, heading: start.2)
+        reset(x: start.0, y: start.1, heading: start.2, lights: random)   // the same seed places the same lights
     }
 
-    public func reset(x: Double, y: Double, heading: Double) {
+    /// An exact start; `lights` is the stream the light's new places are drawn
+    /// from when foraging.
+    public func reset(x: Double, y: Double, heading: Double, lights: SimRandom = SimRandom(seed: 0)) {
         state = SIMD8(x, y, heading, 0, 0, 0, 0, 0)
+        lightX = startLight.x; lightY = startLight.y; lightsReached = 0
+        lightRandom = lights
         reward = 0; steps = 0; time = 0; collisions = 0; contactTicks = 0; inContact = false
         distance = 0; totalReward = 0
         for i in covered.indices { covered[i] = false }
@@ -157,6 +181,25 @@ public final class DiffDrive: SimModel {
         lightDistanceBefore = lightDistance
         minLightDistance = lightDistanceBefore
         startLightDistance = lightDistanceBefore
+    }
+
+    /// Moves the light to a free place at least init_light_distance from the
+    /// robot (the light has no body, but one inside an obstacle is out of reach).
+    private func moveLight() {
+        let spanX = arena.halfWidth - radius, spanY = arena.halfHeight - radius
+        for _ in 0..<100_000 {
+            let x = lightRandom.uniform(halfWidth: spanX), y = lightRandom.uniform(halfWidth: spanY)
+            let dx = x - state[0], dy = y - state[1]
+            if arena.clearance(x: x, y: y) >= radius + initClearance && (dx * dx + dy * dy).squareRoot() >= initLightDistance {
+                lightX = x; lightY = y
+                return
+            }
+        }
+    }
+
+    /// The light's bearing from the heading, in (−π, π].
+    public var lightBearing: Double {
+        wrapAngle(atan2(lightY - state[1], lightX - state[0]) - state[2])
     }
 
     public var lightDistance: Double {
@@ -180,6 +223,7 @@ public final class DiffDrive: SimModel {
     public func advance(motors: UnsafePointer<Float>, period: Double, substeps: Int) {
         let left = Double(motors[0]), right = Double(motors[1])
         let h = period / Double(substeps)
+        let bearing = lightBearing, heading0 = state[2]
         var contact = false
         for _ in 0..<substeps {
             let x0 = state[0], y0 = state[1]
@@ -197,10 +241,18 @@ public final class DiffDrive: SimModel {
         if contact { contactTicks += 1 }
         inContact = contact
         markCovered()
-        let d = lightDistance
-        reward = progressGain * (lightDistanceBefore - d) - (newCollision ? collisionPenalty : 0)
-        lightDistanceBefore = d
+        var d = lightDistance
+        // Rotation towards the light: the heading change against the bearing's sign.
+        let turned = wrapAngle(state[2] - heading0)
+        reward = progressGain * (lightDistanceBefore - d) + headingGain * (bearing >= 0 ? turned : -turned)
+            - (newCollision ? collisionPenalty : 0)
         minLightDistance = min(minLightDistance, d)
+        if lightReach > 0 && d <= lightReach {
+            lightsReached += 1
+            moveLight()
+            d = lightDistance
+        }
+        lightDistanceBefore = d
         totalReward += reward
     }
 
@@ -245,6 +297,7 @@ public final class DiffDrive: SimModel {
         for i in 0..<5 { values[i] = state[i] }
         values[5] = lightDistance
         values[6] = inContact ? 1 : 0
+        values[7] = lightX; values[8] = lightY
     }
 
     public func statistics() -> [SimStatistic] {
@@ -255,6 +308,7 @@ public final class DiffDrive: SimModel {
          SimStatistic("start light distance", startLightDistance, "m"),
          SimStatistic("light distance", lightDistance, "m"),
          SimStatistic("closest to light", minLightDistance, "m"),
+         SimStatistic("lights reached", Double(lightsReached)),
          SimStatistic("reward", totalReward)]
     }
 }

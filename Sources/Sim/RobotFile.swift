@@ -111,11 +111,38 @@ public struct RobotFile: Sendable {
 /// Unknown keys are refused, so that a typo does not silently keep a default.
 public struct SimParameters: @unchecked Sendable {
     public let path: String
-    let mapping: Node.Mapping
+    private(set) var mapping: Node.Mapping
     let node: Node
+    /// Keys set on the command line (`spikeloop sim --set`), named so in errors.
+    private var overridden: Set<String> = []
 
     public init(path: String, mapping: Node.Mapping, node: Node) {
         self.path = path; self.mapping = mapping; self.node = node
+    }
+
+    /// These parameters with `KEY=VALUE` assignments applied (VALUE in YAML,
+    /// e.g. `light_reach=0.15` or `light=[1, -1]`); the model checks the keys
+    /// and values as it would the file's.
+    public func setting(_ assignments: [String]) throws -> SimParameters {
+        var copy = self
+        for assignment in assignments {
+            guard let eq = assignment.firstIndex(of: "="), eq != assignment.startIndex else {
+                throw SimError("--set \(assignment): expected KEY=VALUE, e.g. --set light_reach=0.15")
+            }
+            let key = String(assignment[..<eq]).trimmingCharacters(in: .whitespaces)
+            let text = String(assignment[assignment.index(after: eq)...])
+            guard key != "model" else { throw SimError("--set model: the model is the robot file's; use another robot file") }
+            let value: Node
+            do {
+                guard let node = try Yams.compose(yaml: text) else { throw SimError("--set \(key): the value is empty") }
+                value = node
+            } catch let e as SimError { throw e } catch {
+                throw SimError("--set \(key): '\(text)' is not a YAML value")
+            }
+            copy.mapping[key] = value
+            copy.overridden.insert(key)
+        }
+        return copy
     }
 
     /// Parameters from YAML text of the mapping alone (tests).
@@ -129,6 +156,7 @@ public struct SimParameters: @unchecked Sendable {
     public var model: String? { mapping["model"]?.string }
 
     func location(_ key: String) -> String {
+        if overridden.contains(key) { return "--set \(key)" }
         let line = (mapping[key] ?? node).mark.map { ":\($0.line)" } ?? ""
         return "\(path)\(line): simulator.\(key)"
     }

@@ -63,6 +63,11 @@ struct Sim: ParsableCommand {
     @Flag(help: "Lockstep: skip the Hello handshake (for peers that only speak SensorFrame/MotorCommand).")
     var noHello = false
 
+    @Option(name: .customLong("set"), help: ArgumentHelp(
+        "Override a parameter of the robot file's `simulator:` mapping (repeatable), e.g. --set light_reach=0.15.",
+        valueName: "key=value"))
+    var settings: [String] = []
+
     @Option(help: "Write the state, applied motor values and reward of every tick to this CSV file.")
     var csv: String?
 
@@ -111,7 +116,8 @@ struct Sim: ParsableCommand {
 
         let sim: any SimRobotProtocol
         do {
-            let file = try RobotFile.load(path: robot)
+            var file = try RobotFile.load(path: robot)
+            file.simulator = try file.simulator.setting(settings)
             sim = try makeSimRobot(robot: file, options: options)
         } catch let e as SimError {
             throw CommandError(e.description)

@@ -293,6 +293,13 @@ extension String {
         let spec = try NetworkFile.parse(yaml: yaml, file: "net.yaml")
         guard case .rewardSTDP(let rule)? = spec.projections[0].plasticity else { Issue.record("not reward_stdp"); return }
         #expect(rule.tauC == 1000 && rule.tauD == 200 && abs(rule.baseline - 0.002) < 1e-15 && rule.timing.aPre == 0.01)
+        #expect(rule.baselineTau == nil)
+        let following = try NetworkFile.parse(yaml: yaml + "      baseline_tau: 10 s\n", file: "net.yaml")
+        guard case .rewardSTDP(let f)? = following.projections[0].plasticity else { Issue.record("not reward_stdp"); return }
+        #expect(f.baselineTau == 10_000)
+        #expect(problems(yaml + "      baseline_tau: -1 s\n").count == 1)
+        #expect(problems(Self.plastic + "      baseline_tau: 1 s\n")
+            == ["net.yaml:28: projections[0].plasticity.baseline_tau: baseline_tau belongs to rule reward_stdp, not stdp"])
         #expect(problems(Self.plastic.replacingFirst("rule: stdp", with: "rule: reward_stdp")) == [
             "net.yaml:21: projections[0].plasticity.tau_c: missing; the eligibility trace's time constant, e.g. '1 s'",
             "net.yaml:21: projections[0].plasticity.tau_d: missing; the reward signal's time constant, e.g. '200 ms'",

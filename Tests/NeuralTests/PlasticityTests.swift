@@ -92,4 +92,34 @@ import Testing
         for _ in 0..<5000 { net.step(); copy.step() }
         #expect(net.weights(ofProjection: 0) == copy.weights(ofProjection: 0))
     }
+
+    /// `baseline_tau`: the baseline follows the reward signal's mean, so a
+    /// reward that never changes stops moving the weights once it is expected.
+    @Test func aFollowingBaselineRemovesAConstantReward() throws {
+        func change(baselineTau: Double?) throws -> Double {
+            let timing = STDPRule(aPre: 0.01, aPost: -0.012, tauPre: 20, tauPost: 20, wMin: 0, wMax: 10)
+            let cell = LIFParameters(tauM: 10, vRest: -70, vThreshold: -50, vReset: -70, tRef: 2, tauE: 5)
+            let net = try Network(NetworkSpec(dt: 0.1, populations: [
+                PopulationSpec(name: "pre", size: 1, model: .spikeTimes([[100.0]])),
+                PopulationSpec(name: "kick", size: 1, model: .spikeTimes([[100.5]])),
+                PopulationSpec(name: "post", size: 1, model: .lif(cell)),
+            ], projections: [
+                ProjectionSpec(name: "plastic", source: "pre", target: "post", variable: .ge, rule: .allToAll,
+                               weight: .constant(1),
+                               plasticity: .rewardSTDP(RewardSTDPRule(timing: timing, tauC: 50, tauD: 20,
+                                                                      baselineTau: baselineTau))),
+                ProjectionSpec(name: "kick", source: "kick", target: "post", variable: .v, rule: .allToAll, weight: .constant(40)),
+            ]))
+            // The same reward before every step: the pair (pre at 100 ms, post just after)
+            // comes long after the baseline has caught up with it.
+            for _ in 0..<3000 { net.reward(0.01); net.step() }
+            return Double(net.weights(ofProjection: 0)[0]) - 1
+        }
+        let plain = try change(baselineTau: nil)
+        #expect(plain > 1e-4, "a constant reward moves the weight: \(plain)")
+        let following = try change(baselineTau: 2)
+        #expect(abs(following) < 0.02 * plain, "expected reward: \(following) against \(plain)")
+        let slow = try change(baselineTau: 1e12)
+        #expect(abs(slow - plain) < 1e-6 * plain, "a baseline that never moves is the constant one: \(slow) ≠ \(plain)")
+    }
 }

@@ -149,6 +149,79 @@ import Testing
         #expect(abs(stat("start light distance") - 0.5) < 1e-12, "reset starts over")
     }
 
+    @Test func turningTowardsTheLightIsRewardedWithHeadingGain() {
+        // The light to the left (bearing +90°): spinning left earns heading_gain per radian,
+        // spinning right costs as much; with progress_gain 0 nothing else counts.
+        let d = DiffDrive(arena: Arena(width: 10, height: 10), light: (0, 3), progressGain: 0, headingGain: 2)
+        for (motors, sign) in [([-0.1, 0.1] as [Float], 1.0), ([0.1, -0.1], -1.0)] {
+            d.reset(x: 0, y: 0, heading: 0)
+            run(d, ticks: 500, motors: motors)
+            let total = d.statistics().first { $0.key == "reward" }!.value
+            #expect(abs(total - sign * 2 * abs(d.state[2])) < 1e-9)
+            #expect(abs(d.state[2]) > 0.3)
+        }
+        // Past the bearing's sign change the same turn is punished: at a bearing of +10°,
+        // a left turn of 30° is rewarded for the first 10° and punished for the next 20°.
+        d.reset(x: 0, y: 0, heading: .pi / 2 - 10 * .pi / 180)
+        var total = 0.0
+        while d.state[2] < .pi / 2 + 20 * .pi / 180 { run(d, ticks: 1, motors: [-0.1, 0.1]); total += d.reward }
+        #expect(total < 0 && total > -2 * 20 * .pi / 180)
+    }
+
+    @Test func foragingMovesTheLightWhenReachedFromTheEpisodesSeed() throws {
+        let robot = try RobotFile.load(path: robotsDirectory + "/diffdrive.yaml")
+        let parameters = try robot.simulator.setting(["light_reach=0.15"])
+        let a = try DiffDrive(parameters: parameters), b = try DiffDrive(parameters: parameters)
+        #expect(a.lightReach == 0.15)
+        // Start 0.5 m short of the light, facing it: reached once, then the light moves.
+        func drive(_ d: DiffDrive, seed: UInt64) -> [Double] {
+            d.reset(x: 1.0, y: 1.5, heading: 0, lights: SimRandom(seed: seed))
+            var places: [Double] = []
+            for _ in 0..<3000 {
+                run(d, ticks: 1, motors: [0.3, 0.3])
+                if places.last != d.lightX { places.append(d.lightX) }
+            }
+            return places
+        }
+        let first = drive(a, seed: 7)
+        #expect(a.lightsReached == 1)
+        #expect(first.count == 2 && first[0] == 1.5)
+        #expect(a.statistics().first { $0.key == "lights reached" }?.value == 1)
+        #expect(a.arena.clearance(x: a.lightX, y: a.lightY) >= 0.4 - 1e-12, "out of obstacles")
+        let dx = a.lightX - 1.5, dy = a.lightY - 1.5
+        #expect((dx * dx + dy * dy).squareRoot() >= 1 - 0.15 - 1e-9, "at least init_light_distance from the robot")
+        #expect(drive(b, seed: 7) == first, "the same seed places the same lights")
+        #expect(drive(b, seed: 8) != first)
+        // A reset puts the light back where the file has it.
+        a.reset(seed: 7)
+        #expect(a.lightX == 1.5 && a.lightY == 1.5 && a.lightsReached == 0)
+        // Without light_reach the light stays.
+        let still = try DiffDrive(parameters: robot.simulator)
+        still.reset(x: 1.0, y: 1.5, heading: 0)
+        run(still, ticks: 3000, motors: [0.3, 0.3])
+        #expect(still.lightX == 1.5 && still.lightsReached == 0)
+    }
+
+    @Test func commandLineSettingsOverrideTheFileAndAreCheckedAsIt() throws {
+        let robot = try RobotFile.load(path: robotsDirectory + "/diffdrive.yaml")
+        let d = try DiffDrive(parameters: robot.simulator.setting(["light=[-1, 0.5]", "heading_gain=2"]))
+        #expect(d.startLight == (-1, 0.5) && d.headingGain == 2)
+        #expect(throws: SimError.self) { try robot.simulator.setting(["light_reach"]) }
+        do {
+            _ = try DiffDrive(parameters: robot.simulator.setting(["light_rech=0.1"]))
+            Issue.record("a misspelt key was taken")
+        } catch let e as SimError {
+            #expect(e.description.hasPrefix("--set light_rech: unknown parameter"), "\(e)")
+        }
+        do {
+            _ = try DiffDrive(parameters: robot.simulator.setting(["light_reach=-1"]))
+            Issue.record("a negative reach was taken")
+        } catch let e as SimError {
+            #expect(e.description == "--set light_reach: -1.0 is below 0.0", "\(e)")
+        }
+        #expect(throws: SimError.self) { try robot.simulator.setting(["model=cartpole"]) }
+    }
+
     @Test func startsAreDeterministicAndClear() throws {
         let robot = try RobotFile.load(path: robotsDirectory + "/diffdrive.yaml")
         let a = try DiffDrive(parameters: robot.simulator), b = try DiffDrive(parameters: robot.simulator)
