@@ -72,3 +72,18 @@ def test_the_whole_protocol_runs_saves_loads_and_replays(tmp):
     assert record["replay"]["identical"], record["replay"]
     assert f"| learned, seed {seed} |" in table and "| hand-wired Config/diffdrive.yaml |" in table
     assert "replay --verify of seed" in table and "identical" in table
+
+
+def test_minutes_of_learning_turn_the_weights_towards_the_light(tmp):
+    """From a seed drawn here, 6 min of simulated learning: each light sensor now drives the
+    steering population of its own side more than the other's, by 0.03 mV more than at the
+    start (mean weight, own minus crossed). Measured on seeds 21-24: up by 0.07-0.30 (after 6 min:
+    0.05-0.32; at the start within ±0.06); after the full 30 min of docs/learning.md, 0.46-0.58
+    on all 10 seeds. A rule that learns nothing or the wrong way round stays at or below 0."""
+    seed = random.randrange(1, 1000)
+    learn(tmp, "--seeds", "1", "--first-seed", str(seed), "--learn-episodes", "3", "--episode", "120s",
+          "--eval-episodes", "1", "--eval-seed", "5")
+    work = tmp / "work" / f"seed-{seed}"
+    before, after = preference(work / "initial.slw"), preference(work / "learned.slw")
+    assert all(b - a > 0.03 for a, b in zip(before, after)), \
+        f"seed {seed}: own minus crossed went from {before} to {after} in 6 min"
