@@ -184,17 +184,20 @@ public final class DiffDrive: SimModel {
     }
 
     /// Moves the light to a free place at least init_light_distance from the
-    /// robot (the light has no body, but one inside an obstacle is out of reach).
+    /// robot (the light has no body, but one inside an obstacle is out of reach);
+    /// in an arena too small for that, to the farthest free place tried, so
+    /// that it is never reached twice on the spot.
     private func moveLight() {
         let spanX = arena.halfWidth - radius, spanY = arena.halfHeight - radius
+        var farthest = (x: lightX, y: lightY, distance: -1.0)
         for _ in 0..<100_000 {
             let x = lightRandom.uniform(halfWidth: spanX), y = lightRandom.uniform(halfWidth: spanY)
-            let dx = x - state[0], dy = y - state[1]
-            if arena.clearance(x: x, y: y) >= radius + initClearance && (dx * dx + dy * dy).squareRoot() >= initLightDistance {
-                lightX = x; lightY = y
-                return
-            }
+            guard arena.clearance(x: x, y: y) >= radius + initClearance else { continue }
+            let dx = x - state[0], dy = y - state[1], distance = (dx * dx + dy * dy).squareRoot()
+            if distance >= initLightDistance { farthest = (x, y, distance); break }
+            if distance > farthest.distance { farthest = (x, y, distance) }
         }
+        lightX = farthest.x; lightY = farthest.y
     }
 
     /// The light's bearing from the heading, in (−π, π].
