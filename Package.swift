@@ -38,11 +38,14 @@ let package = Package(
     targets: [
         .target(name: "Neural", swiftSettings: hotPath),
         .target(name: "NetworkFile", dependencies: ["Neural", "Yams"]),
+        // Trained networks in: NIR graphs (HDF5 through Debian's libhdf5) as layers.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
+        .target(name: "NIR", dependencies: ["Neural", "CHDF5"]),
         .target(name: "Coding", dependencies: ["Neural"], swiftSettings: hotPath),
         .target(
             name: "Control",
             dependencies: [
-                "Neural", "NetworkFile", "Coding", "Wire", "CLinux", "Recording",
+                "Neural", "NetworkFile", "NIR", "Coding", "Wire", "CLinux", "Recording",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
@@ -61,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "spikeloop",
             dependencies: [
-                "Neural", "NetworkFile", "Control", "Daemon", "Coding", "Wire", "Sim", "Recording",
+                "Neural", "NetworkFile", "NIR", "Control", "Daemon", "Coding", "Wire", "Sim", "Recording",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

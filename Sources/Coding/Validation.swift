@@ -145,7 +145,7 @@ extension EncoderSpec {
                 p.add("neurons", "send-on-delta with \(s.thresholds.count) threshold(s) drives \(2 * s.thresholds.count) neurons (increase, then decrease), but the slice has \(target.slice.count)")
             }
         case .current(let c):
-            requireModel(["lif"])
+            requireModel(["lif", "analog_input"])
             p.finite(c.minCurrent, "min_current", "min_current")
             p.finite(c.maxCurrent, "max_current", "max_current")
             if let gains = c.gains {
@@ -215,8 +215,8 @@ extension DecoderSpec {
             for a in w.actions { p.finite(a, "actions", "an action") }
             inRange(w.fallback, "fallback")
         case .membrane(let m):
-            if let source, !["lif", "izhikevich"].contains(source.model.name) {
-                p.add("population", "membrane readout needs a 'lif' or 'izhikevich' population; '\(population)' is '\(source.model.name)'")
+            if let source, !["lif", "izhikevich", "layer"].contains(source.model.name) {
+                p.add("population", "membrane readout needs a 'lif', 'izhikevich' or 'layer' population; '\(population)' is '\(source.model.name)'")
             }
             p.finite(m.vMin, "v_min", "v_min")
             p.finite(m.vMax, "v_max", "v_max")

@@ -9,10 +9,16 @@ public struct SpikeInput {
     @inline(__always) public func fire(_ neuron: Int) { source.fire(neuron) }
 }
 
-/// Injected current of a `lif` population, nA, added to its `i_ext`; it stays
-/// until changed.
+/// What a current encoder drives: a `lif` population's injected current, or
+/// the values of an `analog_input`.
+protocol CurrentSink: PopulationDynamics {
+    func inject(_ neuron: Int, nanoamps: Float)
+}
+
+/// Injected current of a `lif` population, nA, added to its `i_ext`; or the
+/// value of an `analog_input` (the number, unitless). It stays until changed.
 public struct CurrentInput {
-    let population: LIFPopulation
+    let population: any CurrentSink
     public var size: Int { population.size }
     @inline(__always) public func set(_ neuron: Int, nanoamps: Float) { population.inject(neuron, nanoamps: nanoamps) }
 }

@@ -14,7 +14,7 @@ typealias IntLanes = SIMD16<Int32>
 /// Between steps the system `v, g_e, g_i` is linear with constant coefficients,
 /// so one step is a fixed linear map (the closed-form propagators NEST's
 /// `iaf_psc_exp` uses): no Euler error, whatever `dt`.
-final class LIFPopulation: PopulationDynamics {
+final class LIFPopulation: CurrentSink {
     let name: String
     let size: Int
     let parameters: LIFParameters

@@ -67,7 +67,28 @@ public final class Network {
                 built.append(SpikeTimesSource(name: p.name, times: times, dt: dt))
             case .input:
                 built.append(InputSource(name: p.name, size: p.size))
+            case .analogInput:
+                built.append(AnalogInput(name: p.name, size: p.size))
+            case .layer(let layer):
+                let problems = layer.problems(size: p.size)
+                guard problems.isEmpty else {
+                    throw NetworkBuildError("population '\(p.name)': \(problems.joined(separator: "; "))")
+                }
+                built.append(LayerPopulation(name: p.name, size: p.size, spec: layer, dt: dt))
             }
+        }
+        for case let layer as LayerPopulation in built {
+            var sources: [any PopulationDynamics] = []
+            for input in layer.spec.inputs {
+                guard let source = built.first(where: { $0.name == input.source }) else {
+                    throw NetworkBuildError("population '\(layer.name)': input from '\(input.source)', which is no population")
+                }
+                guard source.size == input.sourceSize else {
+                    throw NetworkBuildError("population '\(layer.name)': input from '\(input.source)' has \(input.sourceSize) columns; '\(input.source)' has \(source.size) neurons")
+                }
+                sources.append(source)
+            }
+            layer.bind(sources)
         }
         populations = built
         populationTable = ObjectTable(built.map(PopulationHandle.init))
@@ -138,9 +159,10 @@ public final class Network {
         (populations[index] as? InputSource).map(SpikeInput.init)
     }
 
-    /// Sets the injected current of a `lif` population; nil for other models.
+    /// Sets the injected current of a `lif` population or the values of an
+    /// `analog_input`; nil for other models.
     public func currentInput(population index: Int) -> CurrentInput? {
-        (populations[index] as? LIFPopulation).map(CurrentInput.init)
+        (populations[index] as? any CurrentSink).map(CurrentInput.init)
     }
 
     /// Sets the rates of a `poisson` population; nil for other models.

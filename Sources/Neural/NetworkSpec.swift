@@ -57,6 +57,10 @@ public enum NeuronModel: Sendable, Equatable {
     case spikeTimes([[Double]])
     /// Spikes supplied from outside before each step: the input population of an encoder.
     case input
+    /// Values supplied from outside before each step (a trained network's input layer).
+    case analogInput
+    /// A layer of a trained network: dense inputs, forward Euler (``LayerSpec``).
+    case layer(LayerSpec)
 
     public var name: String {
         switch self {
@@ -65,6 +69,8 @@ public enum NeuronModel: Sendable, Equatable {
         case .izhikevich: "izhikevich"
         case .poisson: "poisson"
         case .spikeTimes: "spike_times"
+        case .analogInput: "analog_input"
+        case .layer: "layer"
         }
     }
 
@@ -74,6 +80,8 @@ public enum NeuronModel: Sendable, Equatable {
         case .lif: ["v", "g_e", "g_i"]
         case .izhikevich: ["v", "u"]
         case .poisson, .spikeTimes, .input: []
+        case .analogInput: ["value"]
+        case .layer(let l): l.kind.hasCurrent ? ["v", "i"] : ["v"]
         }
     }
 
@@ -82,7 +90,7 @@ public enum NeuronModel: Sendable, Equatable {
         switch self {
         case .lif: [.v, .ge, .gi]
         case .izhikevich: [.v]
-        case .poisson, .spikeTimes, .input: []
+        case .poisson, .spikeTimes, .input, .analogInput, .layer: []
         }
     }
 }

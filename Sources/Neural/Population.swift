@@ -26,6 +26,13 @@ protocol PopulationDynamics: AnyObject {
     var probeableVariables: [String] { get }
     /// Back to the state right after the network was built.
     func restoreInitialState()
+    /// Values that layers read instead of spikes (an `analog_input`, a layer
+    /// without spikes); nil for populations whose output is their spikes.
+    var analogOutput: UnsafePointer<Float>? { get }
+}
+
+extension PopulationDynamics {
+    var analogOutput: UnsafePointer<Float>? { nil }
 }
 
 /// Where a projection adds its weights: the postsynaptic variable, the

@@ -4,23 +4,31 @@ import Foundation
 import Neural
 import Wire
 import NetworkFile
+import NIR
 
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a network offline, as fast as possible, and print a summary.",
         discussion: """
-        Steps the network described in NETWORK (a YAML network file) for --duration of \
-        simulated time. Spikes are written as CSV with columns time_ms,population,neuron; \
+        Steps the network described in NETWORK (a YAML network file, or a NIR graph \
+        `.nir`, docs/nir.md) for --duration of simulated time. Spikes are written as CSV with columns time_ms,population,neuron; \
         probes record one variable of one neuron at every step.
 
         Example:
           spikeloop simulate Config/examples/seed.yaml --duration 1s --spikes spikes.csv \\
               --probe neurons:v:0 --probes v.csv
+          spikeloop simulate model.nir --input-values x.csv --duration 20ms --spikes spikes.csv
         """
     )
 
-    @Argument(help: "The network description file (YAML).")
+    @Argument(help: "The network description file (YAML), or a NIR graph (.nir).")
     var network: String
+
+    @Option(name: .customLong("input-values"), help: "Drive analog inputs from this CSV file: a header of POP:INDEX columns, then one row per step (the last row holds after the file ends).")
+    var inputValues: String?
+
+    @Option(help: "How spikes of a NIR graph's layers reset v: to_v_reset (NIR's equations) or subtract (snnTorch's default).")
+    var reset: String?
 
     @Option(help: "Simulated time, with a unit (e.g. 1s, 500ms).")
     var duration: String = "1 s"
@@ -56,7 +64,7 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        var spec = try loadNetwork(network)
+        var spec = try loadNetwork(network, reset: reset)
         if let dt {
             spec.dt = try cliQuantity(dt, .time, option: "--dt")
             guard spec.dt > 0 else { throw ValidationError("--dt must be positive") }
@@ -68,6 +76,7 @@ struct Simulate: ParsableCommand {
 
         let net = try Network(spec)
         let recorded = try probeSpecs.map { try Probe(parsing: $0, in: net) }
+        let drive = try inputValues.map { try InputValues(path: $0, network: net) }
         let layout = WeightLayout(net)
         if let path = loadWeights { try WeightStore.load(path, into: net, layout: layout) }
 
@@ -79,7 +88,8 @@ struct Simulate: ParsableCommand {
         let populationCount = counts.count
 
         let start = monotonicNanoseconds()
-        for _ in 0..<steps {
+        for step in 0..<steps {
+            drive?.apply(step: Int(step))
             net.step()
             let k = net.stepIndex - 1
             for p in 0..<populationCount {
@@ -159,7 +169,22 @@ struct Probe {
     }
 }
 
-func loadNetwork(_ path: String) throws -> NetworkSpec {
+func loadNetwork(_ path: String, reset: String? = nil) throws -> NetworkSpec {
+    if path.hasSuffix(".nir") {
+        var options = NIRImport.Options()
+        if let reset {
+            guard let r = LayerSpec.Reset(rawValue: reset) else {
+                throw ValidationError("--reset '\(reset)': valid: \(LayerSpec.Reset.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.reset = r
+        }
+        do {
+            return try NIRImport.load(path: path, options: options).network
+        } catch {
+            throw CommandError("the NIR file is not valid; nothing was run.\n" + error.description)
+        }
+    }
+    if reset != nil { throw ValidationError("--reset applies to NIR graphs (.nir) only") }
     do {
         return try NetworkFile.load(path: path)
     } catch let error as ConfigurationError {
@@ -192,5 +217,53 @@ func writeFile(_ path: String, _ text: String) throws {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     } catch {
         throw CommandError("cannot write '\(path)': \(error.localizedDescription)")
+    }
+}
+
+/// Values for analog inputs, step by step, from a CSV file (`--input-values`).
+struct InputValues {
+    let columns: [(input: CurrentInput, neuron: Int)]
+    let rows: [[Float]]
+
+    init(path: String, network: Network) throws {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CommandError("--input-values: cannot read '\(path)': \(error.localizedDescription)")
+        }
+        var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
+        guard !lines.isEmpty else { throw CommandError("--input-values \(path): empty; the first line names the columns (POP:INDEX)") }
+        let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        columns = try header.map { name in
+            let parts = name.split(separator: ":")
+            guard parts.count == 2, let index = network.populationIndex(named: String(parts[0])), let neuron = Int(parts[1]) else {
+                throw CommandError("--input-values \(path): column '\(name)' is not POP:INDEX of a population of the network")
+            }
+            guard let input = network.currentInput(population: index) else {
+                throw CommandError("--input-values \(path): column '\(name)': '\(parts[0])' takes no values (an analog_input or lif population does)")
+            }
+            guard neuron >= 0, neuron < input.size else {
+                throw CommandError("--input-values \(path): column '\(name)': index must be in 0..<\(input.size)")
+            }
+            return (input, neuron)
+        }
+        rows = try lines.enumerated().map { (k, line) in
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard cells.count == header.count else {
+                throw CommandError("--input-values \(path): line \(k + 2) has \(cells.count) values; the header has \(header.count)")
+            }
+            return try cells.enumerated().map { (c, cell) in
+                guard let x = Float(cell.trimmingCharacters(in: .whitespaces)), x.isFinite else {
+                    throw CommandError("--input-values \(path): line \(k + 2), column '\(header[c])': '\(cell)' is not a finite number")
+                }
+                return x
+            }
+        }
+    }
+
+    /// Sets the values for `step` (the last row once the file is done).
+    func apply(step: Int) {
+        guard !rows.isEmpty else { return }
+        let row = rows[min(step, rows.count - 1)]
+        for (c, column) in columns.enumerated() { column.input.set(column.neuron, nanoamps: row[c]) }
     }
 }

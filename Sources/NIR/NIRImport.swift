@@ -1,0 +1,308 @@
+import Neural
+
+/// Turns a NIR graph into a ``NetworkSpec``: every `Input` becomes an
+/// `analog_input` population, every neuron node a `layer`, and the linear
+/// nodes between them (`Affine`, `Linear`, `Scale`, `Flatten`) are composed
+/// into the dense inputs of the layer they feed. An `Output` fed through a
+/// linear node gets an `identity` layer of its own, so it can be read.
+public struct NIRImport: Sendable {
+    /// How the importer reads what the file leaves open.
+    public struct Options: Sendable, Equatable {
+        /// Step, ms. NIR's time constants are in seconds; snnTorch writes its
+        /// files for 0.1 ms (`dt = 1e-4` s hard-coded in its exporter).
+        public var dt: Double
+        public var reset: LayerSpec.Reset
+
+        public init(dt: Double = 0.1, reset: LayerSpec.Reset = .toReset) {
+            self.dt = dt
+            self.reset = reset
+        }
+    }
+
+    public static let neuronTypes = ["LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Integrator", "Threshold"]
+    public static let linearTypes = ["Affine", "Linear", "Scale", "Flatten"]
+    public static let supportedTypes = ["Input", "Output"] + neuronTypes + linearTypes
+
+    /// The network, and which population each `Output` node reads.
+    public var network: NetworkSpec
+    /// `Input` node → its `analog_input` population (the same name).
+    public var inputs: [String]
+    /// `Output` node → the population that holds its values.
+    public var outputs: [(node: String, population: String)]
+
+    public static func load(path: String, options: Options = Options()) throws(NIRError) -> NIRImport {
+        try NIRImport(graph: NIRGraph.read(path: path), name: networkName(path), options: options, file: path)
+    }
+
+    static func networkName(_ path: String) -> String {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        return base.hasSuffix(".nir") ? String(base.dropLast(4)) : base
+    }
+
+    public init(graph: NIRGraph, name: String, options: Options, file: String) throws(NIRError) {
+        guard options.dt > 0, options.dt.isFinite else { throw NIRError(file: file, "dt must be a positive time, got \(options.dt) ms") }
+        var builder = Builder(graph: graph, options: options, file: file)
+        try builder.build()
+        network = NetworkSpec(name: name, dt: options.dt, seed: 0, populations: builder.populations)
+        inputs = builder.inputNames
+        outputs = builder.outputs
+    }
+}
+
+/// A linear map from one population's output, `[rows × columns]` row-major.
+private struct Path {
+    var source: String
+    var rows: Int
+    var columns: Int
+    var matrix: [Double]
+
+    static func identity(_ source: String, size: Int) -> Path {
+        var m = [Double](repeating: 0, count: size * size)
+        for k in 0..<size { m[k * size + k] = 1 }
+        return Path(source: source, rows: size, columns: size, matrix: m)
+    }
+
+    /// `W · self`, W `[outputs × rows]`.
+    func applying(_ w: [Double], outputs: Int) -> Path {
+        var out = [Double](repeating: 0, count: outputs * columns)
+        for r in 0..<outputs {
+            for k in 0..<rows {
+                let x = w[r * rows + k]
+                if x == 0 { continue }
+                for c in 0..<columns { out[r * columns + c] += x * matrix[k * columns + c] }
+            }
+        }
+        return Path(source: source, rows: outputs, columns: columns, matrix: out)
+    }
+}
+
+/// What flows out of a node: a sum of linear maps of populations, plus a constant.
+private struct Signal {
+    var size: Int
+    var paths: [Path]
+    var bias: [Double]
+}
+
+private struct Builder {
+    let graph: NIRGraph
+    let options: NIRImport.Options
+    let file: String
+    var populations: [PopulationSpec] = []
+    var inputNames: [String] = []
+    var outputs: [(node: String, population: String)] = []
+    private var predecessors: [String: [String]] = [:]
+    private var sizes: [String: Int] = [:]
+    private var signals: [String: Signal] = [:]
+    private var resolving: Set<String> = []
+
+    init(graph: NIRGraph, options: NIRImport.Options, file: String) {
+        self.graph = graph
+        self.options = options
+        self.file = file
+        for (from, to) in graph.edges { predecessors[to, default: []].append(from) }
+    }
+
+    func node(_ name: String) -> NIRNode { graph.nodes[name]! }
+
+    mutating func build() throws(NIRError) {
+        for n in graph.nodes.values.sorted(by: { $0.name < $1.name }) where !NIRImport.supportedTypes.contains(n.type) {
+            throw n.error(nil, "type '\(n.type)' is not supported; supported: \(NIRImport.supportedTypes.joined(separator: ", "))")
+        }
+        let inputs = graph.nodes.values.filter { $0.type == "Input" }.map(\.name).sorted()
+        guard !inputs.isEmpty else { throw NIRError(file: file, "the graph has no Input node") }
+        for name in inputs where predecessors[name] != nil {
+            throw node(name).error(nil, "an Input cannot have incoming edges (from \(predecessors[name]!.sorted()))")
+        }
+        // Populations in depth-first order from the inputs: every forward edge
+        // goes from an earlier to a later population; the rest are recurrent.
+        var successors: [String: [String]] = [:]
+        for (from, to) in graph.edges { successors[from, default: []].append(to) }
+        var order: [String] = []
+        var visited: Set<String> = []
+        func visit(_ name: String) {
+            guard visited.insert(name).inserted else { return }
+            for next in (successors[name] ?? []).sorted() { visit(next) }
+            order.append(name)
+        }
+        for name in inputs { visit(name) }
+        order.reverse()
+        let unreached = graph.nodes.keys.filter { !visited.contains($0) }.sorted()
+        guard unreached.isEmpty else {
+            throw node(unreached[0]).error(nil, "is not reached from any Input")
+        }
+
+        for name in order where node(name).type == "Input" || NIRImport.neuronTypes.contains(node(name).type) {
+            sizes[name] = try populationSize(node(name))
+        }
+        for name in order {
+            let n = node(name)
+            if n.type == "Input" {
+                populations.append(PopulationSpec(name: name, size: sizes[name]!, model: .analogInput))
+                inputNames.append(name)
+            } else if NIRImport.neuronTypes.contains(n.type) {
+                let input = try inputSignal(of: name, size: sizes[name]!)
+                populations.append(PopulationSpec(name: name, size: sizes[name]!, model: .layer(try layer(n, input: input))))
+            }
+        }
+        for name in order where node(name).type == "Output" {
+            let feeding = predecessors[name] ?? []
+            guard !feeding.isEmpty else { throw node(name).error(nil, "nothing feeds this Output") }
+            if feeding.count == 1, sizes[feeding[0]] != nil, node(feeding[0]).type != "Input" {
+                outputs.append((name, feeding[0]))
+                continue
+            }
+            let size = try signal(of: feeding[0]).size
+            let input = try inputSignal(of: name, size: size)
+            guard populations.allSatisfy({ $0.name != name }) else {
+                throw node(name).error(nil, "its name is taken by another population")
+            }
+            populations.append(PopulationSpec(name: name, size: size, model: .layer(LayerSpec(kind: .identity, inputs: layerInputs(input)))))
+            outputs.append((name, name))
+        }
+        guard !outputs.isEmpty else { throw NIRError(file: file, "the graph has no Output node") }
+    }
+
+    private func populationSize(_ n: NIRNode) throws(NIRError) -> Int {
+        if n.type == "Input" {
+            let (_, shape) = try n.numbers(n.has("shape") ? "shape" : "input_type")
+            guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 && $0 < 1e9 }) else { throw n.error("shape", "must list positive sizes, got \(shape)") }
+            return shape.reduce(1) { $0 * Int($1) }
+        }
+        let fields = ["tau", "tau_mem", "r", "v_threshold", "threshold", "v_leak"].filter(n.has)
+        var size = 1
+        for f in fields { size = max(size, try n.numbers(f).values.count) }
+        return size
+    }
+
+    /// The sum of everything that enters `name`, checked to have `size` values.
+    private mutating func inputSignal(of name: String, size: Int) throws(NIRError) -> Signal {
+        var total = Signal(size: size, paths: [], bias: Array(repeating: 0, count: size))
+        for from in predecessors[name] ?? [] {
+            let s = try signal(of: from)
+            guard s.size == size else {
+                throw node(name).error(nil, "receives \(s.size) values from '\(from)' but has \(size) neurons")
+            }
+            total.paths += s.paths
+            for k in 0..<size { total.bias[k] += s.bias[k] }
+        }
+        return total
+    }
+
+    /// What leaves `name`: a population's output itself, or a linear node's map of its inputs.
+    private mutating func signal(of name: String) throws(NIRError) -> Signal {
+        if let size = sizes[name] {
+            return Signal(size: size, paths: [.identity(name, size: size)], bias: Array(repeating: 0, count: size))
+        }
+        if let done = signals[name] { return done }
+        let n = node(name)
+        guard NIRImport.linearTypes.contains(n.type) else {
+            throw n.error(nil, "an \(n.type) cannot feed another node")
+        }
+        guard resolving.insert(name).inserted else {
+            throw n.error(nil, "is on a cycle of linear nodes with no neuron layer in it (the recurrence has no state to step)")
+        }
+        defer { resolving.remove(name) }
+        let feeding = predecessors[name] ?? []
+        guard !feeding.isEmpty else { throw n.error(nil, "nothing feeds this node") }
+        var inSize: Int?
+        var total: Signal?
+        for from in feeding {
+            let s = try signal(of: from)
+            if let inSize, inSize != s.size { throw n.error(nil, "its inputs differ in size (\(inSize) and \(s.size) from '\(from)')") }
+            inSize = s.size
+            if var t = total {
+                t.paths += s.paths
+                for k in 0..<t.size { t.bias[k] += s.bias[k] }
+                total = t
+            } else {
+                total = s
+            }
+        }
+        let x = total!
+        let result: Signal
+        switch n.type {
+        case "Affine", "Linear":
+            let (shape, w) = try n.numbers("weight")
+            guard shape.count == 2 else { throw n.error("weight", "shape \(shape); must be [outputs, inputs]") }
+            guard shape[1] == x.size else {
+                throw n.error("weight", "shape \(shape) takes \(shape[1]) inputs but receives \(x.size)")
+            }
+            var bias = apply(w, rows: shape[0], columns: shape[1], to: x.bias)
+            if n.type == "Affine" {
+                let b = try n.numbers("bias").values
+                guard b.count == shape[0] else { throw n.error("bias", "\(b.count) values for \(shape[0]) outputs") }
+                for k in 0..<bias.count { bias[k] += b[k] }
+            }
+            result = Signal(size: shape[0], paths: x.paths.map { $0.applying(w, outputs: shape[0]) }, bias: bias)
+        case "Scale":
+            let s = try n.perNeuron("scale", size: x.size)
+            var diagonal = [Double](repeating: 0, count: x.size * x.size)
+            for k in 0..<x.size { diagonal[k * x.size + k] = s[k] }
+            result = Signal(size: x.size, paths: x.paths.map { $0.applying(diagonal, outputs: x.size) },
+                            bias: zip(x.bias, s).map { $0 * $1 })
+        default:  // Flatten: the engine's vectors are flat already (row-major, as NIR's arrays)
+            result = x
+        }
+        signals[name] = result
+        return result
+    }
+
+    private func apply(_ w: [Double], rows: Int, columns: Int, to x: [Double]) -> [Double] {
+        (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + w[r * columns + $1] * x[$1] } }
+    }
+
+    private func layerInputs(_ signal: Signal) -> [LayerInput] {
+        var merged: [String: Path] = [:]
+        var order: [String] = []
+        for p in signal.paths {
+            if var m = merged[p.source] {
+                for k in 0..<m.matrix.count { m.matrix[k] += p.matrix[k] }
+                merged[p.source] = m
+            } else {
+                merged[p.source] = p
+                order.append(p.source)
+            }
+        }
+        var inputs = order.map { s in
+            LayerInput(source: s, weights: merged[s]!.matrix.map(Float.init), sourceSize: merged[s]!.columns)
+        }
+        if signal.bias.contains(where: { $0 != 0 }), !inputs.isEmpty { inputs[0].bias = signal.bias.map(Float.init) }
+        return inputs
+    }
+
+    private func layer(_ n: NIRNode, input: Signal) throws(NIRError) -> LayerSpec {
+        let size = input.size
+        func per(_ field: String) throws(NIRError) -> [Double] { try n.perNeuron(field, size: size) }
+        func seconds(_ field: String) throws(NIRError) -> [Double] {
+            let tau = try per(field)
+            if let bad = tau.firstIndex(where: { $0 <= 0 }) { throw n.error(field, "element \(bad) is \(tau[bad]); time constants must be positive") }
+            return tau.map { $0 * 1000 }
+        }
+        func resetValues() throws(NIRError) -> [Double] { n.has("v_reset") ? try per("v_reset") : Array(repeating: 0, count: size) }
+        var spec: LayerSpec
+        switch n.type {
+        case "LIF":
+            spec = LayerSpec(kind: .lif, tauMem: try seconds("tau"), r: try per("r"), vLeak: try per("v_leak"),
+                             vThreshold: try per("v_threshold"), vReset: try resetValues())
+        case "CubaLIF":
+            spec = LayerSpec(kind: .cubaLIF, tauMem: try seconds("tau_mem"), tauSyn: try seconds("tau_syn"), r: try per("r"),
+                             vLeak: try per("v_leak"), vThreshold: try per("v_threshold"), vReset: try resetValues(),
+                             wIn: n.has("w_in") ? try per("w_in") : Array(repeating: 1, count: size))
+        case "IF":
+            spec = LayerSpec(kind: .integrateAndFire, r: try per("r"), vThreshold: try per("v_threshold"), vReset: try resetValues())
+        case "LI":
+            spec = LayerSpec(kind: .leakyIntegrator, tauMem: try seconds("tau"), r: try per("r"), vLeak: try per("v_leak"))
+        case "CubaLI":
+            spec = LayerSpec(kind: .cubaLI, tauMem: try seconds("tau_mem"), tauSyn: try seconds("tau_syn"), r: try per("r"),
+                             vLeak: try per("v_leak"), wIn: n.has("w_in") ? try per("w_in") : Array(repeating: 1, count: size))
+        case "I", "Integrator":
+            spec = LayerSpec(kind: .integrator, r: try per("r"))
+        default:  // Threshold
+            spec = LayerSpec(kind: .threshold, vThreshold: try per("threshold"))
+        }
+        spec.reset = options.reset
+        spec.inputs = layerInputs(input)
+        if spec.inputs.isEmpty { throw n.error(nil, "nothing feeds this layer") }
+        return spec
+    }
+}

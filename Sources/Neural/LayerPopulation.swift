@@ -1,0 +1,228 @@
+/// A layer of a trained network (``LayerSpec``): dense inputs summed, then
+/// one forward-Euler step of every neuron, written as one affine map per
+/// neuron so that all kinds share one vector loop:
+///
+///     i ← ds·i + cs·I
+///     v ← dm·v + bm + cm·i − pending
+///
+/// `pending` is the subtraction left by last step's spike (`reset: subtract`).
+/// Stateless kinds have `dm = 0`, and `cs = 1, ds = 0` where there is no
+/// synaptic current. Padding lanes have all coefficients 0 and an infinite
+/// threshold, so they stay at 0 and never spike.
+final class LayerPopulation: PopulationDynamics {
+    let name: String
+    let size: Int
+    let spec: LayerSpec
+
+    private let ds: StateBuffer<Float>, cs: StateBuffer<Float>
+    private let dm: StateBuffer<Float>, bm: StateBuffer<Float>, cm: StateBuffer<Float>
+    private let threshold: StateBuffer<Float>, resetValue: StateBuffer<Float>, resetAmount: StateBuffer<Float>
+    let v: StateBuffer<Float>
+    let i: StateBuffer<Float>
+    private let pending: StateBuffer<Float>
+    /// This step's input `Σ W·x + b`.
+    private let input: StateBuffer<Float>
+    /// Spikes as 0/1, or `v` for kinds without spikes: what layers downstream read.
+    let output: StateBuffer<Float>
+    private let bias: StateBuffer<Float>
+    private let spikeIndices: StateBuffer<UInt32>
+    private(set) var spikeCount = 0
+    private var inputs: [DenseInput] = []
+
+    init(name: String, size: Int, spec: LayerSpec, dt: Double) {
+        self.name = name
+        self.size = size
+        self.spec = spec
+        func buffer(_ value: (Int) -> Double) -> StateBuffer<Float> {
+            let b = StateBuffer<Float>(count: size, filling: 0)
+            for j in 0..<size { b[j] = Float(value(j)) }
+            return b
+        }
+        let kind = spec.kind
+        ds = buffer { kind.hasCurrent ? 1 - dt / spec.tauSyn[$0] : 0 }
+        cs = buffer { kind.hasCurrent ? dt / spec.tauSyn[$0] * spec.wIn[$0] : 1 }
+        dm = buffer { j in
+            if kind.leaks { return 1 - dt / spec.tauMem[j] }
+            return kind == .integrateAndFire || kind == .integrator ? 1 : 0
+        }
+        bm = buffer { kind.leaks ? dt / spec.tauMem[$0] * spec.vLeak[$0] : 0 }
+        cm = buffer { j in
+            if kind.leaks { return dt / spec.tauMem[j] * spec.r[j] }
+            // NIR's `dv/dt = R·I` has time in seconds.
+            return kind == .integrateAndFire || kind == .integrator ? dt / 1000 * spec.r[j] : 1
+        }
+        threshold = StateBuffer(count: size, filling: .infinity)
+        if kind.spikes { for j in 0..<size { threshold[j] = Float(spec.vThreshold[j]) } }
+        let resets = kind.spikes && kind != .threshold
+        resetValue = buffer { resets ? spec.vReset[$0] : 0 }
+        resetAmount = buffer { resets && spec.reset == .subtract ? spec.vThreshold[$0] - spec.vReset[$0] : 0 }
+        v = StateBuffer(count: size, filling: 0)
+        i = StateBuffer(count: size, filling: 0)
+        pending = StateBuffer(count: size, filling: 0)
+        input = StateBuffer(count: size, filling: 0)
+        output = StateBuffer(count: size, filling: 0)
+        bias = StateBuffer(count: size, filling: 0)
+        for q in spec.inputs where !q.bias.isEmpty { for j in 0..<size { bias[j] += q.bias[j] } }
+        spikeIndices = StateBuffer(count: size, filling: 0)
+    }
+
+    /// Connects the inputs to their sources once every population is built.
+    func bind(_ sources: [any PopulationDynamics]) {
+        inputs = zip(spec.inputs, sources).map { DenseInput(spec: $0, source: $1, targetSize: size) }
+    }
+
+    var spikes: SpikeList { SpikeList(indices: UnsafePointer(spikeIndices.base), count: spikeCount) }
+    var analogOutput: UnsafePointer<Float>? { spec.kind.spikes ? nil : UnsafePointer(output.base) }
+
+    func updateAndThreshold(step: Int64) {
+        input.base.update(from: bias.base, count: input.count)
+        for k in inputs.indices { inputs[k].add(into: input.base) }
+        let raw = { (b: StateBuffer<Float>) in UnsafeMutableRawPointer(b.base) }
+        let (dsp, csp, dmp, bmp, cmp) = (raw(ds), raw(cs), raw(dm), raw(bm), raw(cm))
+        let (thp, amp, vp, ip, pp) = (raw(threshold), raw(resetAmount), raw(v), raw(i), raw(pending))
+        let (inp, outp) = (raw(input), raw(output))
+        let spiking = spec.kind.spikes, resetsToValue = spec.reset == .toReset
+        let one = unsafeBitCast(FloatLanes(repeating: 1), to: IntLanes.self)
+        let out = spikeIndices.base
+        var n = 0
+        var offset = 0
+        let bytes = v.count * 4
+        while offset < bytes {
+            @inline(__always) func load(_ p: UnsafeMutableRawPointer) -> FloatLanes { p.load(fromByteOffset: offset, as: FloatLanes.self) }
+            let i1 = load(dsp) * load(ip) + load(csp) * load(inp)
+            let v1 = load(dmp) * load(vp) + load(bmp) + load(cmp) * i1 - load(pp)
+            ip.storeBytes(of: i1, toByteOffset: offset, as: FloatLanes.self)
+            vp.storeBytes(of: v1, toByteOffset: offset, as: FloatLanes.self)
+            if spiking {
+                let theta = load(thp)
+                // All ones where v1 > θ: the sign of θ − v1 (x − x is +0, never −0).
+                let fire = unsafeBitCast(theta - v1, to: IntLanes.self) &>> 31
+                outp.storeBytes(of: one & fire, toByteOffset: offset, as: IntLanes.self)
+                pp.storeBytes(of: unsafeBitCast(load(amp), to: IntLanes.self) & fire, toByteOffset: offset, as: IntLanes.self)
+                if any(v1 .> theta) {
+                    let first = offset / 4
+                    for j in first..<first + FloatLanes.scalarCount where output[j] != 0 {
+                        out[n] = UInt32(j)
+                        n += 1
+                        if resetsToValue { v[j] = resetValue[j] }
+                    }
+                }
+            } else {
+                outp.storeBytes(of: v1, toByteOffset: offset, as: FloatLanes.self)
+            }
+            offset += MemoryLayout<FloatLanes>.size
+        }
+        spikeCount = n
+    }
+
+    func deliverDelayed(step: Int64) {}
+    var receivesDelayed: Bool { false }
+    var resetsAfterSpike: Bool { false }
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
+    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
+    func resetSpiked() {}
+
+    var probeableVariables: [String] { spec.kind.hasCurrent ? ["v", "i"] : ["v"] }
+
+    func value(of variable: String, neuron: Int) -> Float? {
+        guard neuron >= 0, neuron < size else { return nil }
+        switch variable {
+        case "v": return v[neuron]
+        case "i" where spec.kind.hasCurrent: return i[neuron]
+        default: return nil
+        }
+    }
+
+    func restoreInitialState() {
+        for b in [v, i, pending, input, output] { b.fill(0) }
+        spikeCount = 0
+    }
+}
+
+/// `W·x` from one source into a layer's input, weights stored by source
+/// neuron (a column of W each, padded to whole vectors) so that a spike adds
+/// one contiguous column.
+struct DenseInput {
+    private let columns: StateBuffer<Float>
+    private let stride: Int
+    private let source: any PopulationDynamics
+    private let values: UnsafePointer<Float>?
+    private let sourceSize: Int
+
+    init(spec: LayerInput, source: any PopulationDynamics, targetSize: Int) {
+        stride = (targetSize + FloatLanes.scalarCount - 1) / FloatLanes.scalarCount * FloatLanes.scalarCount
+        sourceSize = spec.sourceSize
+        columns = StateBuffer(count: stride * spec.sourceSize, filling: 0)
+        for row in 0..<targetSize {
+            for col in 0..<spec.sourceSize { columns[col * stride + row] = spec.weights[row * spec.sourceSize + col] }
+        }
+        self.source = source
+        values = source.analogOutput
+    }
+
+    @inline(__always)
+    func add(into sum: UnsafeMutablePointer<Float>) {
+        if let values {
+            for k in 0..<sourceSize {
+                let x = values[k]
+                if x != 0 { addColumn(k, times: x, into: sum) }
+            }
+        } else {
+            let spikes = source.spikes
+            for k in 0..<spikes.count { addColumn(Int(spikes.indices[k]), times: 1, into: sum) }
+        }
+    }
+
+    @inline(__always)
+    private func addColumn(_ k: Int, times x: Float, into sum: UnsafeMutablePointer<Float>) {
+        let column = UnsafeRawPointer(columns.base + k * stride)
+        let target = UnsafeMutableRawPointer(sum)
+        let scale = FloatLanes(repeating: x)
+        var offset = 0
+        while offset < stride * 4 {
+            let s = target.load(fromByteOffset: offset, as: FloatLanes.self)
+            target.storeBytes(of: s + scale * column.load(fromByteOffset: offset, as: FloatLanes.self),
+                              toByteOffset: offset, as: FloatLanes.self)
+            offset += MemoryLayout<FloatLanes>.size
+        }
+    }
+}
+
+/// Values set from outside before each step (a NIR `Input` node): the
+/// analog input of a layer, driven by a `current` encoder.
+final class AnalogInput: PopulationDynamics {
+    let name: String
+    let size: Int
+    let values: StateBuffer<Float>
+    private let noSpikes: StateBuffer<UInt32>
+
+    init(name: String, size: Int) {
+        self.name = name
+        self.size = size
+        values = StateBuffer(count: size, filling: 0)
+        noSpikes = StateBuffer(count: 1, filling: 0)
+    }
+
+    var spikes: SpikeList { SpikeList(indices: UnsafePointer(noSpikes.base), count: 0) }
+    var analogOutput: UnsafePointer<Float>? { UnsafePointer(values.base) }
+    func updateAndThreshold(step: Int64) {}
+    func deliverDelayed(step: Int64) {}
+    var receivesDelayed: Bool { false }
+    var resetsAfterSpike: Bool { false }
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
+    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
+    func resetSpiked() {}
+    var probeableVariables: [String] { ["value"] }
+    func value(of variable: String, neuron: Int) -> Float? {
+        guard variable == "value", neuron >= 0, neuron < size else { return nil }
+        return values[neuron]
+    }
+    func restoreInitialState() { values.fill(0) }
+}
+
+extension AnalogInput: CurrentSink {
+    @inline(__always) func inject(_ neuron: Int, nanoamps: Float) {
+        guard neuron >= 0, neuron < size else { return }
+        values[neuron] = nanoamps
+    }
+}
