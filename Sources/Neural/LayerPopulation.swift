@@ -20,6 +20,8 @@ final class LayerPopulation: PopulationDynamics {
     let v: StateBuffer<Float>
     let i: StateBuffer<Float>
     private let pending: StateBuffer<Float>
+    /// All ones where last step's spike replaces this step's update (`to_v_reset_next_step`).
+    private let held: StateBuffer<Int32>
     /// This step's input `Σ W·x + b`.
     private let input: StateBuffer<Float>
     /// Spikes as 0/1, or `v` for kinds without spikes: what layers downstream read.
@@ -59,6 +61,7 @@ final class LayerPopulation: PopulationDynamics {
         v = StateBuffer(count: size, filling: 0)
         i = StateBuffer(count: size, filling: 0)
         pending = StateBuffer(count: size, filling: 0)
+        held = StateBuffer(count: size, filling: 0)
         input = StateBuffer(count: size, filling: 0)
         output = StateBuffer(count: size, filling: 0)
         bias = StateBuffer(count: size, filling: 0)
@@ -80,8 +83,8 @@ final class LayerPopulation: PopulationDynamics {
         let raw = { (b: StateBuffer<Float>) in UnsafeMutableRawPointer(b.base) }
         let (dsp, csp, dmp, bmp, cmp) = (raw(ds), raw(cs), raw(dm), raw(bm), raw(cm))
         let (thp, amp, vp, ip, pp) = (raw(threshold), raw(resetAmount), raw(v), raw(i), raw(pending))
-        let (inp, outp) = (raw(input), raw(output))
-        let spiking = spec.kind.spikes, resetsToValue = spec.reset == .toReset
+        let (inp, outp, rvp, hp) = (raw(input), raw(output), raw(resetValue), UnsafeMutableRawPointer(held.base))
+        let spiking = spec.kind.spikes, resetsToValue = spec.reset == .toReset, holds = spec.reset == .toResetNextStep
         let one = unsafeBitCast(FloatLanes(repeating: 1), to: IntLanes.self)
         let out = spikeIndices.base
         var n = 0
@@ -90,7 +93,11 @@ final class LayerPopulation: PopulationDynamics {
         while offset < bytes {
             @inline(__always) func load(_ p: UnsafeMutableRawPointer) -> FloatLanes { p.load(fromByteOffset: offset, as: FloatLanes.self) }
             let i1 = load(dsp) * load(ip) + load(csp) * load(inp)
-            let v1 = load(dmp) * load(vp) + load(bmp) + load(cmp) * i1 - load(pp)
+            var v1 = load(dmp) * load(vp) + load(bmp) + load(cmp) * i1 - load(pp)
+            if holds {
+                let h = hp.load(fromByteOffset: offset, as: IntLanes.self)
+                v1 = unsafeBitCast((unsafeBitCast(v1, to: IntLanes.self) & ~h) | (unsafeBitCast(load(rvp), to: IntLanes.self) & h), to: FloatLanes.self)
+            }
             ip.storeBytes(of: i1, toByteOffset: offset, as: FloatLanes.self)
             vp.storeBytes(of: v1, toByteOffset: offset, as: FloatLanes.self)
             if spiking {
@@ -99,6 +106,7 @@ final class LayerPopulation: PopulationDynamics {
                 let fire = unsafeBitCast(theta - v1, to: IntLanes.self) &>> 31
                 outp.storeBytes(of: one & fire, toByteOffset: offset, as: IntLanes.self)
                 pp.storeBytes(of: unsafeBitCast(load(amp), to: IntLanes.self) & fire, toByteOffset: offset, as: IntLanes.self)
+                if holds { hp.storeBytes(of: fire, toByteOffset: offset, as: IntLanes.self) }
                 if any(v1 .> theta) {
                     let first = offset / 4
                     for j in first..<first + FloatLanes.scalarCount where output[j] != 0 {
@@ -135,6 +143,7 @@ final class LayerPopulation: PopulationDynamics {
 
     func restoreInitialState() {
         for b in [v, i, pending, input, output] { b.fill(0) }
+        held.fill(0)
         spikeCount = 0
     }
 }

@@ -49,6 +49,10 @@ public struct LayerSpec: Sendable, Equatable {
         /// `v_threshold − v_reset` is subtracted in the next step's update, after
         /// the leak (snnTorch's default, `reset_mechanism="subtract"`).
         case subtract
+        /// The next step's update is replaced by `v ← v_reset`: the input of
+        /// that step is lost (snnTorch's `Synaptic`, `RLeaky` and `RSynaptic`
+        /// with `reset_mechanism="zero"`; its `Leaky` follows `to_v_reset`).
+        case toResetNextStep = "to_v_reset_next_step"
     }
 
     public var kind: Kind

@@ -27,7 +27,7 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("input-values"), help: "Drive analog inputs from this CSV file: a header of POP:INDEX columns, then one row per step (the last row holds after the file ends).")
     var inputValues: String?
 
-    @Option(help: "How spikes of a NIR graph's layers reset v: to_v_reset (NIR's equations) or subtract (snnTorch's default).")
+    @Option(help: "How spikes of a NIR graph's layers reset v: to_v_reset (NIR's equations), subtract or to_v_reset_next_step (snnTorch's conventions, docs/nir.md).")
     var reset: String?
 
     @Option(help: "Simulated time, with a unit (e.g. 1s, 500ms).")
