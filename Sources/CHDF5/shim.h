@@ -9,11 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/// H5Fopen, read-only, with HDF5's own error printing turned off (the reader
-/// reports errors itself).
-static inline hid_t chdf5_open_file(const char *path) {
+/// H5Fopen of a file image in memory (the core driver with
+/// H5Pset_file_image, which copies `bytes`), read-only, with HDF5's own error
+/// printing turned off (the reader reports errors itself). The name is not
+/// the file's: the core driver refuses an image named like a file on disk.
+static inline hid_t chdf5_open_image(const void *bytes, size_t size) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t access = H5Pcreate(H5P_FILE_ACCESS);
+    if (access < 0) return -1;
+    hid_t file = -1;
+    if (H5Pset_fapl_core(access, 1 << 16, 0) >= 0 && H5Pset_file_image(access, (void *)bytes, size) >= 0) {
+        file = H5Fopen("spikeloop-nir-image", H5F_ACC_RDONLY, access);
+    }
+    H5Pclose(access);
+    return file;
 }
 
 /// H5Fclose.

@@ -1,6 +1,7 @@
 import Coding
 import Neural
 import NetworkFile
+import NIR
 import Wire
 #if canImport(Glibc)
 import Glibc
@@ -157,6 +158,8 @@ public struct ControllerConfiguration: Sendable {
     /// The text of every file the configuration was built from (itself, the
     /// robot description, the network file), by path: recordings keep them.
     public var sources: [String: String] = [:]
+    /// Files that are not text (a NIR graph), by path, as they were read: recordings keep them too.
+    public var binarySources: [String: [UInt8]] = [:]
     public var persistence: Persistence
 
     public init(file: String, robotFile: String, robot: RobotDescription, network: NetworkSpec, encoders: [EncoderSpec],
@@ -174,7 +177,7 @@ public struct ControllerConfiguration: Sendable {
         self.persistence = persistence
     }
 
-    public static let keys = ["robot", "network", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log", "learning"]
+    public static let keys = ["robot", "network", "nir", "seed", "loop", "endpoints", "encoders", "decoders", "recording", "persistence", "log", "learning"]
 
     /// Loads and checks `path`; throws `ConfigurationError` with every problem.
     /// `offline`: for replay, where this machine's files (CURVE key,
@@ -220,10 +223,28 @@ public struct ControllerConfiguration: Sendable {
             }
         }
 
-        // The network: a file or inline.
+        // The network: a file, a NIR graph or inline.
         var network: NetworkSpec?
-        if let e = r.required(top, "network", in: root, "a network file (network: net.yaml) or an inline network with populations and projections") {
-            if case .scalar = e.node, let p = r.string(e) {
+        var binarySources: [String: [UInt8]] = [:]
+        var nirOptions = NIRImport.Options()
+        if let e = top["nir"], let k = r.mapping(e, allowed: ["reset"]),
+           let reset = k["reset"].flatMap({ r.choice($0, LayerSpec.Reset.allCases.map(\.rawValue)) }) {
+            nirOptions.reset = LayerSpec.Reset(rawValue: reset)!
+        }
+        if let e = r.required(top, "network", in: root, "a network file (network: net.yaml), a NIR graph (network: model.nir) or an inline network with populations and projections") {
+            if case .scalar = e.node, let p = r.string(e), p.hasSuffix(".nir") {
+                let networkFile = resolve(p)
+                do {
+                    let bytes = try readBytes(networkFile, limit: NIRImport.maximumFileSize)
+                    binarySources[networkFile] = bytes
+                    do { network = try NIRImport(bytes: bytes, path: networkFile, options: nirOptions).network } catch {
+                        r.report(e, "\(error)")
+                    }
+                } catch {
+                    r.report(e, "cannot read the NIR graph '\(networkFile)': \(error)")
+                }
+            } else if case .scalar = e.node, let p = r.string(e) {
+                if let k = top["nir"] { r.report(k, "applies to a NIR graph (network: model.nir) only") }
                 let networkFile = resolve(p)
                 do {
                     let text = try readText(networkFile)
@@ -389,6 +410,7 @@ public struct ControllerConfiguration: Sendable {
         config.log = log
         config.learningRate = learningRate
         config.sources = sources
+        config.binarySources = binarySources
         return config
     }
 

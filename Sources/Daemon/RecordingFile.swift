@@ -51,6 +51,8 @@ public final class RecordingFile: @unchecked Sendable {
 
     /// Attachment names of the weights snapshots (docs/weights.md).
     public static let initialWeights = "weights/initial.slw"
+    /// Attached files that are not text: the NIR graph a configuration names.
+    public static let binaryMediaType = "application/x-hdf5"
     public static let finalWeights = "weights/final.slw"
     /// Weights taken while the session runs, `weights/step-STEP.slw` (STEP:
     /// the network step they were copied at, within a tick), so that a
@@ -102,6 +104,9 @@ public final class RecordingFile: @unchecked Sendable {
         let t = UInt64(realtime)
         for (file, text) in config.sources.map({ (normalizedPath($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
             try writer.addAttachment(name: file, mediaType: "application/yaml", logTime: t, createTime: t, data: Array(text.utf8))
+        }
+        for (file, bytes) in config.binarySources.map({ (normalizedPath($0.key), $0.value) }).sorted(by: { $0.0 < $1.0 }) {
+            try writer.addAttachment(name: file, mediaType: Self.binaryMediaType, logTime: t, createTime: t, data: bytes)
         }
         if let weights {
             try writer.addAttachment(name: Self.initialWeights, mediaType: "application/x-spikeloop-weights",

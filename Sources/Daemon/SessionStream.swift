@@ -222,6 +222,8 @@ public final class SessionStream: @unchecked Sendable {
     public func reloaded(fromCommand sequence: UInt64, configuration: ControllerConfiguration) {
         let files = configuration.sources.map { (name: "\(RecordingFile.reloadsPrefix)\(sequence)/\(normalizedPath($0.key))", data: Array($0.value.utf8),
                                                  mediaType: "application/yaml") }
+            + configuration.binarySources.map { (name: "\(RecordingFile.reloadsPrefix)\(sequence)/\(normalizedPath($0.key))", data: $0.value,
+                                                 mediaType: RecordingFile.binaryMediaType) }
         pendingAttachments.withLock { $0 += files.sorted { $0.name < $1.name } }
         event("reload", "configuration \(normalizedPath(configuration.file)) reloaded; it shapes the commands from sequence \(sequence) on")
     }

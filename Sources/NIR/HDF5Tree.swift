@@ -14,10 +14,13 @@ public indirect enum HDF5Tree: Sendable {
     /// A dataset of a type NIR never writes (compound, opaque, …).
     case unsupported
 
-    /// Reads `path`; errors name the file and the object that failed.
-    public static func read(path: String) throws(NIRError) -> HDF5Tree {
-        let file = chdf5_open_file(path)
-        guard file >= 0 else { throw NIRError(file: path, "cannot be opened as HDF5 (missing, unreadable, truncated or not an HDF5 file)") }
+    /// Reads the HDF5 file whose contents are `bytes` (read by the caller, so
+    /// that a recording's copy serves as well as the disk); errors name `path`
+    /// and the object that failed.
+    public static func read(bytes: [UInt8], path: String) throws(NIRError) -> HDF5Tree {
+        guard !bytes.isEmpty else { throw NIRError(file: path, "is empty; a NIR file is an HDF5 file written by nir.write") }
+        let file = bytes.withUnsafeBytes { chdf5_open_image($0.baseAddress, $0.count) }
+        guard file >= 0 else { throw NIRError(file: path, "cannot be read as HDF5 (truncated, or not an HDF5 file)") }
         defer { chdf5_close_file(file) }
         let root = chdf5_open_group(file, "/")
         guard root >= 0 else { throw NIRError(file: path, "has no root group") }

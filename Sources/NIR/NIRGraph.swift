@@ -9,8 +9,9 @@ public struct NIRGraph: Sendable {
     public var edges: [(from: String, to: String)]
     public var version: String?
 
-    public static func read(path: String) throws(NIRError) -> NIRGraph {
-        try NIRGraph(tree: HDF5Tree.read(path: path), file: path)
+    /// The graph in `bytes`, the contents of the NIR file `path`.
+    public static func read(bytes: [UInt8], path: String) throws(NIRError) -> NIRGraph {
+        try NIRGraph(tree: HDF5Tree.read(bytes: bytes, path: path), file: path)
     }
 
     public init(tree: HDF5Tree, file: String) throws(NIRError) {

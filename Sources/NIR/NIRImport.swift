@@ -30,9 +30,13 @@ public struct NIRImport: Sendable {
     /// `Output` node → the population that holds its values.
     public var outputs: [(node: String, population: String)]
 
-    public static func load(path: String, options: Options = Options()) throws(NIRError) -> NIRImport {
-        try NIRImport(graph: NIRGraph.read(path: path), name: networkName(path), options: options, file: path)
+    /// Imports `bytes`, the contents of the NIR file `path`.
+    public init(bytes: [UInt8], path: String, options: Options = Options()) throws(NIRError) {
+        try self.init(graph: NIRGraph.read(bytes: bytes, path: path), name: Self.networkName(path), options: options, file: path)
     }
+
+    /// Files larger than this are refused before they are read (256 MiB).
+    public static let maximumFileSize = 256 << 20
 
     static func networkName(_ path: String) -> String {
         let base = path.split(separator: "/").last.map(String.init) ?? path

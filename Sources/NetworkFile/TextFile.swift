@@ -14,13 +14,18 @@ public struct FileReadError: Error, CustomStringConvertible {
 /// controller from the configuration, robot and network files stored in the
 /// recording, under the paths they were read from.
 public enum FileOverlay {
-    private static let files = Mutex<[String: String]>([:])
+    private static let files = Mutex<[String: [UInt8]]>([:])
 
     public static func install(_ texts: [String: String]) {
-        files.withLock { $0.merge(texts.map { (normalizedPath($0.key), $0.value) }) { $1 } }
+        install(bytes: texts.mapValues { Array($0.utf8) })
     }
 
-    static func text(_ path: String) -> String? { files.withLock { $0[normalizedPath(path)] } }
+    /// Files that are not text (a NIR graph), as they were recorded.
+    public static func install(bytes: [String: [UInt8]]) {
+        files.withLock { $0.merge(bytes.map { (normalizedPath($0.key), $0.value) }) { $1 } }
+    }
+
+    static func bytes(_ path: String) -> [UInt8]? { files.withLock { $0[normalizedPath(path)] } }
 }
 
 /// `path` with `.` components and `name/..` pairs removed, lexically (no file
@@ -44,8 +49,13 @@ public func normalizedPath(_ path: String) -> String {
 /// Reads a whole UTF-8 text file (or its stand-in from ``FileOverlay``) of
 /// at most `limit` bytes.
 public func readText(_ path: String, limit: Int = 64 << 20) throws -> String {
-    if let text = FileOverlay.text(path) { return text }
-    return String(decoding: try readRegularFile(path, limit: limit), as: UTF8.self)
+    String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
+}
+
+/// Reads a whole file (or its stand-in from ``FileOverlay``) of at most `limit` bytes.
+public func readBytes(_ path: String, limit: Int) throws -> [UInt8] {
+    if let bytes = FileOverlay.bytes(path) { return bytes }
+    return try readRegularFile(path, limit: limit)
 }
 
 /// Reads a whole regular file of at most `limit` bytes. Anything else (a

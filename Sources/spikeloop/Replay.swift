@@ -74,28 +74,27 @@ struct RecordedSession {
             throw CommandError("\(path): no 'spikeloop' metadata record with the configuration; was it written by `spikeloop run`?")
         }
         // The configuration and the files it names, as they were when recorded.
-        var texts: [String: String] = [:]
-        var reloadTexts: [UInt64: [String: String]] = [:]
-        for a in contents.attachments where a.mediaType == "application/yaml" {
-            let text = String(decoding: a.data, as: UTF8.self)
+        var files: [String: [UInt8]] = [:]
+        var reloadFiles: [UInt64: [String: [UInt8]]] = [:]
+        for a in contents.attachments where a.mediaType == "application/yaml" || a.mediaType == RecordingFile.binaryMediaType {
             if a.name.hasPrefix(RecordingFile.reloadsPrefix) {
                 let rest = a.name.dropFirst(RecordingFile.reloadsPrefix.count)
                 guard let slash = rest.firstIndex(of: "/"), let from = UInt64(rest[..<slash]) else { continue }
-                reloadTexts[from, default: [:]][String(rest[rest.index(after: slash)...])] = text
+                reloadFiles[from, default: [:]][String(rest[rest.index(after: slash)...])] = a.data
             } else {
-                texts[a.name] = text
+                files[a.name] = a.data
             }
         }
-        guard texts[configPath] != nil else {
+        guard files[configPath] != nil else {
             throw CommandError("\(path): the configuration \(configPath) is not attached; replay needs it")
         }
-        FileOverlay.install(texts)
+        FileOverlay.install(bytes: files)
         do { configuration = try ControllerConfiguration.load(path: configPath, offline: true) } catch {
             throw CommandError("\(path): the recorded configuration does not load: \(error)")
         }
         var reloads: [(fromCommand: UInt64, configuration: ControllerConfiguration)] = []
-        for (from, files) in reloadTexts.sorted(by: { $0.key < $1.key }) {
-            FileOverlay.install(files)
+        for (from, files) in reloadFiles.sorted(by: { $0.key < $1.key }) {
+            FileOverlay.install(bytes: files)
             do { reloads.append((from, try ControllerConfiguration.load(path: configPath, offline: true))) } catch {
                 throw CommandError("\(path): the configuration reloaded from command \(from) does not load: \(error)")
             }

@@ -178,8 +178,12 @@ func loadNetwork(_ path: String, reset: String? = nil) throws -> NetworkSpec {
             }
             options.reset = r
         }
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(path, limit: NIRImport.maximumFileSize) } catch {
+            throw CommandError("cannot read the NIR file '\(path)': \(error)")
+        }
         do {
-            return try NIRImport.load(path: path, options: options).network
+            return try NIRImport(bytes: bytes, path: path, options: options).network
         } catch {
             throw CommandError("the NIR file is not valid; nothing was run.\n" + error.description)
         }

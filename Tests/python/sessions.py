@@ -33,10 +33,13 @@ def cartpole_config(folder: pathlib.Path, probes: bool = True) -> pathlib.Path:
     return path
 
 
-def record_cartpole(folder: pathlib.Path, duration: str = "2s", probes: bool = True) -> pathlib.Path:
-    """Records `duration` of simulated cart-pole control to folder/session.mcap and returns its path."""
+def record_cartpole(folder: pathlib.Path, duration: str = "2s", probes: bool = True,
+                    config: pathlib.Path | None = None, sim_output: list | None = None) -> pathlib.Path:
+    """Records `duration` of simulated cart-pole control to folder/session.mcap and returns its path.
+    `config`: another controller configuration whose endpoints are folder/frames and folder/control;
+    `sim_output` receives the simulator's summary."""
     binary = str(spikeloop_binary())
-    config = cartpole_config(folder, probes)
+    config = config or cartpole_config(folder, probes)
     recording = folder / "session.mcap"
     daemon = subprocess.Popen([binary, "run", "--config", str(config), "--record", str(recording)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -53,9 +56,11 @@ def record_cartpole(folder: pathlib.Path, duration: str = "2s", probes: bool = T
         else:
             raise AssertionError("daemon did not become ready:\n" + "".join(lines))
         assert "ready:" in lines[-1], "".join(lines)
-        subprocess.run([binary, "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"), "--endpoint", f"ipc://{folder}/frames",
-                        "--control", f"ipc://{folder}/control", "--duration", duration, "--seed", "1"],
-                       check=True, capture_output=True, text=True, timeout=120)
+        sim = subprocess.run([binary, "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"), "--endpoint", f"ipc://{folder}/frames",
+                              "--control", f"ipc://{folder}/control", "--duration", duration, "--seed", "1"],
+                             check=True, capture_output=True, text=True, timeout=120)
+        if sim_output is not None:
+            sim_output.append(sim.stdout + sim.stderr)
         subprocess.run([binary, "control", "--endpoint", f"ipc://{folder}/control", "shutdown"],
                        check=True, capture_output=True, text=True, timeout=30)
         _, err = daemon.communicate(timeout=30)

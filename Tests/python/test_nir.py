@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import spikeloop_binary
+from conftest import ROOT, spikeloop_binary
 
 torch = pytest.importorskip("torch")
 snn = pytest.importorskip("snntorch")
@@ -221,3 +221,46 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
     with h5py.File(other, "w") as f:
         f.create_dataset("x", data=np.zeros(3))
     assert "no group 'node': not a NIR file" in simulate(other).stderr
+
+
+def test_the_daemon_runs_a_nir_controller_records_it_and_replays_it(tmp_path):
+    """A NIR graph as the cart-pole controller (`network: policy.nir`): the state
+    feedback of docs/controllers.md as Input -> Affine -> LI, read by a membrane
+    decoder. The pole stays up, and the recording (which carries the .nir file)
+    replays identical from the recording alone."""
+    from sessions import record_cartpole
+    gains = np.array([[1.0, 2.0, 30.6, 7.8]], np.float32)  # F = K·(x, v, angle, rate), N
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([4])),
+        nir.Affine(weight=gains, bias=np.zeros(1, np.float32)),
+        # tau = dt: each step the membrane is its input (forward Euler with dt/tau = 1).
+        nir.LI(tau=np.array([1e-4]), r=np.ones(1), v_leak=np.zeros(1)),
+        nir.Output(output_type=np.array([1])))
+    model = tmp_path / "policy.nir"
+    nir.write(model, graph)
+    names = sorted(graph.nodes)
+    li = next(n for n in names if isinstance(graph.nodes[n], nir.LI))
+    sensors = ["cart.x", "cart.v", "pole.angle", "pole.rate"]
+    encoders = "\n".join(
+        f"  - {{sensor: {s}, kind: current, population: input, neurons: [{k}, {k + 1}], range: [-10, 10], min_current: -10 nA, max_current: 10 nA}}"
+        for k, s in enumerate(sensors))
+    config = tmp_path / "nir-cartpole.yaml"
+    config.write_text(f"""robot: {ROOT}/Robots/cartpole.yaml
+network: {model}
+loop: {{mode: lockstep, tick_rate: 1 kHz, watchdog_timeout: 1 s, auto_resume: true}}
+endpoints: {{frames: ipc://{tmp_path}/frames, control: ipc://{tmp_path}/control}}
+encoders:
+{encoders}
+decoders:
+  - {{motor: cart.force, kind: membrane, population: {li}, v_min: -10 mV, v_max: 10 mV}}
+""")
+    binary = str(spikeloop_binary())
+    check = subprocess.run([binary, "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    summary = []
+    recording = record_cartpole(tmp_path, duration="10s", config=config, sim_output=summary)
+    assert "balanced 10 s" in summary[0], summary[0]
+    model.unlink()  # replay must take the graph from the recording
+    replay = subprocess.run([binary, "replay", str(recording), "--verify"], capture_output=True, text=True, timeout=300)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "identical" in replay.stdout, replay.stdout
