@@ -52,17 +52,23 @@ def random_network(rng, kind, reset):
 
 
 def run_snntorch(net, x):
+    """Spikes of every neuron layer (by its index in the Sequential) and the output layer's membrane."""
     snn_utils.reset(net)
-    spikes, membranes = [], []
+    spikes, membranes = {}, []
     with torch.no_grad():
         for t in range(x.shape[0]):
-            out = net(x[t:t + 1])
-            spikes.append(out[0][0].numpy())
-            membranes.append(out[-1][0].numpy())
-    return np.array(spikes), np.array(membranes)
+            h = x[t:t + 1]
+            for k, module in enumerate(net):
+                h = module(h)
+                if isinstance(h, tuple):  # the output layer: (spikes, [current,] membrane)
+                    membranes.append(h[-1][0].numpy())
+                    h = h[0]
+                if not isinstance(module, torch.nn.Linear):
+                    spikes.setdefault(k, []).append(h[0].numpy())
+    return {k: np.array(v) for k, v in spikes.items()}, np.array(membranes)
 
 
-def run_spikeloop(tmp_path, model, x, output_population, size, reset):
+def run_spikeloop(tmp_path, model, x, populations, output_population, size, reset):
     values = tmp_path / "x.csv"
     with open(values, "w") as f:
         f.write(",".join(f"input:{i}" for i in range(x.shape[1])) + "\n")
@@ -76,10 +82,10 @@ def run_spikeloop(tmp_path, model, x, output_population, size, reset):
          "--probes", str(probes_csv), *probes],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    spikes = np.zeros((STEPS, size))
+    spikes = {name: np.zeros((STEPS, n)) for name, n in populations.items()}
     for row in csv.DictReader(open(spikes_csv)):
-        if row["population"] == output_population:
-            spikes[int(round(float(row["time_ms"]) / DT_MS)), int(row["neuron"])] = 1
+        if row["population"] in spikes:
+            spikes[row["population"]][int(round(float(row["time_ms"]) / DT_MS)), int(row["neuron"])] = 1
     membranes = np.loadtxt(probes_csv, delimiter=",", skiprows=1)[:, 1:].reshape(STEPS, size)
     return spikes, membranes
 
@@ -100,7 +106,7 @@ def test_random_snntorch_networks_spike_at_the_same_steps(tmp_path, kind, reset)
     seed = random.randrange(2**32)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    total = same = 0
+    total = same = spikes = 0
     for case in range(4):
         net, sizes = random_network(rng, kind, reset)
         x = rng.uniform(0, 1, (STEPS, sizes[0])).astype(np.float32)
@@ -108,18 +114,23 @@ def test_random_snntorch_networks_spike_at_the_same_steps(tmp_path, kind, reset)
         model = tmp_path / f"net{case}.nir"
         nir.write(model, export_to_nir(net, torch.zeros(1, sizes[0]), ignore_dims=[0]))
         graph = nir.read(model)
-        output = next(a for a, b in graph.edges if b == "output")
-        ours, our_v = run_spikeloop(tmp_path, model, x, output, sizes[-1], our_reset(kind, reset))
-        total += theirs.size
-        same += int((ours == theirs).sum())
+        # The layer at index k of the Sequential is node "k" ("k.lif" for the recurrent ones).
+        names = {k: next(n for n in graph.nodes if n in (str(k), f"{k}.lif")) for k in theirs}
+        output = names[max(theirs)]
+        ours, our_v = run_spikeloop(tmp_path, model, x, {names[k]: theirs[k].shape[1] for k in theirs},
+                                    output, sizes[-1], our_reset(kind, reset))
+        for k in theirs:
+            total += theirs[k].size
+            same += int((ours[names[k]] == theirs[k]).sum())
+            spikes += int(theirs[k].sum())
         # snnTorch reports the membrane before its reset; with reset to v_reset ours
         # is after it, so spike steps are compared by their spikes alone.
-        compared = (ours == 0) if our_reset(kind, reset) == "to_v_reset" else np.ones_like(ours, dtype=bool)
+        compared = (ours[output] == 0) if our_reset(kind, reset) == "to_v_reset" else np.ones_like(their_v, dtype=bool)
         scale = np.maximum(1.0, np.abs(their_v))
         worst = (np.abs(our_v - their_v) / scale)[compared].max()
         assert worst <= 1e-4, f"seed {seed}, network {case} {sizes}: membrane differs by {worst:.2e} (relative)"
-        assert theirs.sum() > 0, f"seed {seed}, network {case}: snnTorch's output layer never spiked; nothing is compared"
-    assert same / total >= 0.99, f"seed {seed}: {same}/{total} output (neuron, step) pairs agree"
+    assert spikes > 0, f"seed {seed}: no layer of snnTorch's networks spiked; nothing is compared"
+    assert same / total >= 0.99, f"seed {seed}: {same}/{total} (neuron, step) pairs of all layers agree"
 
 
 def simulate(model, *extra):
