@@ -20,8 +20,10 @@ public struct NIRImport: Sendable {
     }
 
     public static let neuronTypes = ["LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Integrator", "Threshold"]
-    public static let linearTypes = ["Affine", "Linear", "Scale", "Flatten"]
-    public static let supportedTypes = ["Input", "Output"] + neuronTypes + linearTypes
+    public static let linearTypes = ["Affine", "Linear", "Scale", "Flatten", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d"]
+    /// Nodes that become populations: they hold state (or, Input, are set from outside).
+    static let stateTypes = ["Input", "Delay"] + neuronTypes
+    public static let supportedTypes = ["Input", "Output", "Delay"] + neuronTypes + linearTypes
 
     /// The network, and which population each `Output` node reads.
     public var network: NetworkSpec
@@ -53,38 +55,53 @@ public struct NIRImport: Sendable {
     }
 }
 
-/// A linear map from one population's output, `[rows × columns]` row-major.
-private struct Path {
+/// A linear map from one population's output, by rows: row `r` holds the
+/// (column, weight) entries of output `r`. Sparse, so that a convolution
+/// costs its kernel, not its dense matrix.
+struct Path {
     var source: String
-    var rows: Int
     var columns: Int
-    var matrix: [Double]
+    var rows: [[(Int, Double)]]
 
     static func identity(_ source: String, size: Int) -> Path {
-        var m = [Double](repeating: 0, count: size * size)
-        for k in 0..<size { m[k * size + k] = 1 }
-        return Path(source: source, rows: size, columns: size, matrix: m)
+        Path(source: source, columns: size, rows: (0..<size).map { [($0, 1.0)] })
     }
 
-    /// `W · self`, W `[outputs × rows]`.
-    func applying(_ w: [Double], outputs: Int) -> Path {
-        var out = [Double](repeating: 0, count: outputs * columns)
-        for r in 0..<outputs {
-            for k in 0..<rows {
-                let x = w[r * rows + k]
-                if x == 0 { continue }
-                for c in 0..<columns { out[r * columns + c] += x * matrix[k * columns + c] }
+    /// `W · self`, W given by its rows over this map's outputs.
+    func applying(_ w: [[(Int, Double)]]) -> Path {
+        var accumulator = [Double](repeating: 0, count: columns)
+        var touched: [Int] = []
+        var mark = [Bool](repeating: false, count: columns)
+        let out = w.map { entries -> [(Int, Double)] in
+            for (k, x) in entries where x != 0 {
+                for (c, y) in rows[k] {
+                    if !mark[c] { mark[c] = true; touched.append(c) }
+                    accumulator[c] += x * y
+                }
             }
+            defer {
+                for c in touched { accumulator[c] = 0; mark[c] = false }
+                touched.removeAll(keepingCapacity: true)
+            }
+            return touched.sorted().map { ($0, accumulator[$0]) }
         }
-        return Path(source: source, rows: outputs, columns: columns, matrix: out)
+        return Path(source: source, columns: columns, rows: out)
     }
 }
 
-/// What flows out of a node: a sum of linear maps of populations, plus a constant.
-private struct Signal {
-    var size: Int
+/// What flows out of a node: a sum of linear maps of populations, plus a
+/// constant, and the shape NIR gives it (channels first, row-major).
+struct Signal {
+    var shape: [Int]
     var paths: [Path]
     var bias: [Double]
+    var size: Int { bias.count }
+
+    /// `W · self + b`.
+    func applying(_ w: [[(Int, Double)]], bias b: [Double]?, shape: [Int]) -> Signal {
+        let bias = w.enumerated().map { r, entries in entries.reduce(b?[r] ?? 0) { $0 + $1.1 * self.bias[$1.0] } }
+        return Signal(shape: shape, paths: paths.map { $0.applying(w) }, bias: bias)
+    }
 }
 
 private struct Builder {
@@ -95,7 +112,7 @@ private struct Builder {
     var inputNames: [String] = []
     var outputs: [(node: String, population: String)] = []
     private var predecessors: [String: [String]] = [:]
-    private var sizes: [String: Int] = [:]
+    private var shapes: [String: [Int]] = [:]
     private var signals: [String: Signal] = [:]
     private var resolving: Set<String> = []
 
@@ -135,23 +152,24 @@ private struct Builder {
             throw node(unreached[0]).error(nil, "is not reached from any Input")
         }
 
-        for name in order where node(name).type == "Input" || NIRImport.neuronTypes.contains(node(name).type) {
-            sizes[name] = try populationSize(node(name))
+        for name in order where NIRImport.stateTypes.contains(node(name).type) {
+            shapes[name] = try populationShape(node(name))
         }
         for name in order {
             let n = node(name)
+            let size = shapes[name]?.reduce(1, *) ?? 0
             if n.type == "Input" {
-                populations.append(PopulationSpec(name: name, size: sizes[name]!, model: .analogInput))
+                populations.append(PopulationSpec(name: name, size: size, model: .analogInput))
                 inputNames.append(name)
-            } else if NIRImport.neuronTypes.contains(n.type) {
-                let input = try inputSignal(of: name, size: sizes[name]!)
-                populations.append(PopulationSpec(name: name, size: sizes[name]!, model: .layer(try layer(n, input: input))))
+            } else if NIRImport.stateTypes.contains(n.type) {
+                let input = try inputSignal(of: name, size: size)
+                populations.append(PopulationSpec(name: name, size: size, model: .layer(try layer(n, input: input))))
             }
         }
         for name in order where node(name).type == "Output" {
             let feeding = predecessors[name] ?? []
             guard !feeding.isEmpty else { throw node(name).error(nil, "nothing feeds this Output") }
-            if feeding.count == 1, sizes[feeding[0]] != nil, node(feeding[0]).type != "Input" {
+            if feeding.count == 1, shapes[feeding[0]] != nil, node(feeding[0]).type != "Input" {
                 outputs.append((name, feeding[0]))
                 continue
             }
@@ -166,21 +184,27 @@ private struct Builder {
         guard !outputs.isEmpty else { throw NIRError(file: file, "the graph has no Output node") }
     }
 
-    private func populationSize(_ n: NIRNode) throws(NIRError) -> Int {
+    /// The shape of a node with state: an Input's `shape`, else that of its
+    /// largest parameter array (NIR gives every parameter the layer's shape).
+    private func populationShape(_ n: NIRNode) throws(NIRError) -> [Int] {
         if n.type == "Input" {
             let (_, shape) = try n.numbers(n.has("shape") ? "shape" : "input_type")
             guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 && $0 < 1e9 }) else { throw n.error("shape", "must list positive sizes, got \(shape)") }
-            return shape.reduce(1) { $0 * Int($1) }
+            let dims = shape.map { Int($0) }
+            guard dims.reduce(1, *) <= HDF5Tree.maximumElements else { throw n.error("shape", "\(dims) is too large") }
+            return dims
         }
-        let fields = ["tau", "tau_mem", "r", "v_threshold", "threshold", "v_leak"].filter(n.has)
-        var size = 1
-        for f in fields { size = max(size, try n.numbers(f).values.count) }
-        return size
+        var best: [Int] = [1]
+        for f in ["tau", "tau_mem", "tau_syn", "r", "v_threshold", "threshold", "v_leak", "delay"] where n.has(f) {
+            let (shape, values) = try n.numbers(f)
+            if values.count > best.reduce(1, *) { best = shape }
+        }
+        return best
     }
 
     /// The sum of everything that enters `name`, checked to have `size` values.
     private mutating func inputSignal(of name: String, size: Int) throws(NIRError) -> Signal {
-        var total = Signal(size: size, paths: [], bias: Array(repeating: 0, count: size))
+        var total = Signal(shape: [size], paths: [], bias: Array(repeating: 0, count: size))
         for from in predecessors[name] ?? [] {
             let s = try signal(of: from)
             guard s.size == size else {
@@ -194,8 +218,9 @@ private struct Builder {
 
     /// What leaves `name`: a population's output itself, or a linear node's map of its inputs.
     private mutating func signal(of name: String) throws(NIRError) -> Signal {
-        if let size = sizes[name] {
-            return Signal(size: size, paths: [.identity(name, size: size)], bias: Array(repeating: 0, count: size))
+        if let shape = shapes[name] {
+            let size = shape.reduce(1, *)
+            return Signal(shape: shape, paths: [.identity(name, size: size)], bias: Array(repeating: 0, count: size))
         }
         if let done = signals[name] { return done }
         let n = node(name)
@@ -222,31 +247,7 @@ private struct Builder {
                 total = s
             }
         }
-        let x = total!
-        let result: Signal
-        switch n.type {
-        case "Affine", "Linear":
-            let (shape, w) = try n.numbers("weight")
-            guard shape.count == 2 else { throw n.error("weight", "shape \(shape); must be [outputs, inputs]") }
-            guard shape[1] == x.size else {
-                throw n.error("weight", "shape \(shape) takes \(shape[1]) inputs but receives \(x.size)")
-            }
-            var bias = apply(w, rows: shape[0], columns: shape[1], to: x.bias)
-            if n.type == "Affine" {
-                let b = try n.numbers("bias").values
-                guard b.count == shape[0] else { throw n.error("bias", "\(b.count) values for \(shape[0]) outputs") }
-                for k in 0..<bias.count { bias[k] += b[k] }
-            }
-            result = Signal(size: shape[0], paths: x.paths.map { $0.applying(w, outputs: shape[0]) }, bias: bias)
-        case "Scale":
-            let s = try n.perNeuron("scale", size: x.size)
-            var diagonal = [Double](repeating: 0, count: x.size * x.size)
-            for k in 0..<x.size { diagonal[k * x.size + k] = s[k] }
-            result = Signal(size: x.size, paths: x.paths.map { $0.applying(diagonal, outputs: x.size) },
-                            bias: zip(x.bias, s).map { $0 * $1 })
-        default:  // Flatten: the engine's vectors are flat already (row-major, as NIR's arrays)
-            result = x
-        }
+        let result = try LinearNode(n).apply(to: total!)
         signals[name] = result
         return result
     }
@@ -256,19 +257,21 @@ private struct Builder {
     }
 
     private func layerInputs(_ signal: Signal) -> [LayerInput] {
-        var merged: [String: Path] = [:]
+        var bySource: [String: (columns: Int, rows: [UInt32], cols: [UInt32], weights: [Float])] = [:]
         var order: [String] = []
         for p in signal.paths {
-            if var m = merged[p.source] {
-                for k in 0..<m.matrix.count { m.matrix[k] += p.matrix[k] }
-                merged[p.source] = m
-            } else {
-                merged[p.source] = p
-                order.append(p.source)
+            if bySource[p.source] == nil { order.append(p.source); bySource[p.source] = (p.columns, [], [], []) }
+            for (r, entries) in p.rows.enumerated() {
+                for (c, w) in entries where w != 0 {
+                    bySource[p.source]!.rows.append(UInt32(r))
+                    bySource[p.source]!.cols.append(UInt32(c))
+                    bySource[p.source]!.weights.append(Float(w))
+                }
             }
         }
         var inputs = order.map { s in
-            LayerInput(source: s, weights: merged[s]!.matrix.map(Float.init), sourceSize: merged[s]!.columns)
+            let m = bySource[s]!
+            return LayerInput(source: s, sourceSize: m.columns, rows: m.rows, columns: m.cols, weights: m.weights)
         }
         if signal.bias.contains(where: { $0 != 0 }), !inputs.isEmpty { inputs[0].bias = signal.bias.map(Float.init) }
         return inputs
@@ -301,6 +304,10 @@ private struct Builder {
                              vLeak: try per("v_leak"), wIn: n.has("w_in") ? try per("w_in") : Array(repeating: 1, count: size))
         case "I", "Integrator":
             spec = LayerSpec(kind: .integrator, r: try per("r"))
+        case "Delay":
+            let delay = try per("delay")
+            if let bad = delay.firstIndex(where: { $0 < 0 }) { throw n.error("delay", "element \(bad) is \(delay[bad]); delays cannot be negative") }
+            spec = LayerSpec(kind: .delay, delay: delay.map { $0 * 1000 })
         default:  // Threshold
             spec = LayerSpec(kind: .threshold, vThreshold: try per("threshold"))
         }

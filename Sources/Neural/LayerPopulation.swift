@@ -9,7 +9,13 @@
 /// Stateless kinds have `dm = 0`, and `cs = 1, ds = 0` where there is no
 /// synaptic current. Padding lanes have all coefficients 0 and an infinite
 /// threshold, so they stay at 0 and never spike.
-final class LayerPopulation: PopulationDynamics {
+/// A population fed by ``LayerInput``s, connected once every population is built.
+protocol LayerBinding: PopulationDynamics {
+    var spec: LayerSpec { get }
+    func bind(_ sources: [any PopulationDynamics])
+}
+
+final class LayerPopulation: LayerBinding {
     let name: String
     let size: Int
     let spec: LayerSpec
@@ -148,22 +154,42 @@ final class LayerPopulation: PopulationDynamics {
     }
 }
 
-/// `W·x` from one source into a layer's input, weights stored by source
-/// neuron (a column of W each, padded to whole vectors) so that a spike adds
-/// one contiguous column.
+/// `W·x` from one source into a layer's input. Mostly full matrices are
+/// stored by source neuron, a column of W each padded to whole vectors, so a
+/// spike adds one contiguous column with vector instructions; sparse ones
+/// (convolutions) as each source neuron's list of targets.
 struct DenseInput {
-    private let columns: StateBuffer<Float>
-    private let stride: Int
+    private enum Storage {
+        case columns(StateBuffer<Float>, stride: Int)
+        /// Entries of source neuron `k` are `starts[k]..<starts[k + 1]`.
+        case lists(starts: [Int], targets: [UInt32], weights: [Float])
+    }
+    private let storage: Storage
     private let source: any PopulationDynamics
     private let values: UnsafePointer<Float>?
     private let sourceSize: Int
 
     init(spec: LayerInput, source: any PopulationDynamics, targetSize: Int) {
-        stride = (targetSize + FloatLanes.scalarCount - 1) / FloatLanes.scalarCount * FloatLanes.scalarCount
         sourceSize = spec.sourceSize
-        columns = StateBuffer(count: stride * spec.sourceSize, filling: 0)
-        for row in 0..<targetSize {
-            for col in 0..<spec.sourceSize { columns[col * stride + row] = spec.weights[row * spec.sourceSize + col] }
+        if spec.weights.count * 4 >= targetSize * spec.sourceSize {
+            let stride = (targetSize + FloatLanes.scalarCount - 1) / FloatLanes.scalarCount * FloatLanes.scalarCount
+            let columns = StateBuffer<Float>(count: stride * spec.sourceSize, filling: 0)
+            for k in spec.weights.indices { columns[Int(spec.columns[k]) * stride + Int(spec.rows[k])] += spec.weights[k] }
+            storage = .columns(columns, stride: stride)
+        } else {
+            var starts = [Int](repeating: 0, count: spec.sourceSize + 1)
+            for c in spec.columns { starts[Int(c) + 1] += 1 }
+            for k in 0..<spec.sourceSize { starts[k + 1] += starts[k] }
+            var next = starts
+            var targets = [UInt32](repeating: 0, count: spec.weights.count)
+            var weights = [Float](repeating: 0, count: spec.weights.count)
+            for k in spec.weights.indices {
+                let c = Int(spec.columns[k])
+                targets[next[c]] = spec.rows[k]
+                weights[next[c]] = spec.weights[k]
+                next[c] += 1
+            }
+            storage = .lists(starts: starts, targets: targets, weights: weights)
         }
         self.source = source
         values = source.analogOutput
@@ -184,16 +210,91 @@ struct DenseInput {
 
     @inline(__always)
     private func addColumn(_ k: Int, times x: Float, into sum: UnsafeMutablePointer<Float>) {
-        let column = UnsafeRawPointer(columns.base + k * stride)
-        let target = UnsafeMutableRawPointer(sum)
-        let scale = FloatLanes(repeating: x)
-        var offset = 0
-        while offset < stride * 4 {
-            let s = target.load(fromByteOffset: offset, as: FloatLanes.self)
-            target.storeBytes(of: s + scale * column.load(fromByteOffset: offset, as: FloatLanes.self),
-                              toByteOffset: offset, as: FloatLanes.self)
-            offset += MemoryLayout<FloatLanes>.size
+        switch storage {
+        case .columns(let columns, let stride):
+            let column = UnsafeRawPointer(columns.base + k * stride)
+            let target = UnsafeMutableRawPointer(sum)
+            let scale = FloatLanes(repeating: x)
+            var offset = 0
+            while offset < stride * 4 {
+                let s = target.load(fromByteOffset: offset, as: FloatLanes.self)
+                target.storeBytes(of: s + scale * column.load(fromByteOffset: offset, as: FloatLanes.self),
+                                  toByteOffset: offset, as: FloatLanes.self)
+                offset += MemoryLayout<FloatLanes>.size
+            }
+        case .lists(let starts, let targets, let weights):
+            targets.withUnsafeBufferPointer { t in
+                weights.withUnsafeBufferPointer { w in
+                    for e in starts[k]..<starts[k + 1] { sum[Int(t[e])] += x * w[e] }
+                }
+            }
         }
+    }
+}
+
+/// `v(t) = I(t − d)` per element (a NIR `Delay`): a ring of the last
+/// `max(d) + 1` inputs. Its output is values (delayed spikes stay 0/1).
+final class DelayLayer: LayerBinding {
+    let name: String
+    let size: Int
+    let spec: LayerSpec
+    private let steps: [Int]
+    private let ring: StateBuffer<Float>
+    private let length: Int
+    private let input: StateBuffer<Float>
+    private let bias: StateBuffer<Float>
+    let output: StateBuffer<Float>
+    private let noSpikes: StateBuffer<UInt32>
+    private var inputs: [DenseInput] = []
+
+    init(name: String, size: Int, spec: LayerSpec, dt: Double) {
+        self.name = name
+        self.size = size
+        self.spec = spec
+        steps = spec.delay.map { Int(($0 / dt).rounded()) }
+        length = (steps.max() ?? 0) + 1
+        input = StateBuffer(count: size, filling: 0)
+        ring = StateBuffer(count: input.count * length, filling: 0)
+        bias = StateBuffer(count: size, filling: 0)
+        for q in spec.inputs where !q.bias.isEmpty { for j in 0..<size { bias[j] += q.bias[j] } }
+        output = StateBuffer(count: size, filling: 0)
+        noSpikes = StateBuffer(count: 1, filling: 0)
+    }
+
+    func bind(_ sources: [any PopulationDynamics]) {
+        inputs = zip(spec.inputs, sources).map { DenseInput(spec: $0, source: $1, targetSize: size) }
+    }
+
+    var spikes: SpikeList { SpikeList(indices: UnsafePointer(noSpikes.base), count: 0) }
+    var analogOutput: UnsafePointer<Float>? { UnsafePointer(output.base) }
+
+    func updateAndThreshold(step: Int64) {
+        input.base.update(from: bias.base, count: input.count)
+        for k in inputs.indices { inputs[k].add(into: input.base) }
+        let width = input.count
+        let now = Int(step % Int64(length))
+        (ring.base + now * width).update(from: input.base, count: width)
+        for j in 0..<size {
+            let slot = (now - steps[j] + length) % length
+            output[j] = ring[slot * width + j]
+        }
+    }
+
+    func deliverDelayed(step: Int64) {}
+    var receivesDelayed: Bool { false }
+    var resetsAfterSpike: Bool { false }
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
+    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
+    func resetSpiked() {}
+    var probeableVariables: [String] { ["v"] }
+    func value(of variable: String, neuron: Int) -> Float? {
+        guard variable == "v", neuron >= 0, neuron < size else { return nil }
+        return output[neuron]
+    }
+    func restoreInitialState() {
+        ring.fill(0)
+        input.fill(0)
+        output.fill(0)
     }
 }
 

@@ -36,6 +36,8 @@ public struct LayerSpec: Sendable, Equatable {
         case threshold
         /// Stateless `v = I`: a linear readout (an `Affine` that feeds an `Output`).
         case identity
+        /// `v(t) = I(t − delay)`, per element, in whole steps (NIR `Delay`).
+        case delay
 
         public var spikes: Bool { [.lif, .cubaLIF, .integrateAndFire, .threshold].contains(self) }
         public var hasCurrent: Bool { self == .cubaLIF || self == .cubaLI }
@@ -64,12 +66,15 @@ public struct LayerSpec: Sendable, Equatable {
     public var vThreshold: [Double]
     public var vReset: [Double]
     public var wIn: [Double]
+    /// ms, one per element (`delay` kind); rounded to whole steps.
+    public var delay: [Double]
     public var reset: Reset
     public var inputs: [LayerInput]
 
     public init(kind: Kind, tauMem: [Double] = [], tauSyn: [Double] = [], r: [Double] = [],
                 vLeak: [Double] = [], vThreshold: [Double] = [], vReset: [Double] = [], wIn: [Double] = [],
-                reset: Reset = .toReset, inputs: [LayerInput] = []) {
+                delay: [Double] = [], reset: Reset = .toReset, inputs: [LayerInput] = []) {
+        self.delay = delay
         self.kind = kind
         self.tauMem = tauMem
         self.tauSyn = tauSyn
@@ -95,7 +100,11 @@ public struct LayerSpec: Sendable, Equatable {
         }
         if kind.leaks { need(tauMem, "tau_mem", positive: true); need(vLeak, "v_leak") }
         if kind.hasCurrent { need(tauSyn, "tau_syn", positive: true); need(wIn, "w_in") }
-        if kind != .threshold && kind != .identity { need(r, "r") }
+        if ![.threshold, .identity, .delay].contains(kind) { need(r, "r") }
+        if kind == .delay {
+            need(delay, "delay")
+            if let bad = delay.firstIndex(where: { $0 < 0 }) { found.append("delay[\(bad)] = \(delay[bad]): must not be negative") }
+        }
         if kind.spikes { need(vThreshold, "v_threshold") }
         if kind.spikes && kind != .threshold { need(vReset, "v_reset") }
         for input in inputs { found += input.problems(size: size) }
@@ -103,29 +112,45 @@ public struct LayerSpec: Sendable, Equatable {
     }
 }
 
-/// A dense input of a layer: `W·x + b` from the output `x` of `source`
-/// (spikes as 0/1, or the values of an `analog_input` or a non-spiking layer).
+/// An input of a layer: `W·x + b` from the output `x` of `source` (spikes
+/// as 0/1, or the values of an `analog_input` or a layer without spikes).
+/// `W` is given by its entries, so that a convolution stays as small as its
+/// kernel; the engine stores it dense when most entries are present.
 public struct LayerInput: Sendable, Equatable {
     public var source: String
-    /// Row-major `[layer size][source size]`, as NIR's `weight`.
-    public var weights: [Float]
     public var sourceSize: Int
+    /// Entry `k` is `W[rows[k]][columns[k]] = weights[k]`; a pair may repeat (the entries add).
+    public var rows: [UInt32]
+    public var columns: [UInt32]
+    public var weights: [Float]
     /// One per neuron of the layer, or empty.
     public var bias: [Float]
 
-    public init(source: String, weights: [Float], sourceSize: Int, bias: [Float] = []) {
+    public init(source: String, sourceSize: Int, rows: [UInt32], columns: [UInt32], weights: [Float], bias: [Float] = []) {
         self.source = source
-        self.weights = weights
         self.sourceSize = sourceSize
+        self.rows = rows
+        self.columns = columns
+        self.weights = weights
         self.bias = bias
+    }
+
+    /// From a dense row-major `[layer size][source size]` matrix (NIR's `weight`).
+    public init(source: String, dense: [Float], sourceSize: Int, bias: [Float] = []) {
+        let count = dense.count
+        self.init(source: source, sourceSize: sourceSize,
+                  rows: (0..<count).map { UInt32($0 / max(sourceSize, 1)) },
+                  columns: (0..<count).map { UInt32($0 % max(sourceSize, 1)) }, weights: dense, bias: bias)
     }
 
     func problems(size: Int) -> [String] {
         var found: [String] = []
-        if weights.count != size * sourceSize {
-            found.append("input from '\(source)': \(weights.count) weights for \(size)×\(sourceSize)")
+        if rows.count != weights.count || columns.count != weights.count {
+            found.append("input from '\(source)': \(rows.count) rows and \(columns.count) columns for \(weights.count) weights")
+        } else if let bad = rows.indices.first(where: { Int(rows[$0]) >= size || Int(columns[$0]) >= sourceSize }) {
+            found.append("input from '\(source)': entry (\(rows[bad]), \(columns[bad])) outside \(size)×\(sourceSize)")
         } else if let bad = weights.firstIndex(where: { !$0.isFinite }) {
-            found.append("input from '\(source)': weight[\(bad / sourceSize)][\(bad % sourceSize)] = \(weights[bad]) is not finite")
+            found.append("input from '\(source)': weight[\(rows[bad])][\(columns[bad])] = \(weights[bad]) is not finite")
         }
         if !bias.isEmpty && bias.count != size { found.append("input from '\(source)': \(bias.count) biases for \(size) neurons") }
         if let bad = bias.firstIndex(where: { !$0.isFinite }) {

@@ -74,10 +74,14 @@ public final class Network {
                 guard problems.isEmpty else {
                     throw NetworkBuildError("population '\(p.name)': \(problems.joined(separator: "; "))")
                 }
-                built.append(LayerPopulation(name: p.name, size: p.size, spec: layer, dt: dt))
+                if layer.kind == .delay {
+                    built.append(DelayLayer(name: p.name, size: p.size, spec: layer, dt: dt))
+                } else {
+                    built.append(LayerPopulation(name: p.name, size: p.size, spec: layer, dt: dt))
+                }
             }
         }
-        for case let layer as LayerPopulation in built {
+        for case let layer as any LayerBinding in built {
             var sources: [any PopulationDynamics] = []
             for input in layer.spec.inputs {
                 guard let source = built.first(where: { $0.name == input.source }) else {

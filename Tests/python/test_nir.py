@@ -48,7 +48,37 @@ def random_network(rng, kind, reset):
             linear.weight.copy_(torch.tensor(rng.normal(0, 1.5 / np.sqrt(sizes[k - 1]), linear.weight.shape)))
             linear.bias.copy_(torch.tensor(rng.normal(0, 0.1, sizes[k])))
         layers += [linear, neuron(sizes[k], k == len(sizes) - 1)]
-    return torch.nn.Sequential(*layers), sizes
+    return torch.nn.Sequential(*layers), (sizes[0],), sizes[-1]
+
+
+def random_conv_network(rng, reset):
+    """Input [C, H, W] -> Conv2d -> Leaky -> (AvgPool2d) -> Flatten -> Linear -> Leaky,
+    random channels, image size, kernel, stride, padding and parameters."""
+    c, h, w = int(rng.integers(1, 4)), int(rng.integers(4, 11)), int(rng.integers(4, 11))
+    k = int(rng.choice([1, 3, 5]))
+    stride = int(rng.integers(1, 3))
+    padding = int(rng.integers(max(0, -(-(k - min(h, w)) // 2)), 3))  # at least what the kernel needs to fit
+    channels = int(rng.integers(1, 5))
+    conv = torch.nn.Conv2d(c, channels, k, stride=stride, padding=padding)
+    oh, ow = (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor(rng.normal(0, 1.5 / np.sqrt(c * k * k), conv.weight.shape)))
+
+    def leaky(shape, output=False):
+        return snn.Leaky(beta=torch.tensor(rng.uniform(0.5, 0.99, shape), dtype=torch.float32),
+                         threshold=torch.tensor(rng.uniform(0.5, 1.5, shape), dtype=torch.float32),
+                         reset_mechanism=reset, init_hidden=True, output=output)
+
+    layers = [conv, leaky((channels, oh, ow))]
+    if oh >= 2 and ow >= 2 and rng.uniform() < 0.5:
+        layers.append(torch.nn.AvgPool2d(2))
+        oh, ow = oh // 2, ow // 2
+    out = int(rng.integers(2, 10))
+    linear = torch.nn.Linear(channels * oh * ow, out)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor(rng.normal(0, 3 / np.sqrt(channels * oh * ow), linear.weight.shape)))
+    layers += [torch.nn.Flatten(), linear, leaky((out,), True)]
+    return torch.nn.Sequential(*layers), (c, h, w), out
 
 
 def run_snntorch(net, x):
@@ -63,16 +93,16 @@ def run_snntorch(net, x):
                 if isinstance(h, tuple):  # the output layer: (spikes, [current,] membrane)
                     membranes.append(h[-1][0].numpy())
                     h = h[0]
-                if not isinstance(module, torch.nn.Linear):
-                    spikes.setdefault(k, []).append(h[0].numpy())
+                if isinstance(module, snn.SpikingNeuron):
+                    spikes.setdefault(k, []).append(h[0].numpy().reshape(-1))
     return {k: np.array(v) for k, v in spikes.items()}, np.array(membranes)
 
 
 def run_spikeloop(tmp_path, model, x, populations, output_population, size, reset):
     values = tmp_path / "x.csv"
     with open(values, "w") as f:
-        f.write(",".join(f"input:{i}" for i in range(x.shape[1])) + "\n")
-        for row in x:
+        f.write(",".join(f"input:{i}" for i in range(x[0].size)) + "\n")
+        for row in x.reshape(x.shape[0], -1):
             f.write(",".join(repr(float(v)) for v in row) + "\n")
     spikes_csv, probes_csv = tmp_path / "spikes.csv", tmp_path / "v.csv"
     probes = [a for j in range(size) for a in ("--probe", f"{output_population}:v:{j}")]
@@ -103,22 +133,28 @@ def our_reset(kind, reset):
 
 @pytest.mark.parametrize("kind,reset", CASES)
 def test_random_snntorch_networks_spike_at_the_same_steps(tmp_path, kind, reset):
+    compare_with_snntorch(tmp_path, lambda rng: random_network(rng, kind, reset), kind, reset)
+
+
+def compare_with_snntorch(tmp_path, make, kind, reset):
+    """Four networks from `make(rng)` -> (net, input shape, output size), each run by both."""
     seed = random.randrange(2**32)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     total = same = spikes = 0
     for case in range(4):
-        net, sizes = random_network(rng, kind, reset)
-        x = rng.uniform(0, 1, (STEPS, sizes[0])).astype(np.float32)
+        net, shape, out_size = make(rng)
+        sizes = [shape, out_size]
+        x = rng.uniform(0, 1, (STEPS, *shape)).astype(np.float32)
         theirs, their_v = run_snntorch(net, torch.tensor(x))
         model = tmp_path / f"net{case}.nir"
-        nir.write(model, export_to_nir(net, torch.zeros(1, sizes[0]), ignore_dims=[0]))
+        nir.write(model, export_to_nir(net, torch.zeros(1, *shape), ignore_dims=[0]))
         graph = nir.read(model)
         # The layer at index k of the Sequential is node "k" ("k.lif" for the recurrent ones).
         names = {k: next(n for n in graph.nodes if n in (str(k), f"{k}.lif")) for k in theirs}
         output = names[max(theirs)]
         ours, our_v = run_spikeloop(tmp_path, model, x, {names[k]: theirs[k].shape[1] for k in theirs},
-                                    output, sizes[-1], our_reset(kind, reset))
+                                    output, out_size, our_reset(kind, reset))
         for k in theirs:
             total += theirs[k].size
             same += int((ours[names[k]] == theirs[k]).sum())
@@ -131,6 +167,11 @@ def test_random_snntorch_networks_spike_at_the_same_steps(tmp_path, kind, reset)
         assert worst <= 1e-4, f"seed {seed}, network {case} {sizes}: membrane differs by {worst:.2e} (relative)"
     assert spikes > 0, f"seed {seed}: no layer of snnTorch's networks spiked; nothing is compared"
     assert same / total >= 0.99, f"seed {seed}: {same}/{total} (neuron, step) pairs of all layers agree"
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_random_snntorch_convolutional_networks_spike_at_the_same_steps(tmp_path, reset):
+    compare_with_snntorch(tmp_path, lambda rng: random_conv_network(rng, reset), "leaky", reset)
 
 
 def simulate(model, *extra):
