@@ -227,19 +227,23 @@ public struct ControllerConfiguration: Sendable {
         var network: NetworkSpec?
         var binarySources: [String: [UInt8]] = [:]
         var nirOptions = NIRImport.Options()
-        if let e = top["nir"], let k = r.mapping(e, allowed: ["reset"]),
-           let reset = k["reset"].flatMap({ r.choice($0, LayerSpec.Reset.allCases.map(\.rawValue)) }) {
-            nirOptions.reset = LayerSpec.Reset(rawValue: reset)!
+        var nirGraph: (bytes: [UInt8], path: String, entry: Entry)?
+        if let e = top["nir"], let k = r.mapping(e, allowed: ["reset", "conventions"]) {
+            if let reset = k["reset"].flatMap({ r.choice($0, LayerSpec.Reset.allCases.map(\.rawValue)) }) {
+                nirOptions.reset = LayerSpec.Reset(rawValue: reset)!
+            }
+            if let c = k["conventions"].flatMap({ r.choice($0, NIRImport.Conventions.allCases.map(\.rawValue)) }) {
+                nirOptions.conventions = NIRImport.Conventions(rawValue: c)!
+            }
         }
         if let e = r.required(top, "network", in: root, "a network file (network: net.yaml), a NIR graph (network: model.nir) or an inline network with populations and projections") {
             if case .scalar = e.node, let p = r.string(e), p.hasSuffix(".nir") {
+                // Imported once the loop's dt is known: the conventions may depend on it.
                 let networkFile = resolve(p)
                 do {
                     let bytes = try readBytes(networkFile, limit: NIRImport.maximumFileSize)
                     binarySources[networkFile] = bytes
-                    do { network = try NIRImport(bytes: bytes, path: networkFile, options: nirOptions).network } catch {
-                        r.report(e, "\(error)")
-                    }
+                    nirGraph = (bytes, networkFile, e)
                 } catch {
                     r.report(e, "cannot read the NIR graph '\(networkFile)': \(error)")
                 }
@@ -268,6 +272,12 @@ public struct ControllerConfiguration: Sendable {
             let mode = r.required(k, "mode", in: e, "lockstep (simulators) or realtime (robots)").flatMap { r.choice($0, Mode.allCases.map(\.rawValue)) }.flatMap(Mode.init)
             let rate = r.required(k, "tick_rate", in: e, "ticks per second, e.g. tick_rate: 1 kHz").flatMap { r.quantity($0, .rate, positive: true) }
             let dt = k["dt"].flatMap { r.quantity($0, .time, positive: true) }
+            if let graph = nirGraph {
+                if let dt { nirOptions.dt = dt }
+                do { network = try NIRImport(bytes: graph.bytes, path: graph.path, options: nirOptions).network } catch {
+                    r.report(graph.entry, "\(error)")
+                }
+            }
             if let dt { network?.dt = dt }
             let watchdog = r.required(k, "watchdog_timeout", in: e, "how long without a valid frame before motors go safe, e.g. 50 ms")
                 .flatMap { r.quantity($0, .time, positive: true, max: (3_600_000, "1 h (a watchdog is a fraction of a second to a few seconds)")) }

@@ -12,11 +12,24 @@ public struct NIRImport: Sendable {
         /// files for 0.1 ms (`dt = 1e-4` s hard-coded in its exporter).
         public var dt: Double
         public var reset: LayerSpec.Reset
+        public var conventions: Conventions
 
-        public init(dt: Double = 0.1, reset: LayerSpec.Reset = .toReset) {
+        public init(dt: Double = 0.1, reset: LayerSpec.Reset = .toReset, conventions: Conventions = .nir) {
             self.dt = dt
             self.reset = reset
+            self.conventions = conventions
         }
+    }
+
+    /// What the numbers in a file mean, which depends on who wrote it (docs/nir.md).
+    public enum Conventions: String, Sendable, Equatable, CaseIterable {
+        /// NIR's equations as written: time constants in seconds, forward Euler
+        /// at `dt` (snnTorch's files, written for `dt = 0.1 ms`).
+        case nir
+        /// Norse 1.1's exporter: it writes `dt · τ` for each time constant, an
+        /// input adds to the synaptic current at once (not through `dt/τ_syn`),
+        /// and an IF neuron adds its input to `v`; run at the `dt` it was trained at.
+        case norse
     }
 
     public static let neuronTypes = ["LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Integrator", "Threshold"]
@@ -155,6 +168,12 @@ private struct Builder {
         for name in order where NIRImport.stateTypes.contains(node(name).type) {
             shapes[name] = try populationShape(node(name))
         }
+        // A layer whose parameters are all scalars (Norse writes them so) has
+        // the shape of what feeds it; in this order that is known already.
+        for name in order where node(name).type != "Input" && shapes[name] == [1] {
+            if let from = predecessors[name]?.sorted().first, let fed = try? signal(of: from) { shapes[name] = fed.shape }
+        }
+        signals.removeAll()  // built while shapes were still being found
         for name in order {
             let n = node(name)
             let size = shapes[name]?.reduce(1, *) ?? 0
@@ -279,11 +298,23 @@ private struct Builder {
 
     private func layer(_ n: NIRNode, input: Signal) throws(NIRError) -> LayerSpec {
         let size = input.size
+        let norse = options.conventions == .norse
+        let dtSeconds = options.dt / 1000
         func per(_ field: String) throws(NIRError) -> [Double] { try n.perNeuron(field, size: size) }
+        /// A time constant in ms; Norse's files hold `dt · τ` (both in s).
         func seconds(_ field: String) throws(NIRError) -> [Double] {
             let tau = try per(field)
             if let bad = tau.firstIndex(where: { $0 <= 0 }) { throw n.error(field, "element \(bad) is \(tau[bad]); time constants must be positive") }
-            return tau.map { $0 * 1000 }
+            return tau.map { norse ? $0 / dtSeconds * 1000 : $0 * 1000 }
+        }
+        /// `w_in`, so that an input adds `w_in · I` to the current at once under Norse's conventions.
+        func inputWeights(_ tauSyn: [Double]) throws(NIRError) -> [Double] {
+            let w = n.has("w_in") ? try per("w_in") : Array(repeating: 1, count: size)
+            return norse ? zip(w, tauSyn).map { $0 * $1 / options.dt } : w
+        }
+        /// `r` of IF and I, so that Norse's `v += I` holds.
+        func integratorGain() throws(NIRError) -> [Double] {
+            try per("r").map { norse ? $0 / dtSeconds : $0 }
         }
         func resetValues() throws(NIRError) -> [Double] { n.has("v_reset") ? try per("v_reset") : Array(repeating: 0, count: size) }
         var spec: LayerSpec
@@ -292,18 +323,20 @@ private struct Builder {
             spec = LayerSpec(kind: .lif, tauMem: try seconds("tau"), r: try per("r"), vLeak: try per("v_leak"),
                              vThreshold: try per("v_threshold"), vReset: try resetValues())
         case "CubaLIF":
-            spec = LayerSpec(kind: .cubaLIF, tauMem: try seconds("tau_mem"), tauSyn: try seconds("tau_syn"), r: try per("r"),
+            let tauSyn = try seconds("tau_syn")
+            spec = LayerSpec(kind: .cubaLIF, tauMem: try seconds("tau_mem"), tauSyn: tauSyn, r: try per("r"),
                              vLeak: try per("v_leak"), vThreshold: try per("v_threshold"), vReset: try resetValues(),
-                             wIn: n.has("w_in") ? try per("w_in") : Array(repeating: 1, count: size))
+                             wIn: try inputWeights(tauSyn))
         case "IF":
-            spec = LayerSpec(kind: .integrateAndFire, r: try per("r"), vThreshold: try per("v_threshold"), vReset: try resetValues())
+            spec = LayerSpec(kind: .integrateAndFire, r: try integratorGain(), vThreshold: try per("v_threshold"), vReset: try resetValues())
         case "LI":
             spec = LayerSpec(kind: .leakyIntegrator, tauMem: try seconds("tau"), r: try per("r"), vLeak: try per("v_leak"))
         case "CubaLI":
-            spec = LayerSpec(kind: .cubaLI, tauMem: try seconds("tau_mem"), tauSyn: try seconds("tau_syn"), r: try per("r"),
-                             vLeak: try per("v_leak"), wIn: n.has("w_in") ? try per("w_in") : Array(repeating: 1, count: size))
+            let tauSyn = try seconds("tau_syn")
+            spec = LayerSpec(kind: .cubaLI, tauMem: try seconds("tau_mem"), tauSyn: tauSyn, r: try per("r"),
+                             vLeak: try per("v_leak"), wIn: try inputWeights(tauSyn))
         case "I", "Integrator":
-            spec = LayerSpec(kind: .integrator, r: try per("r"))
+            spec = LayerSpec(kind: .integrator, r: try integratorGain())
         case "Delay":
             let delay = try per("delay")
             if let bad = delay.firstIndex(where: { $0 < 0 }) { throw n.error("delay", "element \(bad) is \(delay[bad]); delays cannot be negative") }

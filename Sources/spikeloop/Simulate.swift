@@ -27,6 +27,9 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("input-values"), help: "Drive analog inputs from this CSV file: a header of POP:INDEX columns, then one row per step (the last row holds after the file ends).")
     var inputValues: String?
 
+    @Option(help: "What the numbers of a NIR graph mean: nir (NIR's equations; snnTorch's files) or norse (docs/nir.md).")
+    var conventions: String?
+
     @Option(help: "How spikes of a NIR graph's layers reset v: to_v_reset (NIR's equations), subtract or to_v_reset_next_step (snnTorch's conventions, docs/nir.md).")
     var reset: String?
 
@@ -64,11 +67,10 @@ struct Simulate: ParsableCommand {
     }
 
     func run() throws {
-        var spec = try loadNetwork(network, reset: reset)
-        if let dt {
-            spec.dt = try cliQuantity(dt, .time, option: "--dt")
-            guard spec.dt > 0 else { throw ValidationError("--dt must be positive") }
-        }
+        let stepOverride = try dt.map { try cliQuantity($0, .time, option: "--dt") }
+        if let stepOverride, !(stepOverride > 0) { throw ValidationError("--dt must be positive") }
+        var spec = try loadNetwork(network, reset: reset, conventions: conventions, dt: stepOverride)
+        if let stepOverride { spec.dt = stepOverride }
         if let seed { spec.seed = seed }
         let durationMs = try cliQuantity(duration, .time, option: "--duration")
         guard durationMs > 0 else { throw ValidationError("--duration must be positive, e.g. --duration 1s") }
@@ -169,9 +171,16 @@ struct Probe {
     }
 }
 
-func loadNetwork(_ path: String, reset: String? = nil) throws -> NetworkSpec {
+func loadNetwork(_ path: String, reset: String? = nil, conventions: String? = nil, dt: Double? = nil) throws -> NetworkSpec {
     if path.hasSuffix(".nir") {
         var options = NIRImport.Options()
+        if let dt { options.dt = dt }
+        if let conventions {
+            guard let c = NIRImport.Conventions(rawValue: conventions) else {
+                throw ValidationError("--conventions '\(conventions)': valid: \(NIRImport.Conventions.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.conventions = c
+        }
         if let reset {
             guard let r = LayerSpec.Reset(rawValue: reset) else {
                 throw ValidationError("--reset '\(reset)': valid: \(LayerSpec.Reset.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -188,7 +197,7 @@ func loadNetwork(_ path: String, reset: String? = nil) throws -> NetworkSpec {
             throw CommandError("the NIR file is not valid; nothing was run.\n" + error.description)
         }
     }
-    if reset != nil { throw ValidationError("--reset applies to NIR graphs (.nir) only") }
+    if reset != nil || conventions != nil { throw ValidationError("--reset and --conventions apply to NIR graphs (.nir) only") }
     do {
         return try NetworkFile.load(path: path)
     } catch let error as ConfigurationError {

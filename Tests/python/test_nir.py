@@ -316,3 +316,80 @@ decoders:
     replay = subprocess.run([binary, "replay", str(recording), "--verify"], capture_output=True, text=True, timeout=300)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "identical" in replay.stdout, replay.stdout
+
+
+@pytest.mark.parametrize("cell", ["lif", "lif_box", "iaf"])
+def test_random_norse_networks_match_norse_with_its_conventions(tmp_path, cell):
+    """Norse 1.1 networks (LIFCell -> CubaLIF, LIFBoxCell -> LIF, IAFCell -> IF, then
+    LIBoxCell -> LI), drawn in the test, exported by Norse and run with
+    `--conventions norse` at Norse's dt (1 ms): same hidden spikes, same readout."""
+    nt = pytest.importorskip("norse.torch")
+    from norse.torch.functional.lif import LIFParameters
+    from norse.torch.functional.lif_box import LIFBoxParameters
+    seed = random.randrange(2**32)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+
+    def t(a):
+        return torch.tensor(a, dtype=torch.float32)
+
+    total = same = spikes = 0
+    for case in range(3):
+        n_in, n_h, n_out = (int(n) for n in rng.integers(2, 30, 3))
+        zeros = t(np.zeros(n_h))
+        if cell == "lif":
+            hidden = nt.LIFCell(LIFParameters(tau_mem_inv=t(1 / rng.uniform(0.005, 0.05, n_h)),
+                                              tau_syn_inv=t(1 / rng.uniform(0.002, 0.02, n_h)),
+                                              v_th=t(rng.uniform(0.3, 1, n_h)), v_leak=zeros, v_reset=zeros))
+        elif cell == "lif_box":
+            hidden = nt.LIFBoxCell(LIFBoxParameters(tau_mem_inv=t(1 / rng.uniform(0.005, 0.05, n_h)),
+                                                    v_th=t(rng.uniform(0.3, 1, n_h)), v_leak=zeros, v_reset=zeros))
+        else:
+            hidden = nt.IAFCell()
+        net = nt.SequentialState(torch.nn.Linear(n_in, n_h), hidden, torch.nn.Linear(n_h, n_out), nt.LIBoxCell())
+        with torch.no_grad():
+            net[0].weight.copy_(t(rng.normal(0, (4 if cell != "iaf" else 0.5) / np.sqrt(n_in), (n_h, n_in))))
+        x = rng.uniform(0, 1, (STEPS, n_in)).astype(np.float32)
+        their_spikes, their_out, state = [], [], [None] * 4
+        with torch.no_grad():
+            for k in range(STEPS):
+                h, new = t(x[k:k + 1]), []
+                for module, s in zip(net, state):
+                    if isinstance(module, torch.nn.Linear):
+                        h = module(h)
+                        new.append(None)
+                        continue
+                    h, s = module(h, s)
+                    new.append(s)
+                    if module is hidden:
+                        their_spikes.append(h[0].numpy())
+                state = new
+                their_out.append(h[0].numpy())
+        their_spikes, their_out = np.array(their_spikes), np.array(their_out)
+        model = tmp_path / f"norse{case}.nir"
+        # Norse writes its LI parameters as scalars, which nir.write cannot compress.
+        nir.write(model, nt.to_nir(net, torch.zeros(1, n_in)), compression=None)
+        values = tmp_path / "x.csv"
+        with open(values, "w") as f:
+            f.write(",".join(f"input:{i}" for i in range(n_in)) + "\n")
+            for row in x:
+                f.write(",".join(repr(float(v)) for v in row) + "\n")
+        spikes_csv, probes_csv = tmp_path / "spikes.csv", tmp_path / "v.csv"
+        result = subprocess.run(
+            [str(spikeloop_binary()), "simulate", str(model), "--conventions", "norse", "--dt", "1ms",
+             "--input-values", str(values), "--duration", f"{STEPS}ms", "--spikes", str(spikes_csv),
+             "--probes", str(probes_csv), *[a for j in range(n_out) for a in ("--probe", f"3:v:{j}")]],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        ours = np.zeros_like(their_spikes)
+        for row in csv.DictReader(open(spikes_csv)):
+            if row["population"] == "1":
+                ours[int(round(float(row["time_ms"]))), int(row["neuron"])] = 1
+        total += ours.size
+        same += int((ours == their_spikes).sum())
+        spikes += int(their_spikes.sum())
+        our_out = np.loadtxt(probes_csv, delimiter=",", skiprows=1)[:, 1:].reshape(STEPS, n_out)
+        worst = (np.abs(our_out - their_out) / np.maximum(1.0, np.abs(their_out))).max()
+        assert worst <= 1e-4, f"seed {seed}, network {case}: LI readout differs by {worst:.2e}"
+    assert spikes > 0, f"seed {seed}: Norse's hidden layers never spiked; nothing is compared"
+    assert same / total >= 0.99, f"seed {seed}: {same}/{total} hidden (neuron, step) pairs agree"
