@@ -224,7 +224,7 @@ def test_a_file_written_from_the_format_runs(tmp_path):
 
 @pytest.mark.parametrize("change,expected", [
     (lambda n: n.update(conv={"type": "Conv3d", "weight": np.ones((1, 1, 1, 1, 1))}),
-     ["node 'conv' (Conv3d)", "not supported", "supported: Input, Output, LIF"]),
+     ["node 'conv' (Conv3d)", "not supported", "supported: Input, Output, Delay, LIF"]),
     (lambda n: n["lif"].pop("v_leak"), ["node 'lif' (LIF), field 'v_leak': missing"]),
     (lambda n: n["lif"].update(tau=np.array([0.01, 0.01, -1, 0.01])), ["node 'lif' (LIF), field 'tau'", "must be positive"]),
     (lambda n: n["fc"].update(weight=np.full((4, 3), np.nan, np.float32)), ["node 'fc' (Affine), field 'weight'", "NaN"]),
@@ -393,3 +393,189 @@ def test_random_norse_networks_match_norse_with_its_conventions(tmp_path, cell):
         assert worst <= 1e-4, f"seed {seed}, network {case}: LI readout differs by {worst:.2e}"
     assert spikes > 0, f"seed {seed}: Norse's hidden layers never spiked; nothing is compared"
     assert same / total >= 0.99, f"seed {seed}: {same}/{total} hidden (neuron, step) pairs agree"
+
+
+def reference_run(graph, order, x, dt_s):
+    """NIR's equations stepped as docs/nir.md writes them, in NumPy and torch's
+    functional ops, independently of spikeloop: forward Euler, reset to v_reset,
+    no delay between nodes, nodes evaluated in `order`."""
+    import torch.nn.functional as F
+    state = {name: {} for name in order}
+    preds = {}
+    for a, b in graph.edges:
+        preds.setdefault(b, []).append(a)
+    spikes = {name: [] for name in order}
+    for t in range(x.shape[0]):
+        out = {}
+        for name in order:
+            node = graph.nodes[name]
+            kind = type(node).__name__
+            if kind == "Input":
+                out[name] = x[t].reshape(node.input_type["input"])
+                continue
+            i = sum(out[p] for p in preds[name])
+            s = state[name]
+            if kind == "Output":
+                continue
+            if kind in ("Affine", "Linear"):
+                y = node.weight @ i.reshape(-1) + (node.bias if kind == "Affine" else 0)
+            elif kind == "Scale":
+                y = node.scale * i
+            elif kind == "Flatten":
+                y = i.reshape(-1)
+            elif kind == "Conv1d":
+                y = F.conv1d(torch.tensor(i[None], dtype=torch.float64), torch.tensor(node.weight, dtype=torch.float64),
+                             torch.tensor(node.bias, dtype=torch.float64), stride=node.stride, padding=node.padding)[0].numpy()
+            elif kind == "Conv2d":
+                y = F.conv2d(torch.tensor(i[None], dtype=torch.float64), torch.tensor(node.weight, dtype=torch.float64),
+                             torch.tensor(node.bias, dtype=torch.float64), stride=tuple(node.stride), padding=tuple(node.padding))[0].numpy()
+            elif kind in ("SumPool2d", "AvgPool2d"):
+                k = tuple(int(v) for v in node.kernel_size)
+                y = F.avg_pool2d(torch.tensor(i[None], dtype=torch.float64), k, stride=tuple(int(v) for v in node.stride))[0].numpy()
+                if kind == "SumPool2d":
+                    y = y * k[0] * k[1]
+            elif kind == "Delay":
+                steps = np.rint(node.delay * 1000 / (dt_s * 1000)).astype(int)
+                history = s.setdefault("history", [])
+                history.append(i.reshape(-1).copy())
+                y = np.array([history[-1 - d][j] if len(history) > d else 0.0 for j, d in enumerate(steps.reshape(-1))])
+                y = y.reshape(i.shape)
+            elif kind == "Threshold":
+                y = (i - node.threshold > 0).astype(float)
+                spikes[name].append(y.reshape(-1))
+            else:
+                v = s.get("v", np.zeros(i.shape))
+                if kind in ("CubaLIF", "CubaLI"):
+                    cur = s.get("i", np.zeros(i.shape))
+                    cur = cur + dt_s / node.tau_syn * (node.w_in * i - cur)
+                    s["i"] = cur
+                    i = cur
+                if kind in ("LIF", "LI", "CubaLIF", "CubaLI"):
+                    tau = node.tau if kind in ("LIF", "LI") else node.tau_mem
+                    v = v + dt_s / tau * (node.v_leak - v + node.r * i)
+                else:  # IF, I
+                    v = v + dt_s * node.r * i
+                if kind in ("LIF", "CubaLIF", "IF"):
+                    z = (v - node.v_threshold > 0).astype(float)
+                    v = np.where(z > 0, node.v_reset, v)
+                    spikes[name].append(z.reshape(-1))
+                    y = z
+                else:
+                    y = v
+                s["v"] = v
+            out[name] = y
+    return {k: np.array(v) for k, v in spikes.items() if v}, out
+
+
+def random_graph(rng):
+    """A chain Input -> (linear node -> stateful node)* -> Output over every node type NIR
+    1.0.8 defines for step-based simulation, with shapes that fit, drawn from `rng`."""
+    def per(shape, lo, hi):
+        return rng.uniform(lo, hi, shape)
+
+    channels, length = int(rng.integers(1, 4)), int(rng.integers(3, 7))
+    shape = (channels, length, int(rng.integers(3, 7))) if rng.uniform() < 0.6 else (channels, length)
+    nodes = [nir.Input(input_type=np.array(shape))]
+    stateful = ["LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold", "Delay"]
+    for block in range(int(rng.integers(2, 5))):
+        # A linear node that fits the current shape.
+        options = ["Affine", "Linear", "Scale"] + (["Conv2d", "SumPool2d", "AvgPool2d", "Flatten"] if len(shape) == 3 else [])
+        options += ["Conv1d"] if len(shape) == 2 else []
+        kind = str(rng.choice(options))
+        n = int(np.prod(shape))
+        if kind in ("Affine", "Linear"):
+            out = int(rng.integers(2, 20))
+            w = rng.normal(0, 2 / np.sqrt(n), (out, n))
+            nodes.append(nir.Affine(weight=w, bias=rng.normal(0, 0.2, out)) if kind == "Affine" else nir.Linear(weight=w))
+            if len(shape) > 1:
+                nodes.insert(-1, nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
+            shape = (out,)
+        elif kind == "Scale":
+            nodes.append(nir.Scale(scale=per(shape, -2, 2)))
+        elif kind == "Flatten":
+            nodes.append(nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
+            shape = (n,)
+        elif kind == "Conv2d":
+            c_out, padding = int(rng.integers(1, 4)), int(rng.integers(0, 2))
+            k = int(rng.choice([1, 3])) if min(shape[1:]) + 2 * padding >= 3 else 1
+            node = nir.Conv2d(input_shape=shape[1:], weight=rng.normal(0, 1, (c_out, shape[0], k, k)), stride=int(rng.integers(1, 3)),
+                              padding=padding, dilation=1, groups=1, bias=rng.normal(0, 0.2, c_out))
+            nodes.append(node)
+            shape = tuple(int(d) for d in node.output_type["output"])
+        elif kind in ("SumPool2d", "AvgPool2d"):
+            if min(shape[1:]) < 2:
+                nodes.append(nir.Scale(scale=per(shape, -2, 2)))
+            else:
+                cls = nir.SumPool2d if kind == "SumPool2d" else nir.AvgPool2d
+                nodes.append(cls(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])))
+                shape = (shape[0], shape[1] // 2, shape[2] // 2)
+        else:  # Conv1d on [C, L]
+            c_out = int(rng.integers(1, 4))
+            node = nir.Conv1d(input_shape=shape[1], weight=rng.normal(0, 1, (c_out, shape[0], 3)), stride=1, padding=1,
+                              dilation=1, groups=1, bias=rng.normal(0, 0.2, c_out))
+            nodes.append(node)
+            shape = (c_out, shape[1])
+        # A stateful node of that shape.
+        kind = str(rng.choice(stateful))
+        tau = per(shape, 2e-4, 2e-3)
+        common = dict(r=per(shape, 0.5, 2))
+        if kind == "LIF":
+            nodes.append(nir.LIF(tau=tau, v_leak=per(shape, -0.2, 0.2), v_threshold=per(shape, 0.5, 1.5), v_reset=per(shape, -0.2, 0.2), **common))
+        elif kind == "CubaLIF":
+            nodes.append(nir.CubaLIF(tau_mem=tau, tau_syn=per(shape, 2e-4, 1e-3), v_leak=per(shape, -0.2, 0.2), v_threshold=per(shape, 0.5, 1.5),
+                                     v_reset=per(shape, -0.2, 0.2), w_in=per(shape, 0.5, 2), **common))
+        elif kind == "IF":
+            nodes.append(nir.IF(v_threshold=per(shape, 0.5, 1.5), v_reset=per(shape, -0.2, 0.2), r=per(shape, 500, 2000)))
+        elif kind == "LI":
+            nodes.append(nir.LI(tau=tau, v_leak=per(shape, -0.2, 0.2), **common))
+        elif kind == "CubaLI":
+            nodes.append(nir.CubaLI(tau_mem=tau, tau_syn=per(shape, 2e-4, 1e-3), v_leak=per(shape, -0.2, 0.2), w_in=per(shape, 0.5, 2), **common))
+        elif kind == "I":
+            nodes.append(nir.I(r=per(shape, 500, 2000)))
+        elif kind == "Threshold":
+            nodes.append(nir.Threshold(threshold=per(shape, -0.5, 0.5)))
+        else:
+            nodes.append(nir.Delay(delay=rng.integers(0, 4, shape) * 1e-4))
+    nodes.append(nir.Output(output_type=np.array(shape)))
+    names = ["input"] + [f"n{k}" for k in range(1, len(nodes) - 1)] + ["output"]
+    graph = nir.NIRGraph(nodes=dict(zip(names, nodes)), edges=list(zip(names[:-1], names[1:])))
+    return graph, names
+
+
+def test_random_graphs_of_every_node_type_follow_the_documented_discretisation(tmp_path):
+    """Node types no exporter here writes (Linear, Scale, Threshold, IF with NIR's
+    units, LI, CubaLI, I, Delay, Conv1d, SumPool2d) in random chains, against NIR's
+    equations stepped independently in NumPy/torch (docs/nir.md)."""
+    seed = random.randrange(2**32)
+    rng = np.random.default_rng(seed)
+    steps, dt_s = 60, 1e-4
+    seen = set()
+    total = same = 0
+    for case in range(12):
+        graph, names = random_graph(rng)
+        seen |= {type(n).__name__ for n in graph.nodes.values()}
+        shape = tuple(int(d) for d in graph.nodes["input"].input_type["input"])
+        x = rng.uniform(-1, 2, (steps, *shape))
+        theirs, _ = reference_run(graph, names, x, dt_s)
+        model = tmp_path / f"graph{case}.nir"
+        nir.write(model, graph)
+        values = tmp_path / "x.csv"
+        with open(values, "w") as f:
+            f.write(",".join(f"input:{i}" for i in range(int(np.prod(shape)))) + "\n")
+            for row in x.reshape(steps, -1):
+                f.write(",".join(repr(float(v)) for v in row) + "\n")
+        spikes_csv = tmp_path / "spikes.csv"
+        result = subprocess.run([str(spikeloop_binary()), "simulate", str(model), "--input-values", str(values),
+                                 "--duration", f"{steps * dt_s * 1000}ms", "--spikes", str(spikes_csv)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"seed {seed}, graph {case} {names}: {result.stderr}"
+        ours = {name: np.zeros_like(s) for name, s in theirs.items()}
+        for row in csv.DictReader(open(spikes_csv)):
+            if row["population"] in ours:
+                ours[row["population"]][int(round(float(row["time_ms"]) / (dt_s * 1000))), int(row["neuron"])] = 1
+        for name in theirs:
+            total += theirs[name].size
+            same += int((ours[name] == theirs[name]).sum())
+    assert total > 0, f"seed {seed}: no spiking node was drawn"
+    assert same / total >= 0.99, f"seed {seed}: {same}/{total} (neuron, step) pairs agree"
+    print(f"seed {seed}: node types {sorted(seen)}; {same}/{total} agree")
