@@ -25,6 +25,11 @@ struct Check: ParsableCommand {
             print("\(config): valid")
             print("  robot      \(c.robot.name): \(c.robot.sensors.count) sensors, \(c.robot.motors.count) motors")
             print("  network    \(controller.network.neuronCount) neurons, \(controller.network.synapseCount) synapses, dt \(c.network.dt) ms")
+            let populations = c.network.populations.map { p -> String in
+                if case .layer(let l) = p.model { return "\(p.name) (\(p.size), \(l.kind.rawValue))" }
+                return "\(p.name) (\(p.size), \(p.model.name))"
+            }
+            print("  populations \(populations.joined(separator: ", "))")
             print("  loop       \(c.loop.mode.rawValue), \(c.loop.tickRate) Hz, \(c.loop.stepsPerTick) steps per tick")
             print("  endpoints  frames \(c.endpoints.frames)" + (c.endpoints.commands.map { ", commands \($0)" } ?? "") + ", control \(c.endpoints.control)")
             if let path = c.persistence.weights {
