@@ -75,6 +75,55 @@ let optimised = true
         }
     }
 
+    /// Layers of a trained network (NIR): every kind, dense and sparse inputs,
+    /// analog and spike sources, a recurrent edge, a delay line, each reset.
+    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
+    func noAllocationInLayerSteps() throws {
+        func dense(_ source: String, _ rows: Int, _ columns: Int, scale: Float) -> LayerInput {
+            LayerInput(source: source, dense: (0..<rows * columns).map { Float(($0 * 7919) % 13) / 13 * scale - scale / 3 }, sourceSize: columns,
+                       bias: Array(repeating: 0.05, count: rows))
+        }
+        let n = 64
+        func ones(_ x: Double) -> [Double] { Array(repeating: x, count: n) }
+        let sparse = LayerInput(source: "lif", sourceSize: n, rows: (0..<n).map { UInt32($0) }, columns: (0..<n).map { UInt32(($0 + 1) % n) },
+                                weights: Array(repeating: 0.5, count: n))
+        var populations = [PopulationSpec(name: "in", size: 32, model: .analogInput),
+                           PopulationSpec(name: "spikes", size: 16, model: .input)]
+        let kinds: [(String, LayerSpec)] = [
+            ("lif", LayerSpec(kind: .lif, tauMem: ones(1), r: ones(1), vLeak: ones(0), vThreshold: ones(1), vReset: ones(0),
+                              inputs: [dense("in", n, 32, scale: 3), dense("spikes", n, 16, scale: 1), dense("lif", n, n, scale: 0.2)])),
+            ("cuba", LayerSpec(kind: .cubaLIF, tauMem: ones(1), tauSyn: ones(0.5), r: ones(1), vLeak: ones(0), vThreshold: ones(1),
+                               vReset: ones(0), wIn: ones(1), reset: .subtract, inputs: [dense("lif", n, n, scale: 2)])),
+            ("if", LayerSpec(kind: .integrateAndFire, r: ones(1000), vThreshold: ones(1), vReset: ones(0), reset: .toResetNextStep,
+                             inputs: [sparse])),
+            ("li", LayerSpec(kind: .leakyIntegrator, tauMem: ones(2), r: ones(1), vLeak: ones(0), inputs: [dense("cuba", n, n, scale: 1)])),
+            ("cubali", LayerSpec(kind: .cubaLI, tauMem: ones(2), tauSyn: ones(1), r: ones(1), vLeak: ones(0), wIn: ones(1),
+                                 inputs: [dense("if", n, n, scale: 1)])),
+            ("integrator", LayerSpec(kind: .integrator, r: ones(10), inputs: [dense("li", n, n, scale: 0.1)])),
+            ("threshold", LayerSpec(kind: .threshold, vThreshold: ones(0.2), inputs: [dense("li", n, n, scale: 1)])),
+            ("delay", LayerSpec(kind: .delay, delay: (0..<n).map { Double($0 % 5) * 0.1 }, inputs: [dense("threshold", n, n, scale: 1)])),
+            ("out", LayerSpec(kind: .identity, inputs: [dense("delay", n, n, scale: 1)])),
+        ]
+        populations += kinds.map { PopulationSpec(name: $0.0, size: n, model: .layer($0.1)) }
+        let net = try Network(NetworkSpec(dt: 0.1, populations: populations))
+        let values = try #require(net.currentInput(population: 0))
+        let spikeInput = try #require(net.spikeInput(population: 1))
+        for _ in 0..<100 { net.step() }
+
+        var spikes = 0
+        let count = populations.count
+        sl_alloc_counting_begin()
+        for k in 0..<10_000 {
+            values.set(k % 32, nanoamps: Float(k % 5) / 4)
+            spikeInput.fire(k % 16)
+            net.step()
+            for p in 2..<count { spikes &+= net.spikes(ofPopulation: p).count }
+        }
+        let allocations = sl_alloc_counting_end()
+        #expect(allocations == 0, "\(allocations) heap allocations in 10,000 steps")
+        #expect(spikes > 0)
+    }
+
     /// The counter itself works: an array allocates.
     @Test func counterSeesAllocations() {
         sl_alloc_counting_begin()
