@@ -27,6 +27,9 @@ struct Simulate: ParsableCommand {
     @Option(name: .customLong("input-values"), help: "Drive analog inputs from this CSV file: a header of POP:INDEX columns, then one row per step (the last row holds after the file ends).")
     var inputValues: String?
 
+    @Option(name: .customLong("reset-every"), help: "Restore the network's initial state every DURATION (e.g. 2ms): one sample per window, as a classifier is evaluated. Times in the output still count from the start.")
+    var resetEvery: String?
+
     @Option(help: "What the numbers of a NIR graph mean: nir (NIR's equations; snnTorch's files) or norse (docs/nir.md).")
     var conventions: String?
 
@@ -75,6 +78,12 @@ struct Simulate: ParsableCommand {
         let durationMs = try cliQuantity(duration, .time, option: "--duration")
         guard durationMs > 0 else { throw ValidationError("--duration must be positive, e.g. --duration 1s") }
         let steps = Int64((durationMs / spec.dt).rounded())
+        var window: Int64 = 0
+        if let resetEvery {
+            let ms = try cliQuantity(resetEvery, .time, option: "--reset-every")
+            window = Int64((ms / spec.dt).rounded())
+            guard window >= 1 else { throw ValidationError("--reset-every must be at least one step (\(formatMs(spec.dt)) ms)") }
+        }
 
         let net = try Network(spec)
         let recorded = try probeSpecs.map { try Probe(parsing: $0, in: net) }
@@ -91,9 +100,10 @@ struct Simulate: ParsableCommand {
 
         let start = monotonicNanoseconds()
         for step in 0..<steps {
+            if window > 0, step > 0, step % window == 0 { net.restoreInitialState() }
             drive?.apply(step: Int(step))
             net.step()
-            let k = net.stepIndex - 1
+            let k = step
             for p in 0..<populationCount {
                 let list = net.spikes(ofPopulation: p)
                 counts[p] += list.count

@@ -7,6 +7,7 @@ NIR layout alone and must be refused with the node and the field named."""
 import csv
 import random
 import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -579,3 +580,20 @@ def test_random_graphs_of_every_node_type_follow_the_documented_discretisation(t
     assert total > 0, f"seed {seed}: no spiking node was drawn"
     assert same / total >= 0.99, f"seed {seed}: {same}/{total} (neuron, step) pairs agree"
     print(f"seed {seed}: node types {sorted(seen)}; {same}/{total} agree")
+
+
+def test_a_digits_classifier_trained_in_snntorch_scores_the_same_in_spikeloop(tmp_path):
+    """Tools/train/digits.py: surrogate-gradient training on scikit-learn's digits, from a
+    seed drawn here; spikeloop's test accuracy equals snnTorch's within 0.5 points."""
+    pytest.importorskip("sklearn")
+    seed = random.randrange(1000)
+    result = subprocess.run([sys.executable, str(ROOT / "Tools" / "train" / "digits.py"), "--epochs", "10",
+                             "--seed", str(seed), "--out", str(tmp_path / "digits.nir"),
+                             "--spikeloop", str(spikeloop_binary())],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    import re
+    theirs = float(re.search(r"^snnTorch accuracy\s+([0-9.]+) %", result.stdout, re.M).group(1))
+    ours = float(re.search(r"^spikeloop accuracy\s+([0-9.]+) %", result.stdout, re.M).group(1))
+    assert abs(ours - theirs) <= 0.5, f"seed {seed}: spikeloop {ours} %, snnTorch {theirs} %\n{result.stdout}"
+    assert theirs >= 90, f"seed {seed}: the classifier did not learn ({theirs} %)\n{result.stdout}"
