@@ -228,7 +228,10 @@ public struct ControllerConfiguration: Sendable {
         var binarySources: [String: [UInt8]] = [:]
         var nirOptions = NIRImport.Options()
         var nirGraph: (bytes: [UInt8], path: String, entry: Entry)?
-        if let e = top["nir"], let k = r.mapping(e, allowed: ["reset", "conventions"]) {
+        if let e = top["nir"], let k = r.mapping(e, allowed: ["reset", "conventions", "inputs"]) {
+            if let i = k["inputs"].flatMap({ r.choice($0, NIRImport.Inputs.allCases.map(\.rawValue)) }) {
+                nirOptions.inputs = NIRImport.Inputs(rawValue: i)!
+            }
             if let reset = k["reset"].flatMap({ r.choice($0, LayerSpec.Reset.allCases.map(\.rawValue)) }) {
                 nirOptions.reset = LayerSpec.Reset(rawValue: reset)!
             }

@@ -13,12 +13,22 @@ public struct NIRImport: Sendable {
         public var dt: Double
         public var reset: LayerSpec.Reset
         public var conventions: Conventions
+        public var inputs: Inputs
 
-        public init(dt: Double = 0.1, reset: LayerSpec.Reset = .toReset, conventions: Conventions = .nir) {
+        public init(dt: Double = 0.1, reset: LayerSpec.Reset = .toReset, conventions: Conventions = .nir, inputs: Inputs = .values) {
             self.dt = dt
             self.reset = reset
             self.conventions = conventions
+            self.inputs = inputs
         }
+    }
+
+    /// What an `Input` node receives from the encoders.
+    public enum Inputs: String, Sendable, Equatable, CaseIterable {
+        /// Numbers (an `analog_input`, driven by `current` encoders).
+        case values
+        /// Spikes, 1 in the step a neuron fires (an `input`, driven by spike encoders).
+        case spikes
     }
 
     /// What the numbers in a file mean, which depends on who wrote it (docs/nir.md).
@@ -178,7 +188,7 @@ private struct Builder {
             let n = node(name)
             let size = shapes[name]?.reduce(1, *) ?? 0
             if n.type == "Input" {
-                populations.append(PopulationSpec(name: name, size: size, model: .analogInput))
+                populations.append(PopulationSpec(name: name, size: size, model: options.inputs == .spikes ? .input : .analogInput))
                 inputNames.append(name)
             } else if NIRImport.stateTypes.contains(n.type) {
                 let input = try inputSignal(of: name, size: size)

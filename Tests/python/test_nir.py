@@ -597,3 +597,31 @@ def test_a_digits_classifier_trained_in_snntorch_scores_the_same_in_spikeloop(tm
     ours = float(re.search(r"^spikeloop accuracy\s+([0-9.]+) %", result.stdout, re.M).group(1))
     assert abs(ours - theirs) <= 0.5, f"seed {seed}: spikeloop {ours} %, snnTorch {theirs} %\n{result.stdout}"
     assert theirs >= 90, f"seed {seed}: the classifier did not learn ({theirs} %)\n{result.stdout}"
+
+
+def test_nir_inputs_can_take_spikes_from_spike_encoders(tmp_path):
+    """`nir: {inputs: spikes}`: the graph's Input becomes an `input` population that
+    spike encoders (here rate coding) drive; each spike enters the next layer as a 1."""
+    model = tmp_path / "policy.nir"
+    write_graph(model, good_nodes(), EDGES)
+    sensors = ["cart.x", "cart.v", "pole.angle", "pole.rate"]
+    encoders = "\n".join(f"  - {{sensor: {s}, kind: rate, population: input, neurons: [{min(k, 2)}, {min(k, 2) + 1}], "
+                         f"range: [-1, 1], max_rate: 500 Hz}}" if k < 3 else f"  - {{sensor: {s}, kind: ignore}}"
+                         for k, s in enumerate(sensors))
+    config = tmp_path / "spikes.yaml"
+    config.write_text(f"""robot: {ROOT}/Robots/cartpole.yaml
+network: {model}
+nir: {{inputs: spikes}}
+loop: {{mode: lockstep, tick_rate: 1 kHz, watchdog_timeout: 1 s}}
+endpoints: {{frames: ipc://{tmp_path}/frames, control: ipc://{tmp_path}/control}}
+encoders:
+{encoders}
+decoders:
+  - {{motor: cart.force, kind: filtered_rate, population: lif, tau: 10 ms, max_rate: 1000 Hz}}
+""")
+    check = subprocess.run([str(spikeloop_binary()), "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "input (3, input)" in check.stdout, check.stdout
+    config.write_text(config.read_text().replace("nir: {inputs: spikes}", "nir: {inputs: values}"))
+    check = subprocess.run([str(spikeloop_binary()), "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert check.returncode != 0 and "a rate encoder drives 'input' or 'poisson' populations" in check.stdout + check.stderr, check.stdout + check.stderr
