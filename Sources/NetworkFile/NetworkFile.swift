@@ -62,6 +62,12 @@ public enum NetworkFile {
                 spec.populations.append(p)
             }
         }
+        // Sparse layer inputs take their source's size from the source.
+        for k in spec.populations.indices {
+            guard case .layer(var layer) = spec.populations[k].model else { continue }
+            for j in layer.inputs.indices where layer.inputs[j].sourceSize == 0 { layer.inputs[j].sourceSize = sizes[layer.inputs[j].source] ?? 0 }
+            spec.populations[k].model = .layer(layer)
+        }
         if let e = top["projections"], let list = r.sequence(e) {
             for item in list {
                 if let q = projection(item, r, sizes: sizes, models: models, declared: declared) { spec.projections.append(q) }
@@ -90,12 +96,12 @@ public enum NetworkFile {
 
     // MARK: Populations
 
-    static let models = ["lif", "izhikevich", "poisson", "spike_times", "input"]
+    static let models = ["lif", "izhikevich", "poisson", "spike_times", "input", "analog_input", "layer"]
     static let lifKeys = ["tau_m", "v_rest", "v_threshold", "v_reset", "t_ref", "tau_e", "tau_i", "r_m", "i_ext"]
     static let izhikevichKeys = ["preset", "a", "b", "c", "d", "i_ext"]
 
     static func population(_ item: Entry, _ r: DocumentReader) -> PopulationSpec? {
-        guard let keys = r.mapping(item, allowed: ["name", "model", "size", "params", "init"]) else { return nil }
+        guard let keys = r.mapping(item, allowed: ["name", "model", "size", "params", "init", "inputs"]) else { return nil }
         let name = r.required(keys, "name", in: item, "give the population a name").flatMap(r.string)
         let model = r.required(keys, "model", in: item, "one of \(models.joined(separator: ", "))").flatMap { r.choice($0, models) }
         // Neuron indices are 32-bit.
@@ -108,6 +114,7 @@ public enum NetworkFile {
             return r.mapping(e, allowed: allowed) ?? [:]
         }
         let paramsPath = item.child("params")
+        if model != "layer", let e = keys["inputs"] { r.report(e, "only a layer has inputs; other populations receive projections") }
 
         switch model {
         case "lif":
@@ -186,6 +193,11 @@ public enum NetworkFile {
         case "input":
             if let e = paramsEntry { r.report(e, "an input population has no parameters; an encoder drives it") }
             return PopulationSpec(name: name, size: size, model: .input)
+        case "analog_input":
+            if let e = paramsEntry { r.report(e, "an analog_input has no parameters; a current encoder sets its values") }
+            return PopulationSpec(name: name, size: size, model: .analogInput)
+        case "layer":
+            return layer(name: name, size: size, params: paramsEntry, inputs: keys["inputs"], item: item, r)
         case "spike_times":
             let p = params(["times"])
             guard let e = p["times"] else {

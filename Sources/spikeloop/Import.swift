@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Neural
+import NetworkFile
+import NIR
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Write a NIR graph as a network file to read and edit (docs/nir.md).",
+        discussion: """
+        Imports MODEL (a .nir file) as `spikeloop simulate` and `network: model.nir` \
+        would run it, and writes it as a network file: layers and their parameters in \
+        the YAML, weights of more than 64 entries in .npy files beside it (numpy.load \
+        reads them). `spikeloop simulate OUT.yaml` then runs the same network, spike for \
+        spike. Nothing is written when the graph is not valid.
+
+        Example:
+          spikeloop import policy.nir --out networks/policy.yaml --reset subtract
+        """
+    )
+
+    @Argument(help: "The NIR graph (.nir).")
+    var model: String
+
+    @Option(help: "The network file to write (.yaml); .npy weights go beside it.")
+    var out: String
+
+    @Option(help: "How spikes reset v: to_v_reset, subtract or to_v_reset_next_step (docs/nir.md).")
+    var reset: String?
+
+    @Option(help: "What the file's numbers mean: nir or norse (docs/nir.md).")
+    var conventions: String?
+
+    @Option(help: "What the graph's Inputs take: values (analog_input) or spikes (input).")
+    var inputs: String?
+
+    @Option(help: "The step, with a unit (default 0.1ms).")
+    var dt: String?
+
+    func run() throws {
+        guard out.hasSuffix(".yaml") || out.hasSuffix(".yml") else {
+            throw ValidationError("--out '\(out)': give a .yaml file")
+        }
+        var options = NIRImport.Options()
+        if let dt {
+            options.dt = try cliQuantity(dt, .time, option: "--dt")
+            guard options.dt > 0 else { throw ValidationError("--dt must be positive") }
+        }
+        if let reset {
+            guard let r = LayerSpec.Reset(rawValue: reset) else {
+                throw ValidationError("--reset '\(reset)': valid: \(LayerSpec.Reset.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.reset = r
+        }
+        if let conventions {
+            guard let c = NIRImport.Conventions(rawValue: conventions) else {
+                throw ValidationError("--conventions '\(conventions)': valid: \(NIRImport.Conventions.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.conventions = c
+        }
+        if let inputs {
+            guard let i = NIRImport.Inputs(rawValue: inputs) else {
+                throw ValidationError("--inputs '\(inputs)': valid: \(NIRImport.Inputs.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.inputs = i
+        }
+        let bytes: [UInt8]
+        do { bytes = try readRegularFile(model, limit: NIRImport.maximumFileSize) } catch {
+            throw CommandError("cannot read the NIR file '\(model)': \(error)")
+        }
+        let imported: NIRImport
+        do { imported = try NIRImport(bytes: bytes, path: model, options: options) } catch {
+            throw CommandError("the NIR file is not valid; nothing was written.\n" + error.description)
+        }
+        let url = URL(fileURLWithPath: out)
+        let stem = url.deletingPathExtension().lastPathComponent
+        let outputs = imported.outputs.map { "\($0.node) -> population \($0.population)" }.joined(separator: ", ")
+        let header = """
+        Imported from \(URL(fileURLWithPath: model).lastPathComponent) by `spikeloop import` (docs/nir.md):
+        conventions \(options.conventions.rawValue), reset \(options.reset.rawValue), inputs \(options.inputs.rawValue).
+        Inputs: \(imported.inputs.joined(separator: ", ")); outputs: \(outputs).
+        """
+        let written = try LayerFileWriter.write(imported.network, stem: stem, header: header)
+        let folder = url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in written.files {
+            let path = folder.appendingPathComponent(file.name).path
+            guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes)) else {
+                throw CommandError("cannot write '\(path)'")
+            }
+        }
+        try writeFile(out, written.yaml)
+        print("wrote \(out) (\(imported.network.populations.count) populations)"
+              + (written.files.isEmpty ? "" : " and \(written.files.count) .npy file\(written.files.count == 1 ? "" : "s") beside it"))
+    }
+}
