@@ -138,4 +138,57 @@ static inline int chdf5_read_strings(hid_t dataset, size_t count, char **out) {
     return result;
 }
 
+// Writing (NIR export).
+
+/// H5Fcreate, truncating an existing file.
+static inline hid_t chdf5_create_file(const char *path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/// H5Gcreate2.
+static inline hid_t chdf5_create_group(hid_t location, const char *name) {
+    return H5Gcreate2(location, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/// H5Dcreate2 and H5Dwrite of `count` doubles of shape `dims` (rank 0: a
+/// scalar), stored as float64 or, when `single`, float32. Negative on failure.
+static inline int chdf5_write_numbers(hid_t location, const char *name, const double *values,
+                                      const unsigned long long *dims, int rank, int single) {
+    hsize_t d[32];
+    for (int k = 0; k < rank && k < 32; k++) d[k] = (hsize_t)dims[k];
+    hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, d, NULL);
+    if (space < 0) return -1;
+    hid_t set = H5Dcreate2(location, name, single ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int result = -1;
+    if (set >= 0) {
+        result = H5Dwrite(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0 ? -1 : 0;
+        H5Dclose(set);
+    }
+    H5Sclose(space);
+    return result;
+}
+
+/// H5Dcreate2 and H5Dwrite of UTF-8 variable-length strings (as h5py writes
+/// them): one (rank 0) or `dims`. Negative on failure.
+static inline int chdf5_write_strings(hid_t location, const char *name, const char **values,
+                                      const unsigned long long *dims, int rank) {
+    hsize_t d[32];
+    for (int k = 0; k < rank && k < 32; k++) d[k] = (hsize_t)dims[k];
+    hid_t space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, d, NULL);
+    if (space < 0) return -1;
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    hid_t set = H5Dcreate2(location, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int result = -1;
+    if (set >= 0) {
+        result = H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) < 0 ? -1 : 0;
+        H5Dclose(set);
+    }
+    H5Tclose(type);
+    H5Sclose(space);
+    return result;
+}
+
 #endif

@@ -11,11 +11,12 @@ public struct NIRImport: Sendable {
         /// Step, ms. NIR's time constants are in seconds; snnTorch writes its
         /// files for 0.1 ms (`dt = 1e-4` s hard-coded in its exporter).
         public var dt: Double
-        public var reset: LayerSpec.Reset
+        /// nil: each node's `metadata/reset` (spikeloop's export writes it), else `to_v_reset`.
+        public var reset: LayerSpec.Reset?
         public var conventions: Conventions
         public var inputs: Inputs
 
-        public init(dt: Double = 0.1, reset: LayerSpec.Reset = .toReset, conventions: Conventions = .nir, inputs: Inputs = .values) {
+        public init(dt: Double = 0.1, reset: LayerSpec.Reset? = nil, conventions: Conventions = .nir, inputs: Inputs = .values) {
             self.dt = dt
             self.reset = reset
             self.conventions = conventions
@@ -354,9 +355,25 @@ private struct Builder {
         default:  // Threshold
             spec = LayerSpec(kind: .threshold, vThreshold: try per("threshold"))
         }
-        spec.reset = options.reset
+        if let reset = options.reset {
+            spec.reset = reset
+        } else {
+            spec.reset = try n.resetFromMetadata() ?? .toReset
+        }
         spec.inputs = layerInputs(input)
         if spec.inputs.isEmpty { throw n.error(nil, "nothing feeds this layer") }
         return spec
+    }
+}
+
+extension NIRNode {
+    /// `metadata/reset`, as spikeloop's export writes it.
+    func resetFromMetadata() throws(NIRError) -> LayerSpec.Reset? {
+        guard case .group(let metadata)? = fields["metadata"], case .strings(_, let values)? = metadata["reset"],
+              let value = values.first else { return nil }
+        guard let reset = LayerSpec.Reset(rawValue: value) else {
+            throw error("metadata/reset", "'\(value)'; valid: \(LayerSpec.Reset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return reset
     }
 }

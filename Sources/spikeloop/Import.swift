@@ -78,7 +78,7 @@ struct Import: ParsableCommand {
         let outputs = imported.outputs.map { "\($0.node) -> population \($0.population)" }.joined(separator: ", ")
         let header = """
         Imported from \(URL(fileURLWithPath: model).lastPathComponent) by `spikeloop import` (docs/nir.md):
-        conventions \(options.conventions.rawValue), reset \(options.reset.rawValue), inputs \(options.inputs.rawValue).
+        conventions \(options.conventions.rawValue), reset \(options.reset?.rawValue ?? "as the file says (default to_v_reset)"), inputs \(options.inputs.rawValue).
         Inputs: \(imported.inputs.joined(separator: ", ")); outputs: \(outputs).
         """
         let written = try LayerFileWriter.write(imported.network, stem: stem, header: header)
