@@ -19,6 +19,7 @@ public indirect enum HDF5Tree: Sendable {
     /// and the object that failed.
     public static func read(bytes: [UInt8], path: String) throws(NIRError) -> HDF5Tree {
         guard !bytes.isEmpty else { throw NIRError(file: path, "is empty; a NIR file is an HDF5 file written by nir.write") }
+        try readerGuard?(bytes, path)
         let file = bytes.withUnsafeBytes { chdf5_open_image($0.baseAddress, $0.count) }
         guard file >= 0 else { throw NIRError(file: path, "cannot be read as HDF5 (truncated, or not an HDF5 file)") }
         defer { chdf5_close_file(file) }
@@ -27,6 +28,13 @@ public indirect enum HDF5Tree: Sendable {
         defer { chdf5_close_group(root) }
         return try readGroup(root, at: "", file: path, depth: 0)
     }
+
+    /// Run before libhdf5 reads a file in this process. libhdf5 crashes or
+    /// hangs on some malformed files; the `spikeloop` command sets a guard that
+    /// reads the bytes in a child process first, so that such a file is an
+    /// error, not the end of a daemon that is controlling a robot. Set once, at
+    /// start-up, before any file is read.
+    nonisolated(unsafe) public static var readerGuard: ((_ bytes: [UInt8], _ path: String) throws(NIRError) -> Void)?
 
     /// Deeper nesting than this is refused rather than followed (a file can nest without end).
     static let maximumDepth = 32

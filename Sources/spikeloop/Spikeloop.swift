@@ -1,5 +1,6 @@
 import ArgumentParser
 import Control
+import NIR
 
 @main
 struct Spikeloop: ParsableCommand {
@@ -20,7 +21,15 @@ struct Spikeloop: ParsableCommand {
         Configuration files are YAML with a unit on every physical value; see README.md and docs/.
         """,
         version: SoftwareVersion.current,
-        subcommands: [Run.self, Check.self, Status.self, Control.self, Sim.self, Inspect.self, Replay.self, Recover.self, Offline.self, Simulate.self, Import.self, Export.self, Bench.self]
+        subcommands: [Run.self, Check.self, Status.self, Control.self, Sim.self, Inspect.self, Replay.self, Recover.self, Offline.self, Simulate.self, Import.self, Export.self, Bench.self, NIRProbe.self]
     )
 }
 
+
+extension Spikeloop {
+    static func main() {
+        // libhdf5 reads NIR files first in a child process (NIRProbe): a malformed file is an error, not a crash.
+        HDF5Tree.readerGuard = NIRProbe.guardReading
+        main(nil)
+    }
+}

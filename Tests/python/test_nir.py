@@ -745,3 +745,27 @@ def test_import_export_import_gives_the_same_network(tmp_path):
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "is a lif population; NIR export takes networks of layers" in refused.stderr
     assert not (tmp_path / "cuba.nir").exists()
+
+
+def test_corrupted_files_are_refused_never_crash(tmp_path):
+    """Bytes of a valid file changed at random (drawn here): each run of `simulate`
+    either runs or refuses the file with an error; libhdf5, which crashes on some
+    malformed files, reads them in a separate process first (`nir-probe`)."""
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    model = tmp_path / "good.nir"
+    write_graph(model, good_nodes(), EDGES)
+    data = model.read_bytes()
+    outcomes = {}
+    for k in range(60):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 20)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        path = tmp_path / f"mutated{k}.nir"
+        path.write_bytes(mutated)
+        result = simulate(path)
+        assert result.returncode in (0, 1), f"seed {seed}, mutation {k}: exit {result.returncode}\n{result.stderr[-2000:]}"
+        if result.returncode == 1:
+            assert "nothing was run" in result.stderr, result.stderr
+        outcomes[result.returncode] = outcomes.get(result.returncode, 0) + 1
+    print(f"seed {seed}: {outcomes}")
