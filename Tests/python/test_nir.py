@@ -8,6 +8,7 @@ import csv
 import random
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -276,12 +277,9 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
     assert "no group 'node': not a NIR file" in simulate(other).stderr
 
 
-def test_the_daemon_runs_a_nir_controller_records_it_and_replays_it(tmp_path):
-    """A NIR graph as the cart-pole controller (`network: policy.nir`): the state
-    feedback of docs/controllers.md as Input -> Affine -> LI, read by a membrane
-    decoder. The pole stays up, and the recording (which carries the .nir file)
-    replays identical from the recording alone."""
-    from sessions import record_cartpole
+def policy_config(tmp_path):
+    """The cart-pole's state feedback (docs/controllers.md) as a NIR graph, Input ->
+    Affine -> LI read by a membrane decoder, and a lockstep configuration for it."""
     gains = np.array([[1.0, 2.0, 30.6, 7.8]], np.float32)  # F = K·(x, v, angle, rate), N
     graph = nir.NIRGraph.from_list(
         nir.Input(input_type=np.array([4])),
@@ -307,6 +305,15 @@ encoders:
 decoders:
   - {{motor: cart.force, kind: membrane, population: {li}, v_min: -10 mV, v_max: 10 mV}}
 """)
+    return model, config
+
+
+def test_the_daemon_runs_a_nir_controller_records_it_and_replays_it(tmp_path):
+    """A NIR graph as the cart-pole controller (`network: policy.nir`). The pole stays
+    up, and the recording (which carries the .nir file) replays identical from the
+    recording alone."""
+    from sessions import record_cartpole
+    model, config = policy_config(tmp_path)
     binary = str(spikeloop_binary())
     check = subprocess.run([binary, "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -769,3 +776,45 @@ def test_corrupted_files_are_refused_never_crash(tmp_path):
             assert "nothing was run" in result.stderr, result.stderr
         outcomes[result.returncode] = outcomes.get(result.returncode, 0) + 1
     print(f"seed {seed}: {outcomes}")
+
+
+FIXTURES = ROOT / "Tests" / "python" / "fixtures" / "nir"
+
+
+def test_a_file_that_crashes_libhdf5_is_refused_by_a_running_daemon(tmp_path):
+    """libhdf5-abort.nir (a random mutation of a policy file that makes libhdf5
+    abort) given to a running daemon by reload: refused with the reason, and the
+    daemon goes on controlling; libhdf5-hang.nir (one it loops on) is refused
+    after the probe's 10 s."""
+    from spikeloop_client import LockstepClient, Operator
+    from spikeloop_client.client import SpikeloopError
+    from spikeloop_client.robot import load_robot
+    model, config = policy_config(tmp_path)
+    binary = str(spikeloop_binary())
+    daemon = subprocess.Popen([binary, "run", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        operator = Operator(f"ipc://{tmp_path}/control", timeout_ms=20000)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                operator.status()
+                break
+            except SpikeloopError:
+                assert time.monotonic() < deadline and daemon.poll() is None, "the daemon did not start"
+                time.sleep(0.05)
+        robot = load_robot(str(ROOT / "Robots" / "cartpole.yaml"))
+        with LockstepClient(f"ipc://{tmp_path}/frames", robot.layout, timeout_ms=5000) as sim:
+            for tick in range(1, 101):
+                assert sim.step([0.0, 0.0, 0.01, 0.0]).sensor_sequence == tick
+            model.write_bytes((FIXTURES / "libhdf5-abort.nir").read_bytes())
+            with pytest.raises(SpikeloopError, match="libhdf5 crashed reading it"):
+                operator.reload()
+            for tick in range(101, 201):
+                assert sim.step([0.0, 0.0, 0.01, 0.0]).sensor_sequence == tick
+        assert daemon.poll() is None
+        operator.close()
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=30)
+    result = simulate(FIXTURES / "libhdf5-hang.nir")
+    assert result.returncode == 1 and "did not finish reading it within 10 s" in result.stderr, result.stderr
