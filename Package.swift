@@ -40,7 +40,8 @@ let package = Package(
         .target(name: "NetworkFile", dependencies: ["Neural", "Yams"]),
         // Trained networks in: NIR graphs (HDF5 through Debian's libhdf5) as layers.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
-        .target(name: "NIR", dependencies: ["Neural", "CHDF5"]),
+        .target(name: "NIR", dependencies: ["Neural", "CHDF5", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Generated/README.md"]),
         .target(name: "Coding", dependencies: ["Neural"], swiftSettings: hotPath),
         .target(
             name: "Control",

@@ -14,6 +14,13 @@ public struct NIRGraph: Sendable {
         try NIRGraph(tree: HDF5Tree.read(bytes: bytes, path: path), file: path)
     }
 
+    /// A graph built in memory (ANN conversion).
+    init(nodes: [String: NIRNode], edges: [(from: String, to: String)], version: String?) {
+        self.nodes = nodes
+        self.edges = edges
+        self.version = version
+    }
+
     public init(tree: HDF5Tree, file: String) throws(NIRError) {
         guard case .group(let root) = tree else { throw NIRError(file: file, "the root is not a group") }
         if case .strings(_, let v)? = root["version"] { version = v.first }

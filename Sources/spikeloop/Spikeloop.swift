@@ -21,7 +21,7 @@ struct Spikeloop: ParsableCommand {
         Configuration files are YAML with a unit on every physical value; see README.md and docs/.
         """,
         version: SoftwareVersion.current,
-        subcommands: [Run.self, Check.self, Status.self, Control.self, Sim.self, Inspect.self, Replay.self, Recover.self, Offline.self, Simulate.self, Import.self, Export.self, Bench.self, NIRProbe.self]
+        subcommands: [Run.self, Check.self, Status.self, Control.self, Sim.self, Inspect.self, Replay.self, Recover.self, Offline.self, Simulate.self, Import.self, Export.self, Convert.self, Bench.self, NIRProbe.self]
     )
 }
 

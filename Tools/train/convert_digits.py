@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""ANN -> SNN conversion measured on scikit-learn's digits: trains ReLU networks
+(an MLP and a small CNN in PyTorch, an MLP in scikit-learn), exports each to
+ONNX with its framework's exporter (torch.onnx.export, skl2onnx), converts it
+with `spikeloop convert`, and prints the converted SNN's test accuracy at
+several numbers of steps beside the ANN's.
+
+    Tools/train/convert_digits.py [--seed 1] [--steps 10,20,50,100,200] [--plot docs/images/conversion-digits.png]
+        [--models mlp,cnn,sklearn] [--epochs 40]
+
+Each test image (8×8, pixel values / 16) is the analog input of the first layer,
+held for the window; the network's state is restored between images
+(`simulate --reset-every`); the class is the output integrator's largest v
+after t steps (`--readout membrane`: v grows by the ANN's output each step, so
+its argmax converges to the ANN's as the rates do). Calibration: 500 training
+images. 80 % of the 1797 images train (stratified from --seed), 20 % test.
+"""
+
+import argparse
+import csv
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parents[2]
+DT_MS = 0.1
+
+
+def train_torch(net, x, y, epochs, seed):
+    torch.manual_seed(seed)
+    optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        for batch in np.array_split(rng.permutation(len(x)), max(1, len(x) // 64)):
+            loss = torch.nn.functional.cross_entropy(net(torch.tensor(x[batch])), torch.tensor(y[batch]))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return net
+
+
+def models(kind, train_x, train_y, epochs, seed, folder):
+    """Trains `kind`, writes its ONNX file, returns (path, ANN test predictor, input shape)."""
+    torch.manual_seed(seed)
+    path = folder / f"{kind}.onnx"
+    if kind == "sklearn":
+        from sklearn.neural_network import MLPClassifier
+        from skl2onnx import to_onnx
+        clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=seed).fit(train_x, train_y)
+        model = to_onnx(clf, train_x[:1].astype(np.float32), options={id(clf): {"zipmap": False}})
+        path.write_bytes(model.SerializeToString())
+        return path, lambda x: clf.predict(x), (64,)
+    if kind == "mlp":
+        net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64), torch.nn.ReLU(),
+                                  torch.nn.Linear(64, 10))
+        shape = (64,)
+    else:
+        net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+                                  torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.AvgPool2d(2),
+                                  torch.nn.Flatten(), torch.nn.Linear(64, 10))
+        shape = (1, 8, 8)
+    train_torch(net, train_x.reshape(-1, *shape), train_y, epochs, seed)
+    net.eval()
+    torch.onnx.export(net, torch.zeros(1, *shape), str(path), dynamo=False, input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "batch"}})
+
+    def predict(x):
+        with torch.no_grad():
+            return net(torch.tensor(x.reshape(-1, *shape))).argmax(1).numpy()
+    return path, predict, shape
+
+
+def snn_accuracy(binary, onnx, calibration, test_x, test_y, steps, folder):
+    """Accuracy after each of `steps` (a list) steps, from one simulate run."""
+    net = folder / (onnx.stem + ".yaml")
+    np.save(folder / "calibration.npy", calibration)
+    convert = subprocess.run([binary, "convert", str(onnx), "--calibration", str(folder / "calibration.npy"),
+                              "--out", str(net), "--readout", "membrane"], capture_output=True, text=True)
+    if convert.returncode:
+        sys.exit(convert.stderr)
+    output = next(line.split("output population ")[1].split()[0] for line in convert.stdout.splitlines() if "output population" in line)
+    window = max(steps)
+    values = folder / "x.csv"
+    with open(values, "w") as f:
+        f.write(",".join(f"input:{i}" for i in range(test_x.shape[1])) + "\n")
+        for image in test_x:
+            f.write((",".join(repr(float(v)) for v in image) + "\n") * window)
+    probes = folder / "v.csv"
+    run = subprocess.run([binary, "simulate", str(net), "--input-values", str(values), "--reset-every", f"{window * DT_MS}ms",
+                          "--duration", f"{window * DT_MS * len(test_x)}ms", "--probes", str(probes),
+                          *[a for j in range(10) for a in ("--probe", f"{output}:v:{j}")]], capture_output=True, text=True)
+    if run.returncode:
+        sys.exit(run.stderr)
+    v = np.loadtxt(probes, delimiter=",", skiprows=1)[:, 1:].reshape(len(test_x), window, 10)
+    return {t: 100 * float((v[:, t - 1].argmax(1) == test_y).mean()) for t in steps}, convert.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--steps", default="10,20,50,100,200")
+    ap.add_argument("--models", default="mlp,cnn,sklearn")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--plot", help="write the accuracy-vs-steps figure here (PNG)")
+    ap.add_argument("--spikeloop", default=str(ROOT / ".build" / "release" / "spikeloop"))
+    args = ap.parse_args()
+    steps = [int(s) for s in args.steps.split(",")]
+    digits = load_digits()
+    x = (digits.data / 16.0).astype(np.float32)
+    train_x, test_x, train_y, test_y = train_test_split(x, digits.target, test_size=0.2, random_state=args.seed,
+                                                        stratify=digits.target)
+    calibration = train_x[np.random.default_rng(args.seed).permutation(len(train_x))[:500]]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for kind in args.models.split(","):
+            onnx, predict, shape = models(kind, train_x, train_y, args.epochs, args.seed, folder)
+            ann = 100 * float((predict(test_x) == test_y).mean())
+            snn, log = snn_accuracy(args.spikeloop, onnx, calibration.reshape(-1, *shape), test_x, test_y, steps, folder)
+            results[kind] = (ann, snn)
+    print(f"digits: {len(test_x)} test images, seed {args.seed}; converted SNN accuracy (%) after t steps of {DT_MS} ms")
+    print("| model | ANN | " + " | ".join(f"t = {t}" for t in steps) + " |")
+    print("|---|---|" + "---|" * len(steps))
+    for kind, (ann, snn) in results.items():
+        print(f"| {kind} | {ann:.2f} | " + " | ".join(f"{snn[t]:.2f}" for t in steps) + " |")
+    for kind, (ann, snn) in results.items():
+        best = max((t for t in steps if t <= 100), key=lambda t: snn[t])
+        print(f"{kind}: ANN {ann:.2f} %, SNN {snn[100] if 100 in snn else snn[best]:.2f} % at 100 steps "
+              f"(gap {ann - (snn[100] if 100 in snn else snn[best]):+.2f} points)")
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for kind, (ann, snn) in results.items():
+            line, = ax.plot(steps, [snn[t] for t in steps], marker="o", label=f"{kind} SNN")
+            ax.axhline(ann, color=line.get_color(), linestyle="--", linewidth=1, label=f"{kind} ANN")
+        ax.set_xscale("log")
+        ax.set_xlabel("steps (0.1 ms each)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"digits: converted SNNs (spikeloop convert), seed {args.seed}")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
