@@ -18,9 +18,12 @@ public struct ANNConversion: Sendable {
         /// The last layer is IF neurons too; the class is the most spikes.
         case spikes
         /// The last layer integrates its input without spiking (NIR `I`):
-        /// after `n` steps its `v` is `n` times the ANN's output, for a
-        /// `membrane` decoder or an argmax.
+        /// after `n` steps its `v` is `n` times the ANN's output (an argmax
+        /// over a window: classification).
         case membrane
+        /// The last layer is a leaky integrator (NIR `LI`, `readoutTau`): its
+        /// `v` follows the ANN's output, for a `membrane` decoder (control).
+        case leaky
     }
 
     public struct Options: Sendable {
@@ -28,6 +31,8 @@ public struct ANNConversion: Sendable {
         /// Rueckauer et al.'s robust normalisation: the 99.9th percentile.
         public var percentile: Double = 99.9
         public var readout: Readout = .spikes
+        /// ms, for the `leaky` readout.
+        public var readoutTau: Double = 1
         public init() {}
     }
 
@@ -48,7 +53,7 @@ public struct ANNConversion: Sendable {
         do { model = try Onnx_ModelProto(serializedBytes: bytes) } catch {
             throw NIRError(file: path, "is not an ONNX model (it does not parse as onnx.ModelProto: truncated, or another format)")
         }
-        var lowering = try Lowering(graph: model.graph, file: path, readout: options.readout, dt: options.dt)
+        var lowering = try Lowering(graph: model.graph, file: path, readout: options.readout, dt: options.dt, readoutTau: options.readoutTau)
         try lowering.run()
         inputShape = lowering.inputShape
         let graph = NIRGraph(nodes: Dictionary(uniqueKeysWithValues: lowering.nodes.map { ($0.name, $0) }), edges: lowering.edges, version: nil)
@@ -79,7 +84,7 @@ public struct ANNConversion: Sendable {
             case .analogInput:
                 values[p.name] = calibration
             case .layer(let l):
-                let relu = !(p.name == output && readout == .membrane)
+                let relu = !(p.name == output && readout != .spikes)
                 var out: [[Float]] = []
                 for s in calibration.indices {
                     var y = [Float](repeating: 0, count: p.size)
@@ -106,7 +111,7 @@ public struct ANNConversion: Sendable {
             guard case .layer(var l) = spec.populations[k].model else { continue }
             let name = spec.populations[k].name
             // The membrane readout keeps the ANN's scale: v grows by its output each step.
-            let own = name == output && readout == .membrane ? 1 : lambda[name]!
+            let own = name == output && readout != .spikes ? 1 : lambda[name]!
             for j in l.inputs.indices {
                 let from = lambda[l.inputs[j].source] ?? 1
                 l.inputs[j].weights = l.inputs[j].weights.map { Float(Double($0) * from / own) }
@@ -124,6 +129,7 @@ private struct Lowering {
     let file: String
     let readout: ANNConversion.Readout
     let dt: Double
+    let readoutTau: Double
     var nodes: [NIRNode] = []
     var edges: [(from: String, to: String)] = []
     var inputShape: [Int] = []
@@ -135,11 +141,12 @@ private struct Lowering {
     /// The NIR node of the last linear op, which a following BatchNormalization folds into.
     var lastLinear: (tensor: String, index: Int)?
 
-    init(graph: Onnx_GraphProto, file: String, readout: ANNConversion.Readout, dt: Double) throws(NIRError) {
+    init(graph: Onnx_GraphProto, file: String, readout: ANNConversion.Readout, dt: Double, readoutTau: Double) throws(NIRError) {
         self.graph = graph
         self.file = file
         self.readout = readout
         self.dt = dt
+        self.readoutTau = readoutTau
         for t in graph.initializer { initializers[t.name] = t }
     }
 
@@ -224,15 +231,20 @@ private struct Lowering {
         guard let last = produced[wanted] else { throw NIRError(file: file, "output '\(wanted)' is not computed from the input") }
         // The readout layer after the last linear op.
         var fields: [String: HDF5Tree] = ["r": Self.numbers([1], [1 / (dt / 1000)])]
-        if readout == .spikes {
+        switch readout {
+        case .spikes:
             fields["v_threshold"] = Self.numbers([1], [1])
             fields["v_reset"] = Self.numbers([1], [0])
+        case .leaky:
+            fields = ["r": Self.numbers([1], [1]), "tau": Self.numbers([1], [readoutTau / 1000]), "v_leak": Self.numbers([1], [0])]
+        case .membrane:
+            break
         }
         let outputLayer = "output_layer"
         if nodes.first(where: { $0.name == last.node })?.type == "IF" && readout == .spikes {
             add("output", "Output", ["shape": Self.numbers([1], [Double(last.shape.reduce(1, *))])], from: last.node)
         } else {
-            add(outputLayer, readout == .spikes ? "IF" : "I", fields, from: last.node)
+            add(outputLayer, ["spikes": "IF", "membrane": "I", "leaky": "LI"][readout.rawValue]!, fields, from: last.node)
             add("output", "Output", ["shape": Self.numbers([1], [Double(last.shape.reduce(1, *))])], from: outputLayer)
         }
     }
@@ -314,6 +326,7 @@ private struct Lowering {
             lastLinear = (node.output[0], nodes.count - 1)
         case "Add":
             // A bias after MatMul: folded into it.
+            guard data.count == 1 else { throw error(node, "adds computed tensors \(data) (a residual connection?); only biases are converted") }
             let s = try source()
             let c = try constant(node.input.firstIndex { initializers[$0] != nil } ?? 1, "addend")
             guard let linear = lastLinear, produced[linear.tensor]?.node == s.node, case .numbers(let shape, var bias)? = nodes[linear.index].fields["bias"] else {

@@ -35,8 +35,11 @@ struct Convert: ParsableCommand {
     @Option(help: "The percentile of each layer's activations its weights are divided by.")
     var percentile: Double = 99.9
 
-    @Option(help: "The output layer: spikes (IF neurons, the class is the most spikes) or membrane (an integrator: v grows by the ANN's output each step).")
+    @Option(help: "The output layer: spikes (IF neurons, the class is the most spikes), membrane (an integrator: v grows by the ANN's output each step; classification) or leaky (a leaky integrator whose v follows the ANN's output; control).")
     var readout: String = "spikes"
+
+    @Option(name: .customLong("readout-tau"), help: "The leaky readout's time constant, with a unit (default 1ms).")
+    var readoutTau: String?
 
     @Option(help: "The step, with a unit (default 0.1ms).")
     var dt: String?
@@ -52,6 +55,10 @@ struct Convert: ParsableCommand {
             throw ValidationError("--readout '\(readout)': valid: \(ANNConversion.Readout.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         options.readout = r
+        if let readoutTau {
+            options.readoutTau = try cliQuantity(readoutTau, .time, option: "--readout-tau")
+            guard options.readoutTau > 0 else { throw ValidationError("--readout-tau must be positive") }
+        }
         if let dt {
             options.dt = try cliQuantity(dt, .time, option: "--dt")
             guard options.dt > 0 else { throw ValidationError("--dt must be positive") }
