@@ -20,6 +20,8 @@ from conftest import spikeloop_binary
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The trained policy's short runs below: mean |angle| 0.49° and 0.40° (seeds 1, 2, 10 s).
 TRAINED_CARTPOLE_ANGLE = 0.49
+# The converted policy's: 0.35° and 0.38°.
+CONVERTED_CARTPOLE_ANGLE = 0.38
 
 
 @pytest.fixture
@@ -98,3 +100,13 @@ def test_cartpole_policy_trained_in_snntorch_balances(tmp):
     for e in result["snn controller.yaml"]["episodes"]:
         assert not e["failed"] and e["ticks"] == 10000 and e["balanced"] == 10, e
         assert e["angle"] < 1.5 * TRAINED_CARTPOLE_ANGLE, e
+
+
+def test_cartpole_policy_converted_from_an_ann_balances(tmp):
+    """The ReLU MLP of Tools/train/cartpole_ann.py converted by `spikeloop convert`
+    (Config/cartpole-converted.yaml): 2 seeded 10 s episodes balanced, mean |angle| at most
+    1.5 times what these short runs give; over 20 × 60 s it balanced 20 of 20 (docs/conversion.md)."""
+    result = evaluate(tmp, "cartpole", 2, "10s", "--baseline", "none", config_name="cartpole-converted")
+    for e in result["snn controller.yaml"]["episodes"]:
+        assert not e["failed"] and e["ticks"] == 10000 and e["balanced"] == 10, e
+        assert e["angle"] < 1.5 * CONVERTED_CARTPOLE_ANGLE, e

@@ -3,7 +3,8 @@
 (an MLP and a small CNN in PyTorch, an MLP in scikit-learn), exports each to
 ONNX with its framework's exporter (torch.onnx.export, skl2onnx), converts it
 with `spikeloop convert`, and prints the converted SNN's test accuracy at
-several numbers of steps beside the ANN's.
+several numbers of steps beside the ANN's and beside a peer converter's
+(Sinabs' from_model, same ANN, same calibration and percentile).
 
     Tools/train/convert_digits.py [--seed 1] [--steps 10,20,50,100,200] [--plot docs/images/conversion-digits.png]
         [--models mlp,cnn,sklearn] [--epochs 40]
@@ -45,8 +46,30 @@ def train_torch(net, x, y, epochs, seed):
     return net
 
 
+def sinabs_accuracy(net, shape, calibration, test_x, test_y, steps, percentile=99.9):
+    """The peer: Sinabs' own conversion of the same PyTorch ANN (normalize_weights at the
+    same percentile on the same calibration samples, from_model with reset by
+    subtraction), the same analog input held for the window, the class the largest
+    sum of the output layer's currents (the integrator readout's equivalent)."""
+    import copy
+    from sinabs.from_torch import from_model
+    from sinabs.utils import normalize_weights
+    ann = copy.deepcopy(net)
+    relus = [n for n, m in ann.named_modules() if isinstance(m, torch.nn.ReLU)]
+    params = [n for n, m in ann.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    normalize_weights(ann, torch.tensor(calibration.reshape(-1, *shape)), output_layers=relus, param_layers=params[:-1],
+                      percentile=percentile)
+    window = max(steps)
+    snn = from_model(ann, input_shape=shape, add_spiking_output=False, batch_size=len(test_x))
+    with torch.no_grad():
+        snn.reset_states()
+        x = torch.tensor(test_x.reshape(-1, *shape)).unsqueeze(1).repeat(1, window, *([1] * len(shape)))
+        out = snn(x.reshape(-1, *shape)).reshape(len(test_x), window, -1).cumsum(1).numpy()
+    return {t: 100 * float((out[:, t - 1].argmax(1) == test_y).mean()) for t in steps}
+
+
 def models(kind, train_x, train_y, epochs, seed, folder):
-    """Trains `kind`, writes its ONNX file, returns (path, ANN test predictor, input shape)."""
+    """Trains `kind`, writes its ONNX file, returns (path, ANN test predictor, input shape, torch module or None)."""
     torch.manual_seed(seed)
     path = folder / f"{kind}.onnx"
     if kind == "sklearn":
@@ -55,7 +78,7 @@ def models(kind, train_x, train_y, epochs, seed, folder):
         clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=300, random_state=seed).fit(train_x, train_y)
         model = to_onnx(clf, train_x[:1].astype(np.float32), options={id(clf): {"zipmap": False}})
         path.write_bytes(model.SerializeToString())
-        return path, lambda x: clf.predict(x), (64,)
+        return path, lambda x: clf.predict(x), (64,), None
     if kind == "mlp":
         net = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64), torch.nn.ReLU(),
                                   torch.nn.Linear(64, 10))
@@ -73,7 +96,7 @@ def models(kind, train_x, train_y, epochs, seed, folder):
     def predict(x):
         with torch.no_grad():
             return net(torch.tensor(x.reshape(-1, *shape))).argmax(1).numpy()
-    return path, predict, shape
+    return path, predict, shape, net
 
 
 def snn_accuracy(binary, onnx, calibration, test_x, test_y, steps, folder):
@@ -108,6 +131,7 @@ def main():
     ap.add_argument("--models", default="mlp,cnn,sklearn")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--plot", help="write the accuracy-vs-steps figure here (PNG)")
+    ap.add_argument("--no-peer", action="store_true", help="skip Sinabs' conversion of the PyTorch models")
     ap.add_argument("--spikeloop", default=str(ROOT / ".build" / "release" / "spikeloop"))
     args = ap.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
@@ -120,27 +144,39 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for kind in args.models.split(","):
-            onnx, predict, shape = models(kind, train_x, train_y, args.epochs, args.seed, folder)
+            onnx, predict, shape, net = models(kind, train_x, train_y, args.epochs, args.seed, folder)
             ann = 100 * float((predict(test_x) == test_y).mean())
             snn, log = snn_accuracy(args.spikeloop, onnx, calibration.reshape(-1, *shape), test_x, test_y, steps, folder)
             results[kind] = (ann, snn)
+            if net is not None and not args.no_peer:
+                results[kind + " (Sinabs)"] = (ann, sinabs_accuracy(net, shape, calibration, test_x, test_y, steps))
     print(f"digits: {len(test_x)} test images, seed {args.seed}; converted SNN accuracy (%) after t steps of {DT_MS} ms")
     print("| model | ANN | " + " | ".join(f"t = {t}" for t in steps) + " |")
     print("|---|---|" + "---|" * len(steps))
     for kind, (ann, snn) in results.items():
         print(f"| {kind} | {ann:.2f} | " + " | ".join(f"{snn[t]:.2f}" for t in steps) + " |")
     for kind, (ann, snn) in results.items():
-        best = max((t for t in steps if t <= 100), key=lambda t: snn[t])
-        print(f"{kind}: ANN {ann:.2f} %, SNN {snn[100] if 100 in snn else snn[best]:.2f} % at 100 steps "
-              f"(gap {ann - (snn[100] if 100 in snn else snn[best]):+.2f} points)")
+        if "(" in kind:
+            continue
+        at = 100 if 100 in snn else max(t for t in steps if t <= 100)
+        print(f"{kind}: ANN {ann:.2f} %, SNN {snn[at]:.2f} % at {at} steps (gap {ann - snn[at]:+.2f} points)")
+        if kind + " (Sinabs)" in results:
+            peer = results[kind + " (Sinabs)"][1]
+            print(f"{kind}: spikeloop minus Sinabs at equal steps: " + ", ".join(f"t={t} {snn[t] - peer[t]:+.2f}" for t in steps))
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(6, 4))
+        colours = {}
         for kind, (ann, snn) in results.items():
-            line, = ax.plot(steps, [snn[t] for t in steps], marker="o", label=f"{kind} SNN")
-            ax.axhline(ann, color=line.get_color(), linestyle="--", linewidth=1, label=f"{kind} ANN")
+            base = kind.split(" (")[0]
+            if base in colours:  # the peer's conversion of the same ANN: same colour, dotted
+                ax.plot(steps, [snn[t] for t in steps], marker="s", linestyle=":", color=colours[base], label=f"{base}: Sinabs' SNN")
+                continue
+            line, = ax.plot(steps, [snn[t] for t in steps], marker="o", label=f"{kind}: spikeloop's SNN")
+            colours[base] = line.get_color()
+            ax.axhline(ann, color=line.get_color(), linestyle="--", linewidth=1, label=f"{kind}: ANN")
         ax.set_xscale("log")
         ax.set_xlabel("steps (0.1 ms each)")
         ax.set_ylabel("test accuracy (%)")
