@@ -167,7 +167,7 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(8, 4))
         colours = {}
         for kind, (ann, snn) in results.items():
             base = kind.split(" (")[0]
@@ -181,7 +181,7 @@ def main():
         ax.set_xlabel("steps (0.1 ms each)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_title(f"digits: converted SNNs (spikeloop convert), seed {args.seed}")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
