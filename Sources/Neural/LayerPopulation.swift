@@ -9,8 +9,21 @@
 /// Stateless kinds have `dm = 0`, and `cs = 1, ds = 0` where there is no
 /// synaptic current. Padding lanes have all coefficients 0 and an infinite
 /// threshold, so they stay at 0 and never spike.
+/// A population that no projection targets and nothing resets after the step
+/// (layers, analog inputs): phases 3b and 4 have nothing for it.
+protocol WithoutProjections: PopulationDynamics {}
+
+extension WithoutProjections {
+    func deliverDelayed(step: Int64) {}
+    var receivesDelayed: Bool { false }
+    var resetsAfterSpike: Bool { false }
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
+    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
+    func resetSpiked() {}
+}
+
 /// A population fed by ``LayerInput``s, connected once every population is built.
-protocol LayerBinding: PopulationDynamics {
+protocol LayerBinding: WithoutProjections {
     var spec: LayerSpec { get }
     func bind(_ sources: [any PopulationDynamics])
 }
@@ -129,12 +142,6 @@ final class LayerPopulation: LayerBinding {
         spikeCount = n
     }
 
-    func deliverDelayed(step: Int64) {}
-    var receivesDelayed: Bool { false }
-    var resetsAfterSpike: Bool { false }
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
-    func resetSpiked() {}
 
     var probeableVariables: [String] { spec.kind.hasCurrent ? ["v", "i"] : ["v"] }
 
@@ -280,12 +287,6 @@ final class DelayLayer: LayerBinding {
         }
     }
 
-    func deliverDelayed(step: Int64) {}
-    var receivesDelayed: Bool { false }
-    var resetsAfterSpike: Bool { false }
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
-    func resetSpiked() {}
     var probeableVariables: [String] { ["v"] }
     func value(of variable: String, neuron: Int) -> Float? {
         guard variable == "v", neuron >= 0, neuron < size else { return nil }
@@ -300,7 +301,7 @@ final class DelayLayer: LayerBinding {
 
 /// Values set from outside before each step (a NIR `Input` node): the
 /// analog input of a layer, driven by a `current` encoder.
-final class AnalogInput: PopulationDynamics {
+final class AnalogInput: WithoutProjections {
     let name: String
     let size: Int
     let values: StateBuffer<Float>
@@ -316,12 +317,6 @@ final class AnalogInput: PopulationDynamics {
     var spikes: SpikeList { SpikeList(indices: UnsafePointer(noSpikes.base), count: 0) }
     var analogOutput: UnsafePointer<Float>? { UnsafePointer(values.base) }
     func updateAndThreshold(step: Int64) {}
-    func deliverDelayed(step: Int64) {}
-    var receivesDelayed: Bool { false }
-    var resetsAfterSpike: Bool { false }
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
-    func resetSpiked() {}
     var probeableVariables: [String] { ["value"] }
     func value(of variable: String, neuron: Int) -> Float? {
         guard variable == "value", neuron >= 0, neuron < size else { return nil }

@@ -42,29 +42,9 @@ struct Import: ParsableCommand {
         guard out.hasSuffix(".yaml") || out.hasSuffix(".yml") else {
             throw ValidationError("--out '\(out)': give a .yaml file")
         }
-        var options = NIRImport.Options()
-        if let dt {
-            options.dt = try cliQuantity(dt, .time, option: "--dt")
-            guard options.dt > 0 else { throw ValidationError("--dt must be positive") }
-        }
-        if let reset {
-            guard let r = LayerSpec.Reset(rawValue: reset) else {
-                throw ValidationError("--reset '\(reset)': valid: \(LayerSpec.Reset.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            options.reset = r
-        }
-        if let conventions {
-            guard let c = NIRImport.Conventions(rawValue: conventions) else {
-                throw ValidationError("--conventions '\(conventions)': valid: \(NIRImport.Conventions.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            options.conventions = c
-        }
-        if let inputs {
-            guard let i = NIRImport.Inputs(rawValue: inputs) else {
-                throw ValidationError("--inputs '\(inputs)': valid: \(NIRImport.Inputs.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            options.inputs = i
-        }
+        let step = try dt.map { try cliQuantity($0, .time, option: "--dt") }
+        if let step, !(step > 0) { throw ValidationError("--dt must be positive") }
+        let options = try nirOptions(dt: step, reset: reset, conventions: conventions, inputs: inputs)
         let bytes: [UInt8]
         do { bytes = try readRegularFile(model, limit: NIRImport.maximumFileSize) } catch {
             throw CommandError("cannot read the NIR file '\(model)': \(error)")

@@ -181,22 +181,26 @@ struct Probe {
     }
 }
 
+/// NIR import options from the command line's --dt, --reset, --conventions and --inputs.
+func nirOptions(dt: Double?, reset: String?, conventions: String?, inputs: String? = nil) throws -> NIRImport.Options {
+    func choice<T: RawRepresentable & CaseIterable>(_ text: String?, _ option: String, _: T.Type) throws -> T? where T.RawValue == String {
+        guard let text else { return nil }
+        guard let value = T(rawValue: text) else {
+            throw ValidationError("\(option) '\(text)': valid: \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+    var options = NIRImport.Options()
+    if let dt { options.dt = dt }
+    options.reset = try choice(reset, "--reset", LayerSpec.Reset.self)
+    if let c = try choice(conventions, "--conventions", NIRImport.Conventions.self) { options.conventions = c }
+    if let i = try choice(inputs, "--inputs", NIRImport.Inputs.self) { options.inputs = i }
+    return options
+}
+
 func loadNetwork(_ path: String, reset: String? = nil, conventions: String? = nil, dt: Double? = nil) throws -> NetworkSpec {
     if path.hasSuffix(".nir") {
-        var options = NIRImport.Options()
-        if let dt { options.dt = dt }
-        if let conventions {
-            guard let c = NIRImport.Conventions(rawValue: conventions) else {
-                throw ValidationError("--conventions '\(conventions)': valid: \(NIRImport.Conventions.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            options.conventions = c
-        }
-        if let reset {
-            guard let r = LayerSpec.Reset(rawValue: reset) else {
-                throw ValidationError("--reset '\(reset)': valid: \(LayerSpec.Reset.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            options.reset = r
-        }
+        let options = try nirOptions(dt: dt, reset: reset, conventions: conventions)
         let bytes: [UInt8]
         do { bytes = try readRegularFile(path, limit: NIRImport.maximumFileSize) } catch {
             throw CommandError("cannot read the NIR file '\(path)': \(error)")
