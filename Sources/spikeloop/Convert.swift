@@ -9,8 +9,8 @@ struct Convert: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a trained ReLU network (ONNX) into a spiking one (docs/conversion.md).",
         discussion: """
-        Reads MODEL (.onnx, as PyTorch's torch.onnx.export, Keras' tf2onnx or scikit-learn's \
-        skl2onnx write it): Gemm, MatMul + Add, Relu, Conv, AveragePool, Flatten, with \
+        Reads MODEL (.onnx, as PyTorch's torch.onnx.export or scikit-learn's skl2onnx write it; \
+        Keras through tf2onnx is untried): Gemm, MatMul + Add, Relu, Conv, AveragePool, Flatten, with \
         BatchNormalization folded; anything else is refused with the operator's name. Each \
         ReLU becomes integrate-and-fire neurons with reset by subtraction, biases constant \
         currents, and every layer's weights are normalised by the 99.9th percentile of its \
