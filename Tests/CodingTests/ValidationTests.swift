@@ -56,6 +56,6 @@ import Neural
             try Decoder(DecoderSpec(channel: "hip", population: "in", min: 0, max: 1, kind: .membrane(.init(vMin: 0, vMax: 1))),
                         network: net, stepsPerTick: 10)
         }
-        #expect(decoderError?.description == "decoder 'hip': population: membrane readout needs a 'lif' or 'izhikevich' population; 'in' is 'input'")
+        #expect(decoderError?.description == "decoder 'hip': population: membrane readout needs a 'lif', 'izhikevich' or 'layer' population; 'in' is 'input'")
     }
 }

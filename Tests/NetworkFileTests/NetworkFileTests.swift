@@ -60,7 +60,7 @@ func problems(_ yaml: String) -> [String] {
     @Test(arguments: [
         ("unknown model",
          ("model: lif", "model: lfi"),
-         ["net.yaml:6: populations[0].model: 'lfi' is not valid; valid: lif, izhikevich, poisson, spike_times, input"]),
+         ["net.yaml:6: populations[0].model: 'lfi' is not valid; valid: lif, izhikevich, poisson, spike_times, input, analog_input, layer"]),
         ("missing parameter",
          ("tau_m: 10 ms, ", ""),
          ["net.yaml:8: populations[0].params.tau_m: missing; lif needs tau_m, v_rest, v_threshold and v_reset, e.g. tau_m: 10 ms"]),
@@ -84,7 +84,7 @@ func problems(_ yaml: String) -> [String] {
          ["net.yaml:19: projections[0].delay: '-1 ms' is negative; must be ≥ 0"]),
         ("unknown key",
          ("    size: 5", "    sise: 5"),
-         ["net.yaml:11: populations[1].sise: unknown key 'sise'; valid keys: name, model, size, params, init",
+         ["net.yaml:11: populations[1].sise: unknown key 'sise'; valid keys: name, model, size, params, init, inputs",
           "net.yaml:9: populations[1].size: missing; the number of neurons"]),
         ("target the model lacks",
          ("target: g_e", "target: g_x"),
