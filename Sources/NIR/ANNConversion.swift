@@ -152,7 +152,9 @@ private struct Lowering {
 
     static func tensor(_ t: Onnx_TensorProto, file: String) throws(NIRError) -> (dims: [Int], values: [Double]) {
         let dims = t.dims.map { Int($0) }
-        let count = dims.reduce(1, *)
+        guard let count = elementCount(dims), count <= maximumEntries else {
+            throw NIRError(file: file, "initializer '\(t.name)': shape \(dims) is negative or more than \(maximumEntries) values")
+        }
         var values: [Double]
         switch t.dataType {
         case 1:  // FLOAT
@@ -210,10 +212,13 @@ private struct Lowering {
         guard dims.count >= 2 else { throw NIRError(file: file, "input '\(inputs[0].name)' has rank \(dims.count); expected [batch, features…]") }
         var shape: [Int] = []
         for d in dims.dropFirst() {
-            guard case .dimValue(let v)? = d.value, v > 0 else {
+            guard case .dimValue(let v)? = d.value, v > 0, v < 1 << 28 else {
                 throw NIRError(file: file, "input '\(inputs[0].name)': dynamic shape \(dims.map { $0.dimParam.isEmpty ? String($0.dimValue) : $0.dimParam }) (only the batch may vary); export with a fixed sample shape")
             }
             shape.append(Int(v))
+        }
+        guard let inputCount = elementCount(shape), inputCount <= maximumPopulation else {
+            throw NIRError(file: file, "input '\(inputs[0].name)': shape \(shape) is more than \(maximumPopulation) values; too large to run")
         }
         inputShape = shape
         nodes.append(NIRNode(name: "input", type: "Input", fields: ["type": .strings(shape: [], values: ["Input"]),

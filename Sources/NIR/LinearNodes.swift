@@ -1,3 +1,25 @@
+/// The product of `dims`, nil when one is negative or the product overflows
+/// (shapes come from files).
+func elementCount(_ dims: [Int]) -> Int? {
+    var n = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (p, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = p
+    }
+    return n
+}
+
+/// Entries (weights) one linear node or one composed input may hold: 2²⁶, about
+/// 1 GiB as the importer holds them. A graph beyond it (a convolution over a
+/// huge image, say) is refused before it is built, not left to exhaust memory.
+let maximumEntries = 1 << 26
+
+/// Elements one population may have: 2²², four million neurons (the importer
+/// keeps a row per element while it composes maps).
+let maximumPopulation = 1 << 22
+
 /// The linear nodes of NIR as maps of a ``Signal``: each gives the rows of
 /// its matrix (output `r` as (input, weight) entries), its bias and its
 /// output shape. Arrays are row-major with channels first, as NIR's (and
@@ -7,12 +29,20 @@ struct LinearNode {
 
     init(_ node: NIRNode) { self.node = node }
 
+    private func checked(_ signal: Signal?) throws(NIRError) -> Signal {
+        guard let signal else {
+            throw node.error(nil, "composed with the linear nodes before it, the map holds more than \(maximumEntries) weights; too large to run")
+        }
+        return signal
+    }
+
     func apply(to x: Signal) throws(NIRError) -> Signal {
         switch node.type {
         case "Affine", "Linear":
             let (shape, w) = try node.numbers("weight")
             guard shape.count == 2 else { throw node.error("weight", "shape \(shape); must be [outputs, inputs]") }
             let (outputs, inputs) = (shape[0], shape[1])
+            guard w.count <= maximumEntries else { throw node.error("weight", "\(shape) is more than \(maximumEntries) weights; too large to run") }
             guard inputs == x.size else { throw node.error("weight", "shape \(shape) takes \(inputs) inputs but receives \(x.size)") }
             var bias: [Double]?
             if node.type == "Affine" {
@@ -21,10 +51,10 @@ struct LinearNode {
                 bias = b
             }
             let rows = (0..<outputs).map { r in (0..<inputs).compactMap { c in w[r * inputs + c] == 0 ? nil : (c, w[r * inputs + c]) } }
-            return x.applying(rows, bias: bias, shape: [outputs])
+            return try checked(x.applying(rows, bias: bias, shape: [outputs]))
         case "Scale":
             let s = try node.perNeuron("scale", size: x.size)
-            return x.applying((0..<x.size).map { [($0, s[$0])] }, bias: nil, shape: x.shape)
+            return try checked(x.applying((0..<x.size).map { [($0, s[$0])] }, bias: nil, shape: x.shape))
         case "Flatten":
             return Signal(shape: [x.size], paths: x.paths, bias: x.bias)
         case "Conv1d", "Conv2d":
@@ -38,9 +68,11 @@ struct LinearNode {
     private func spatialInput(_ x: Signal, channels: Int, dims: Int) throws(NIRError) -> [Int] {
         var shape = x.shape
         if shape.count != dims + 1, node.has("input_shape") {
-            shape = [channels] + (try node.numbers("input_shape").values.map { Int($0) })
+            let given = try node.numbers("input_shape").values
+            guard given.allSatisfy({ $0 >= 1 && $0 < 1e9 }) else { throw node.error("input_shape", "\(given); sizes must be positive") }
+            shape = [channels] + given.map { Int($0) }
         }
-        guard shape.count == dims + 1, shape.reduce(1, *) == x.size, shape[0] == channels else {
+        guard shape.count == dims + 1, elementCount(shape) == x.size, shape[0] == channels else {
             throw node.error("input_shape", "the input has shape \(x.shape) (\(x.size) values); a \(node.type) needs [\(channels), \(dims == 1 ? "length" : "height, width")] — give input_shape or feed it a layer of that shape")
         }
         // 1-d as 2-d of height 1.
@@ -93,6 +125,9 @@ struct LinearNode {
             bias = (0..<cOut * oh * ow).map { b.count == 1 ? b[0] : b[$0 / (oh * ow)] }
         }
         let perGroup = cOut / groups
+        guard let entries = elementCount([cOut, oh, ow, cInGroup, kh, kw]), entries <= maximumEntries else {
+            throw node.error("weight", "a \(cOut)×\(oh)×\(ow) output with a \(cInGroup)×\(kh)×\(kw) kernel is more than \(maximumEntries) weights; too large to run")
+        }
         var rows: [[(Int, Double)]] = []
         rows.reserveCapacity(cOut * oh * ow)
         for co in 0..<cOut {
@@ -117,7 +152,7 @@ struct LinearNode {
                 }
             }
         }
-        return x.applying(rows, bias: bias, shape: dims == 1 ? [cOut, ow] : [cOut, oh, ow])
+        return try checked(x.applying(rows, bias: bias, shape: dims == 1 ? [cOut, ow] : [cOut, oh, ow]))
     }
 
     private func pooling(_ x: Signal) throws(NIRError) -> Signal {
@@ -131,6 +166,9 @@ struct LinearNode {
         guard kh >= 1, kw >= 1, sh >= 1, sw >= 1 else { throw node.error("kernel_size", "kernel sizes and strides must be at least 1") }
         let oh = (h + 2 * ph - kh) / sh + 1, ow = (wd + 2 * pw - kw) / sw + 1
         guard oh >= 1, ow >= 1 else { throw node.error("kernel_size", "the kernel is larger than the padded input \(x.shape)") }
+        guard let entries = elementCount([c, oh, ow, kh, kw]), entries <= maximumEntries else {
+            throw node.error("kernel_size", "a \(c)×\(oh)×\(ow) output with a \(kh)×\(kw) kernel is more than \(maximumEntries) entries; too large to run")
+        }
         // AvgPool2d divides by the whole kernel, padding included (PyTorch's count_include_pad).
         let weight = node.type == "AvgPool2d" ? 1 / Double(kh * kw) : 1
         var rows: [[(Int, Double)]] = []
@@ -150,6 +188,6 @@ struct LinearNode {
                 }
             }
         }
-        return x.applying(rows, bias: nil, shape: [c, oh, ow])
+        return try checked(x.applying(rows, bias: nil, shape: [c, oh, ow]))
     }
 }

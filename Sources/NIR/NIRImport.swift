@@ -91,23 +91,27 @@ struct Path {
         Path(source: source, columns: size, rows: (0..<size).map { [($0, 1.0)] })
     }
 
-    /// `W · self`, W given by its rows over this map's outputs.
-    func applying(_ w: [[(Int, Double)]]) -> Path {
+    /// `W · self`, W given by its rows over this map's outputs; nil when the
+    /// result would hold more than `maximumEntries` entries.
+    func applying(_ w: [[(Int, Double)]]) -> Path? {
         var accumulator = [Double](repeating: 0, count: columns)
         var touched: [Int] = []
         var mark = [Bool](repeating: false, count: columns)
-        let out = w.map { entries -> [(Int, Double)] in
+        var total = 0
+        var out: [[(Int, Double)]] = []
+        out.reserveCapacity(w.count)
+        for entries in w {
             for (k, x) in entries where x != 0 {
                 for (c, y) in rows[k] {
                     if !mark[c] { mark[c] = true; touched.append(c) }
                     accumulator[c] += x * y
                 }
             }
-            defer {
-                for c in touched { accumulator[c] = 0; mark[c] = false }
-                touched.removeAll(keepingCapacity: true)
-            }
-            return touched.sorted().map { ($0, accumulator[$0]) }
+            out.append(touched.sorted().map { ($0, accumulator[$0]) })
+            total += touched.count
+            for c in touched { accumulator[c] = 0; mark[c] = false }
+            touched.removeAll(keepingCapacity: true)
+            if total > maximumEntries { return nil }
         }
         return Path(source: source, columns: columns, rows: out)
     }
@@ -121,10 +125,15 @@ struct Signal {
     var bias: [Double]
     var size: Int { bias.count }
 
-    /// `W · self + b`.
-    func applying(_ w: [[(Int, Double)]], bias b: [Double]?, shape: [Int]) -> Signal {
+    /// `W · self + b`; nil when a composed map grows beyond `maximumEntries`.
+    func applying(_ w: [[(Int, Double)]], bias b: [Double]?, shape: [Int]) -> Signal? {
         let bias = w.enumerated().map { r, entries in entries.reduce(b?[r] ?? 0) { $0 + $1.1 * self.bias[$1.0] } }
-        return Signal(shape: shape, paths: paths.map { $0.applying(w) }, bias: bias)
+        var composed: [Path] = []
+        for p in paths {
+            guard let q = p.applying(w) else { return nil }
+            composed.append(q)
+        }
+        return Signal(shape: shape, paths: composed, bias: bias)
     }
 }
 
@@ -219,15 +228,22 @@ private struct Builder {
     private func populationShape(_ n: NIRNode) throws(NIRError) -> [Int] {
         if n.type == "Input" {
             let (_, shape) = try n.numbers(n.has("shape") ? "shape" : "input_type")
-            guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 && $0 < 1e9 }) else { throw n.error("shape", "must list positive sizes, got \(shape)") }
+            guard !shape.isEmpty, shape.allSatisfy({ $0 >= 1 && $0 <= 1e15 && $0 == $0.rounded() }) else {
+                throw n.error("shape", "must list whole sizes of at least 1, got \(shape)")
+            }
             let dims = shape.map { Int($0) }
-            guard dims.reduce(1, *) <= HDF5Tree.maximumElements else { throw n.error("shape", "\(dims) is too large") }
+            guard let count = elementCount(dims), count <= maximumPopulation else {
+                throw n.error("shape", "\(dims) is too large to run (at most \(maximumPopulation) values)")
+            }
             return dims
         }
         var best: [Int] = [1]
         for f in ["tau", "tau_mem", "tau_syn", "r", "v_threshold", "threshold", "v_leak", "delay"] where n.has(f) {
             let (shape, values) = try n.numbers(f)
             if values.count > best.reduce(1, *) { best = shape }
+        }
+        guard best.reduce(1, *) <= maximumPopulation else {
+            throw n.error(nil, "\(best) neurons are too many to run (at most \(maximumPopulation))")
         }
         return best
     }

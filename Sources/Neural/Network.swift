@@ -75,6 +75,11 @@ public final class Network {
                     throw NetworkBuildError("population '\(p.name)': \(problems.joined(separator: "; "))")
                 }
                 if layer.kind == .delay {
+                    // The line holds (longest delay + 1) steps of every element.
+                    let longest = (layer.delay.max() ?? 0) / dt
+                    guard (longest.rounded() + 1) * Double(p.size) <= Double(1 << 28) else {
+                        throw NetworkBuildError("population '\(p.name)': a delay of \(layer.delay.max()!) ms over \(p.size) elements needs more than 2^28 stored values; too large to run")
+                    }
                     built.append(DelayLayer(name: p.name, size: p.size, spec: layer, dt: dt))
                 } else {
                     built.append(LayerPopulation(name: p.name, size: p.size, spec: layer, dt: dt))
