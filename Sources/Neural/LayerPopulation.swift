@@ -25,7 +25,36 @@ extension WithoutProjections {
 /// A population fed by ``LayerInput``s, connected once every population is built.
 protocol LayerBinding: WithoutProjections {
     var spec: LayerSpec { get }
-    func bind(_ sources: [any PopulationDynamics])
+    var inputSum: LayerInputSum { get }
+}
+
+extension LayerBinding {
+    /// Connects the inputs to their sources once every population is built.
+    func bind(_ sources: [any PopulationDynamics]) { inputSum.bind(spec.inputs, sources: sources, size: size) }
+}
+
+/// A layer's input in this step, `Σ W·x + b` over its ``LayerInput``s.
+final class LayerInputSum {
+    let values: StateBuffer<Float>
+    private let bias: StateBuffer<Float>
+    private var inputs: [DenseInput] = []
+
+    init(_ inputs: [LayerInput], size: Int) {
+        values = StateBuffer(count: size, filling: 0)
+        bias = StateBuffer(count: size, filling: 0)
+        for q in inputs where !q.bias.isEmpty { for j in 0..<size { bias[j] += q.bias[j] } }
+    }
+
+    func bind(_ specs: [LayerInput], sources: [any PopulationDynamics], size: Int) {
+        inputs = zip(specs, sources).map { DenseInput(spec: $0, source: $1, targetSize: size) }
+    }
+
+    /// Sums the sources' outputs as they are now into `values`.
+    @inline(__always)
+    func compute() {
+        values.base.update(from: bias.base, count: values.count)
+        for k in inputs.indices { inputs[k].add(into: values.base) }
+    }
 }
 
 final class LayerPopulation: LayerBinding {
@@ -41,14 +70,11 @@ final class LayerPopulation: LayerBinding {
     private let pending: StateBuffer<Float>
     /// All ones where last step's spike replaces this step's update (`to_v_reset_next_step`).
     private let held: StateBuffer<Int32>
-    /// This step's input `Σ W·x + b`.
-    private let input: StateBuffer<Float>
+    let inputSum: LayerInputSum
     /// Spikes as 0/1, or `v` for kinds without spikes: what layers downstream read.
     let output: StateBuffer<Float>
-    private let bias: StateBuffer<Float>
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
-    private var inputs: [DenseInput] = []
 
     init(name: String, size: Int, spec: LayerSpec, dt: Double) {
         self.name = name
@@ -81,28 +107,20 @@ final class LayerPopulation: LayerBinding {
         i = StateBuffer(count: size, filling: 0)
         pending = StateBuffer(count: size, filling: 0)
         held = StateBuffer(count: size, filling: 0)
-        input = StateBuffer(count: size, filling: 0)
+        inputSum = LayerInputSum(spec.inputs, size: size)
         output = StateBuffer(count: size, filling: 0)
-        bias = StateBuffer(count: size, filling: 0)
-        for q in spec.inputs where !q.bias.isEmpty { for j in 0..<size { bias[j] += q.bias[j] } }
         spikeIndices = StateBuffer(count: size, filling: 0)
-    }
-
-    /// Connects the inputs to their sources once every population is built.
-    func bind(_ sources: [any PopulationDynamics]) {
-        inputs = zip(spec.inputs, sources).map { DenseInput(spec: $0, source: $1, targetSize: size) }
     }
 
     var spikes: SpikeList { SpikeList(indices: UnsafePointer(spikeIndices.base), count: spikeCount) }
     var analogOutput: UnsafePointer<Float>? { spec.kind.spikes ? nil : UnsafePointer(output.base) }
 
     func updateAndThreshold(step: Int64) {
-        input.base.update(from: bias.base, count: input.count)
-        for k in inputs.indices { inputs[k].add(into: input.base) }
+        inputSum.compute()
         let raw = { (b: StateBuffer<Float>) in UnsafeMutableRawPointer(b.base) }
         let (dsp, csp, dmp, bmp, cmp) = (raw(ds), raw(cs), raw(dm), raw(bm), raw(cm))
         let (thp, amp, vp, ip, pp) = (raw(threshold), raw(resetAmount), raw(v), raw(i), raw(pending))
-        let (inp, outp, rvp, hp) = (raw(input), raw(output), raw(resetValue), UnsafeMutableRawPointer(held.base))
+        let (inp, outp, rvp, hp) = (raw(inputSum.values), raw(output), raw(resetValue), UnsafeMutableRawPointer(held.base))
         let spiking = spec.kind.spikes, resetsToValue = spec.reset == .toReset, holds = spec.reset == .toResetNextStep
         let one = unsafeBitCast(FloatLanes(repeating: 1), to: IntLanes.self)
         let out = spikeIndices.base
@@ -155,7 +173,7 @@ final class LayerPopulation: LayerBinding {
     }
 
     func restoreInitialState() {
-        for b in [v, i, pending, input, output] { b.fill(0) }
+        for b in [v, i, pending, inputSum.values, output] { b.fill(0) }
         held.fill(0)
         spikeCount = 0
     }
@@ -248,11 +266,9 @@ final class DelayLayer: LayerBinding {
     private let steps: [Int]
     private let ring: StateBuffer<Float>
     private let length: Int
-    private let input: StateBuffer<Float>
-    private let bias: StateBuffer<Float>
+    let inputSum: LayerInputSum
     let output: StateBuffer<Float>
     private let noSpikes: StateBuffer<UInt32>
-    private var inputs: [DenseInput] = []
 
     init(name: String, size: Int, spec: LayerSpec, dt: Double) {
         self.name = name
@@ -260,24 +276,18 @@ final class DelayLayer: LayerBinding {
         self.spec = spec
         steps = spec.delay.map { Int(($0 / dt).rounded()) }
         length = (steps.max() ?? 0) + 1
-        input = StateBuffer(count: size, filling: 0)
-        ring = StateBuffer(count: input.count * length, filling: 0)
-        bias = StateBuffer(count: size, filling: 0)
-        for q in spec.inputs where !q.bias.isEmpty { for j in 0..<size { bias[j] += q.bias[j] } }
+        inputSum = LayerInputSum(spec.inputs, size: size)
+        ring = StateBuffer(count: inputSum.values.count * length, filling: 0)
         output = StateBuffer(count: size, filling: 0)
         noSpikes = StateBuffer(count: 1, filling: 0)
-    }
-
-    func bind(_ sources: [any PopulationDynamics]) {
-        inputs = zip(spec.inputs, sources).map { DenseInput(spec: $0, source: $1, targetSize: size) }
     }
 
     var spikes: SpikeList { SpikeList(indices: UnsafePointer(noSpikes.base), count: 0) }
     var analogOutput: UnsafePointer<Float>? { UnsafePointer(output.base) }
 
     func updateAndThreshold(step: Int64) {
-        input.base.update(from: bias.base, count: input.count)
-        for k in inputs.indices { inputs[k].add(into: input.base) }
+        inputSum.compute()
+        let input = inputSum.values
         let width = input.count
         let now = Int(step % Int64(length))
         (ring.base + now * width).update(from: input.base, count: width)
@@ -294,7 +304,7 @@ final class DelayLayer: LayerBinding {
     }
     func restoreInitialState() {
         ring.fill(0)
-        input.fill(0)
+        inputSum.values.fill(0)
         output.fill(0)
     }
 }

@@ -79,20 +79,12 @@ struct Convert: ParsableCommand {
         if out.hasSuffix(".nir") {
             do { try NIRExport.write(converted.network, to: out) } catch { throw CommandError("\(error)") }
         } else {
-            let url = URL(fileURLWithPath: out)
             let header = """
-            Converted from \(url.lastPathComponent == out ? model : URL(fileURLWithPath: model).lastPathComponent) by `spikeloop convert` (docs/conversion.md):
+            Converted from \(URL(fileURLWithPath: model).lastPathComponent) by `spikeloop convert` (docs/conversion.md):
             IF neurons with reset by subtraction, weights normalised by the \(percentile)th percentile of \(count) calibration samples.
             Input: population input (\(converted.inputShape.reduce(1, *)) values, shape \(converted.inputShape)); output: population \(converted.output) (\(r.rawValue)).
             """
-            let written = try LayerFileWriter.write(converted.network, stem: url.deletingPathExtension().lastPathComponent, header: header)
-            let folder = url.deletingLastPathComponent()
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            for file in written.files {
-                let path = folder.appendingPathComponent(file.name).path
-                guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes)) else { throw CommandError("cannot write '\(path)'") }
-            }
-            try writeFile(out, written.yaml)
+            _ = try writeLayerFile(converted.network, to: out, header: header)
         }
         print("wrote \(out): input \(converted.inputShape), output population \(converted.output) (\(r.rawValue))")
         for (layer, lambda) in converted.scales { print("  \(layer): λ = \(String(format: "%.4g", lambda))") }

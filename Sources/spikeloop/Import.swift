@@ -45,33 +45,30 @@ struct Import: ParsableCommand {
         let step = try dt.map { try cliQuantity($0, .time, option: "--dt") }
         if let step, !(step > 0) { throw ValidationError("--dt must be positive") }
         let options = try nirOptions(dt: step, reset: reset, conventions: conventions, inputs: inputs)
-        let bytes: [UInt8]
-        do { bytes = try readRegularFile(model, limit: NIRImport.maximumFileSize) } catch {
-            throw CommandError("cannot read the NIR file '\(model)': \(error)")
-        }
-        let imported: NIRImport
-        do { imported = try NIRImport(bytes: bytes, path: model, options: options) } catch {
-            throw CommandError("the NIR file is not valid; nothing was written.\n" + error.description)
-        }
-        let url = URL(fileURLWithPath: out)
-        let stem = url.deletingPathExtension().lastPathComponent
+        let imported = try importNIR(model, options: options, refused: "nothing was written")
         let outputs = imported.outputs.map { "\($0.node) -> population \($0.population)" }.joined(separator: ", ")
         let header = """
         Imported from \(URL(fileURLWithPath: model).lastPathComponent) by `spikeloop import` (docs/nir.md):
         conventions \(options.conventions.rawValue), reset \(options.reset?.rawValue ?? "as the file says (default to_v_reset)"), inputs \(options.inputs.rawValue).
         Inputs: \(imported.inputs.joined(separator: ", ")); outputs: \(outputs).
         """
-        let written = try LayerFileWriter.write(imported.network, stem: stem, header: header)
-        let folder = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for file in written.files {
-            let path = folder.appendingPathComponent(file.name).path
-            guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes)) else {
-                throw CommandError("cannot write '\(path)'")
-            }
-        }
-        try writeFile(out, written.yaml)
+        let files = try writeLayerFile(imported.network, to: out, header: header)
         print("wrote \(out) (\(imported.network.populations.count) populations)"
-              + (written.files.isEmpty ? "" : " and \(written.files.count) .npy file\(written.files.count == 1 ? "" : "s") beside it"))
+              + (files == 0 ? "" : " and \(files) .npy file\(files == 1 ? "" : "s") beside it"))
     }
+}
+
+/// Writes a network of layers as the network file `out` with its `.npy`
+/// weights beside it (`LayerFileWriter`); returns how many `.npy` files.
+func writeLayerFile(_ spec: NetworkSpec, to out: String, header: String) throws -> Int {
+    let url = URL(fileURLWithPath: out)
+    let written = try LayerFileWriter.write(spec, stem: url.deletingPathExtension().lastPathComponent, header: header)
+    let folder = url.deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for file in written.files {
+        let path = folder.appendingPathComponent(file.name).path
+        guard FileManager.default.createFile(atPath: path, contents: Data(file.bytes)) else { throw CommandError("cannot write '\(path)'") }
+    }
+    try writeFile(out, written.yaml)
+    return written.files.count
 }

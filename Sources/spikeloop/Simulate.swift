@@ -198,18 +198,21 @@ func nirOptions(dt: Double?, reset: String?, conventions: String?, inputs: Strin
     return options
 }
 
+/// Reads and imports the NIR file `path`; `refused` says what did not happen ("nothing was run").
+func importNIR(_ path: String, options: NIRImport.Options, refused: String) throws -> NIRImport {
+    let bytes: [UInt8]
+    do { bytes = try readRegularFile(path, limit: NIRImport.maximumFileSize) } catch {
+        throw CommandError("cannot read the NIR file '\(path)': \(error)")
+    }
+    do { return try NIRImport(bytes: bytes, path: path, options: options) } catch {
+        throw CommandError("the NIR file is not valid; \(refused).\n" + error.description)
+    }
+}
+
 func loadNetwork(_ path: String, reset: String? = nil, conventions: String? = nil, dt: Double? = nil) throws -> NetworkSpec {
     if path.hasSuffix(".nir") {
         let options = try nirOptions(dt: dt, reset: reset, conventions: conventions)
-        let bytes: [UInt8]
-        do { bytes = try readRegularFile(path, limit: NIRImport.maximumFileSize) } catch {
-            throw CommandError("cannot read the NIR file '\(path)': \(error)")
-        }
-        do {
-            return try NIRImport(bytes: bytes, path: path, options: options).network
-        } catch {
-            throw CommandError("the NIR file is not valid; nothing was run.\n" + error.description)
-        }
+        return try importNIR(path, options: options, refused: "nothing was run").network
     }
     if reset != nil || conventions != nil { throw ValidationError("--reset and --conventions apply to NIR graphs (.nir) only") }
     do {
