@@ -33,6 +33,17 @@ public struct ANNConversion: Sendable {
         public var readout: Readout = .spikes
         /// ms, for the `leaky` readout.
         public var readoutTau: Double = 1
+        /// Each IF neuron's `v` at the start, as a fraction of its threshold.
+        /// From 0 an IF neuron's spike count after `t` steps is the floor of
+        /// `t·a` for a rate `a`; from ½ it is `t·a` rounded, which halves the
+        /// expected error at every `t` (Bu et al. 2022, "Optimal ANN-SNN
+        /// conversion for high-accuracy and ultra-low-latency SNNs").
+        public var initialMembrane: Double = 0.5
+        /// Hz: the input becomes a `poisson` population that a value `x` drives
+        /// at `x · inputRate` (a rate encoder's output), and the first layers'
+        /// weights are divided by `inputRate · dt`, a spike's expected count
+        /// per step at `x = 1`; nil: analog input (current into the first layer).
+        public var inputRate: Double?
         public init() {}
     }
 
@@ -69,7 +80,32 @@ public struct ANNConversion: Sendable {
         }
         scales = try Self.normalise(&imported.network, calibration: calibration, percentile: options.percentile,
                                     output: output, readout: options.readout, file: path)
+        Self.shape(&imported.network, options: options)
         network = imported.network
+    }
+
+    /// What the normalised network starts from, and how its input arrives.
+    static func shape(_ spec: inout NetworkSpec, options: Options) {
+        let inputs = Set(spec.populations.filter { $0.model == .analogInput }.map(\.name))
+        let perSpike = options.inputRate.map { 1 / ($0 * spec.dt / 1000) }
+        for k in spec.populations.indices {
+            switch spec.populations[k].model {
+            case .analogInput where perSpike != nil:
+                spec.populations[k].model = .poisson(rates: .constant(0))
+            case .layer(var l):
+                if l.kind == .integrateAndFire && options.initialMembrane != 0 {
+                    l.vInitial = l.vThreshold.map { $0 * options.initialMembrane }
+                }
+                if let perSpike {
+                    for j in l.inputs.indices where inputs.contains(l.inputs[j].source) {
+                        l.inputs[j].weights = l.inputs[j].weights.map { $0 * Float(perSpike) }
+                    }
+                }
+                spec.populations[k].model = .layer(l)
+            default:
+                break
+            }
+        }
     }
 
     /// The ANN's activations, layer by layer (each layer a ReLU of its inputs,

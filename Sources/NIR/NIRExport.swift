@@ -32,7 +32,8 @@ public enum NIRExport {
         }
         for p in spec.populations {
             switch p.model {
-            case .analogInput, .input:
+            case .analogInput, .input, .poisson:
+                // A poisson input is a converted network's rate-coded input: its rates are the encoder's.
                 nodes.append((p.name, "Input", [("shape", .integers([p.size]))]))
             case .layer(let l):
                 if l.kind == .identity {
@@ -40,9 +41,11 @@ public enum NIRExport {
                     nodes.append((p.name, "Output", [("shape", .integers([p.size]))]))
                 } else {
                     var fields = try parameters(l, population: p.name, file: path)
-                    if l.kind.spikes && l.kind != .threshold && l.reset != .toReset {
-                        fields.append(("metadata", .group([("reset", .string(l.reset.rawValue))])))
-                    }
+                    // What NIR has no field for; other importers ignore it (docs/nir.md).
+                    var metadata: [(String, Field)] = []
+                    if l.kind.spikes && l.kind != .threshold && l.reset != .toReset { metadata.append(("reset", .string(l.reset.rawValue))) }
+                    if !l.vInitial.isEmpty { metadata.append(("v_initial", .floats(shape: [p.size], values: l.vInitial))) }
+                    if !metadata.isEmpty { fields.append(("metadata", .group(metadata))) }
                     nodes.append((p.name, type(of: l.kind), fields))
                 }
                 for (k, input) in l.inputs.enumerated() {
@@ -153,7 +156,7 @@ public enum NIRExport {
         try write(top, "nodes", .group(nodes.map { ($0.name, .group([("type", .string($0.type))] + $0.fields)) }), at: "/node/nodes")
         // Edges: an [n, 2] array of names.
         let flat = edges.flatMap { [$0.0, $0.1] }
-        var storage = flat.map { strdup($0) }
+        let storage = flat.map { strdup($0) }
         defer { storage.forEach { free($0) } }
         var pointers: [UnsafePointer<CChar>?] = storage.map { $0.map { UnsafePointer<CChar>($0) } }
         guard chdf5_write_strings(top, "edges", &pointers, [UInt64(edges.count), 2], 2) == 0 else { throw fail("/node/edges") }

@@ -376,6 +376,8 @@ private struct Builder {
         } else {
             spec.reset = try n.resetFromMetadata() ?? .toReset
         }
+        spec.vInitial = try n.initialMembraneFromMetadata(size: size)
+        if !spec.vInitial.isEmpty && !spec.kind.hasMembrane { throw n.error("metadata/v_initial", "a \(n.type) node has no membrane") }
         spec.inputs = layerInputs(input)
         if spec.inputs.isEmpty { throw n.error(nil, "nothing feeds this layer") }
         return spec
@@ -383,6 +385,16 @@ private struct Builder {
 }
 
 extension NIRNode {
+    /// `metadata/v_initial` (spikeloop's export writes it where `v` does not start at 0); empty when absent.
+    func initialMembraneFromMetadata(size: Int) throws(NIRError) -> [Double] {
+        guard case .group(let metadata)? = fields["metadata"], let field = metadata["v_initial"] else { return [] }
+        guard case .numbers(let shape, let values) = field, values.count == size || values.count == 1 else {
+            throw error("metadata/v_initial", "must be one number or one per neuron (\(size))")
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) { throw error("metadata/v_initial", "element \(bad) of shape \(shape) is \(values[bad]); must be finite") }
+        return values.count == size ? values : Array(repeating: values[0], count: size)
+    }
+
     /// `metadata/reset`, as spikeloop's export writes it.
     func resetFromMetadata() throws(NIRError) -> LayerSpec.Reset? {
         guard case .group(let metadata)? = fields["metadata"], case .strings(_, let values)? = metadata["reset"],

@@ -6,7 +6,7 @@ import Neural
 /// except times, which carry units; weights are inline rows or `.npy` files
 /// beside the network file.
 extension NetworkFile {
-    static let layerKeys = ["kind", "reset", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in", "delay"]
+    static let layerKeys = ["kind", "reset", "tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in", "delay", "v_initial"]
 
     static func layer(name: String, size: Int, params paramsEntry: Entry?, inputs inputsEntry: Entry?, item: Entry,
                       _ r: DocumentReader) -> PopulationSpec? {
@@ -46,7 +46,8 @@ extension NetworkFile {
         spec.tauMem = values("tau_mem", .time, required: kind.leaks)
         spec.tauSyn = values("tau_syn", .time, required: kind.hasCurrent)
         spec.wIn = kind.hasCurrent ? (p["w_in"] == nil ? Array(repeating: 1, count: size) : values("w_in", nil, required: true)) : []
-        spec.r = ![.threshold, .identity, .delay].contains(kind) ? values("r", nil, required: true) : []
+        spec.r = kind.hasMembrane ? values("r", nil, required: true) : []
+        spec.vInitial = kind.hasMembrane && p["v_initial"] != nil ? values("v_initial", nil, required: true) : []
         spec.vLeak = kind.leaks ? (p["v_leak"] == nil ? Array(repeating: 0, count: size) : values("v_leak", nil, required: true)) : []
         spec.vThreshold = kind.spikes ? values("v_threshold", nil, required: true) : []
         spec.vReset = kind.spikes && kind != .threshold ? (p["v_reset"] == nil ? Array(repeating: 0, count: size) : values("v_reset", nil, required: true)) : []
@@ -56,7 +57,7 @@ extension NetworkFile {
             case "kind", "reset": return false
             case "tau_mem", "v_leak": return !kind.leaks
             case "tau_syn", "w_in": return !kind.hasCurrent
-            case "r": return [.threshold, .identity, .delay].contains(kind)
+            case "r", "v_initial": return !kind.hasMembrane
             case "v_threshold": return !kind.spikes
             case "v_reset": return !kind.spikes || kind == .threshold
             case "delay": return kind != .delay

@@ -21,12 +21,15 @@ public enum LayerFileWriter {
                 y += "    model: analog_input\n    size: \(p.size)\n"
             case .input:
                 y += "    model: input\n    size: \(p.size)\n"
+            case .poisson(.constant(let hz)):
+                // A rate-coded input: the encoder sets the rates.
+                y += "    model: poisson\n    size: \(p.size)\n    params: {rate: \(number(hz)) Hz}\n"
             case .layer(let l):
                 y += "    model: layer\n    size: \(p.size)\n    params:\n      kind: \(l.kind.rawValue)\n"
                 if l.kind.spikes && l.kind != .threshold { y += "      reset: \(l.reset.rawValue)\n" }
                 for (key, values, unit) in [("tau_mem", l.tauMem, " ms"), ("tau_syn", l.tauSyn, " ms"), ("r", l.r, ""),
                                             ("v_leak", l.vLeak, ""), ("v_threshold", l.vThreshold, ""), ("v_reset", l.vReset, ""),
-                                            ("w_in", l.wIn, ""), ("delay", l.delay, " ms")] where !values.isEmpty {
+                                            ("w_in", l.wIn, ""), ("delay", l.delay, " ms"), ("v_initial", l.vInitial, "")] where !values.isEmpty {
                     y += "      \(key): " + (Set(values).count == 1 ? number(values[0]) + unit : "[" + values.map { number($0) + unit }.joined(separator: ", ") + "]") + "\n"
                 }
                 y += "    inputs:\n"

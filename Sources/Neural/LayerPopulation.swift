@@ -103,7 +103,7 @@ final class LayerPopulation: LayerBinding {
         let resets = kind.spikes && kind != .threshold
         resetValue = buffer { resets ? spec.vReset[$0] : 0 }
         resetAmount = buffer { resets && spec.reset == .subtract ? spec.vThreshold[$0] - spec.vReset[$0] : 0 }
-        v = StateBuffer(count: size, filling: 0)
+        v = buffer { spec.vInitial.isEmpty ? 0 : spec.vInitial[$0] }
         i = StateBuffer(count: size, filling: 0)
         pending = StateBuffer(count: size, filling: 0)
         held = StateBuffer(count: size, filling: 0)
@@ -173,7 +173,8 @@ final class LayerPopulation: LayerBinding {
     }
 
     func restoreInitialState() {
-        for b in [v, i, pending, inputSum.values, output] { b.fill(0) }
+        for b in [i, pending, inputSum.values, output] { b.fill(0) }
+        for j in 0..<size { v[j] = spec.vInitial.isEmpty ? 0 : Float(spec.vInitial[j]) }
         held.fill(0)
         spikeCount = 0
     }

@@ -42,6 +42,8 @@ public struct LayerSpec: Sendable, Equatable {
         public var spikes: Bool { [.lif, .cubaLIF, .integrateAndFire, .threshold].contains(self) }
         public var hasCurrent: Bool { self == .cubaLIF || self == .cubaLI }
         public var leaks: Bool { [.lif, .cubaLIF, .leakyIntegrator, .cubaLI].contains(self) }
+        /// Kinds whose `v` is state carried from step to step.
+        public var hasMembrane: Bool { ![.threshold, .identity, .delay].contains(self) }
     }
 
     /// What a spike does to `v`.
@@ -68,13 +70,19 @@ public struct LayerSpec: Sendable, Equatable {
     public var wIn: [Double]
     /// ms, one per element (`delay` kind); rounded to whole steps.
     public var delay: [Double]
+    /// `v` at the start and after each reset of the network's state, one per
+    /// neuron; empty: 0, as the training frameworks start. A converted IF layer
+    /// starts at half its threshold, so that spike counts round instead of
+    /// truncating (docs/conversion.md).
+    public var vInitial: [Double]
     public var reset: Reset
     public var inputs: [LayerInput]
 
     public init(kind: Kind, tauMem: [Double] = [], tauSyn: [Double] = [], r: [Double] = [],
                 vLeak: [Double] = [], vThreshold: [Double] = [], vReset: [Double] = [], wIn: [Double] = [],
-                delay: [Double] = [], reset: Reset = .toReset, inputs: [LayerInput] = []) {
+                delay: [Double] = [], vInitial: [Double] = [], reset: Reset = .toReset, inputs: [LayerInput] = []) {
         self.delay = delay
+        self.vInitial = vInitial
         self.kind = kind
         self.tauMem = tauMem
         self.tauSyn = tauSyn
@@ -100,12 +108,15 @@ public struct LayerSpec: Sendable, Equatable {
         }
         if kind.leaks { need(tauMem, "tau_mem", positive: true); need(vLeak, "v_leak") }
         if kind.hasCurrent { need(tauSyn, "tau_syn", positive: true); need(wIn, "w_in") }
-        if ![.threshold, .identity, .delay].contains(kind) { need(r, "r") }
+        if kind.hasMembrane { need(r, "r") }
         if kind == .delay {
             need(delay, "delay")
             if let bad = delay.firstIndex(where: { $0 < 0 }) { found.append("delay[\(bad)] = \(delay[bad]): must not be negative") }
         }
         if kind.spikes { need(vThreshold, "v_threshold") }
+        if !vInitial.isEmpty {
+            if kind.hasMembrane { need(vInitial, "v_initial") } else { found.append("v_initial: a \(kind.rawValue) layer has no membrane") }
+        }
         if kind.spikes && kind != .threshold { need(vReset, "v_reset") }
         for input in inputs { found += input.problems(size: size) }
         return found

@@ -44,6 +44,12 @@ struct Convert: ParsableCommand {
     @Option(help: "The step, with a unit (default 0.1ms).")
     var dt: String?
 
+    @Option(name: .customLong("initial-membrane"), help: "Each IF neuron's v at the start and after each reset, as a fraction of its threshold: 0.5 rounds spike counts instead of truncating them (0 as Sinabs and snntoolbox start).")
+    var initialMembrane: Double = 0.5
+
+    @Option(name: .customLong("input-rate"), help: "Rate-code the input: it becomes a poisson population that a value x drives at x times this rate (a rate encoder's output, e.g. 2000Hz), and the first layer's weights are divided by rate·dt. Default: analog input (current into the first layer).")
+    var inputRate: String?
+
     func run() throws {
         guard out.hasSuffix(".yaml") || out.hasSuffix(".yml") || out.hasSuffix(".nir") else {
             throw ValidationError("--out '\(out)': give a .yaml network file or a .nir graph")
@@ -55,6 +61,10 @@ struct Convert: ParsableCommand {
             throw ValidationError("--readout '\(readout)': valid: \(ANNConversion.Readout.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         options.readout = r
+        guard initialMembrane.isFinite, initialMembrane >= 0, initialMembrane < 1 else {
+            throw ValidationError("--initial-membrane must be in [0, 1): a fraction of the threshold")
+        }
+        options.initialMembrane = initialMembrane
         if let readoutTau {
             options.readoutTau = try cliQuantity(readoutTau, .time, option: "--readout-tau")
             guard options.readoutTau > 0 else { throw ValidationError("--readout-tau must be positive") }
@@ -62,6 +72,13 @@ struct Convert: ParsableCommand {
         if let dt {
             options.dt = try cliQuantity(dt, .time, option: "--dt")
             guard options.dt > 0 else { throw ValidationError("--dt must be positive") }
+        }
+        if let inputRate {
+            let hz = try cliQuantity(inputRate, .rate, option: "--input-rate")
+            guard hz > 0, hz * options.dt / 1000 <= 1 else {
+                throw ValidationError("--input-rate must be positive and at most one spike per step (\(formatMs(1000 / options.dt)) Hz at dt \(formatMs(options.dt)) ms)")
+            }
+            options.inputRate = hz
         }
         let bytes: [UInt8]
         do { bytes = try readRegularFile(model, limit: 1 << 30) } catch { throw CommandError("cannot read '\(model)': \(error)") }

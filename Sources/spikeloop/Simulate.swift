@@ -24,7 +24,7 @@ struct Simulate: ParsableCommand {
     @Argument(help: "The network description file (YAML), or a NIR graph (.nir).")
     var network: String
 
-    @Option(name: .customLong("input-values"), help: "Drive analog inputs from this CSV file: a header of POP:INDEX columns, then one row per step (the last row holds after the file ends).")
+    @Option(name: .customLong("input-values"), help: "Drive inputs from this CSV file: a header of POP:INDEX columns, then one row per step (the last row holds after the file ends). Values of analog_input populations, currents (nA) of lif populations, rates (Hz) of poisson populations.")
     var inputValues: String?
 
     @Option(name: .customLong("reset-every"), help: "Restore the network's initial state every DURATION (e.g. 2ms): one sample per window, as a classifier is evaluated. Times in the output still count from the start.")
@@ -250,9 +250,15 @@ func writeFile(_ path: String, _ text: String) throws {
     }
 }
 
-/// Values for analog inputs, step by step, from a CSV file (`--input-values`).
+/// Values for analog inputs, currents and Poisson rates, step by step, from a
+/// CSV file (`--input-values`).
 struct InputValues {
-    let columns: [(input: CurrentInput, neuron: Int)]
+    enum Target {
+        case value(CurrentInput)
+        case rate(RateInput)
+        var size: Int { switch self { case .value(let c): c.size; case .rate(let r): r.size } }
+    }
+    let columns: [(target: Target, neuron: Int)]
     let rows: [[Float]]
 
     init(path: String, network: Network) throws {
@@ -263,19 +269,25 @@ struct InputValues {
         var lines = text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
         guard !lines.isEmpty else { throw CommandError("--input-values \(path): empty; the first line names the columns (POP:INDEX)") }
         let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        columns = try header.map { name in
+        let targets = try header.map { name in
             let parts = name.split(separator: ":")
             guard parts.count == 2, let index = network.populationIndex(named: String(parts[0])), let neuron = Int(parts[1]) else {
                 throw CommandError("--input-values \(path): column '\(name)' is not POP:INDEX of a population of the network")
             }
-            guard let input = network.currentInput(population: index) else {
-                throw CommandError("--input-values \(path): column '\(name)': '\(parts[0])' takes no values (an analog_input or lif population does)")
+            let target: Target
+            if let input = network.currentInput(population: index) {
+                target = .value(input)
+            } else if let input = network.rateInput(population: index) {
+                target = .rate(input)
+            } else {
+                throw CommandError("--input-values \(path): column '\(name)': '\(parts[0])' takes no values (an analog_input, lif or poisson population does)")
             }
-            guard neuron >= 0, neuron < input.size else {
-                throw CommandError("--input-values \(path): column '\(name)': index must be in 0..<\(input.size)")
+            guard neuron >= 0, neuron < target.size else {
+                throw CommandError("--input-values \(path): column '\(name)': index must be in 0..<\(target.size)")
             }
-            return (input, neuron)
+            return (target: target, neuron: neuron)
         }
+        columns = targets
         rows = try lines.enumerated().map { (k, line) in
             let cells = line.split(separator: ",", omittingEmptySubsequences: false)
             guard cells.count == header.count else {
@@ -284,6 +296,9 @@ struct InputValues {
             return try cells.enumerated().map { (c, cell) in
                 guard let x = Float(cell.trimmingCharacters(in: .whitespaces)), x.isFinite else {
                     throw CommandError("--input-values \(path): line \(k + 2), column '\(header[c])': '\(cell)' is not a finite number")
+                }
+                if case .rate = targets[c].target, x < 0 {
+                    throw CommandError("--input-values \(path): line \(k + 2), column '\(header[c])': rate \(cell) Hz is negative")
                 }
                 return x
             }
@@ -294,6 +309,11 @@ struct InputValues {
     func apply(step: Int) {
         guard !rows.isEmpty else { return }
         let row = rows[min(step, rows.count - 1)]
-        for (c, column) in columns.enumerated() { column.input.set(column.neuron, nanoamps: row[c]) }
+        for (c, column) in columns.enumerated() {
+            switch column.target {
+            case .value(let input): input.set(column.neuron, nanoamps: row[c])
+            case .rate(let input): input.set(column.neuron, hertz: row[c])
+            }
+        }
     }
 }

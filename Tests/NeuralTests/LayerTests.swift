@@ -79,6 +79,25 @@ import Testing
         #expect(fired == [1, 0, 1, 0])
     }
 
+    @Test func vStartsAtVInitialAndReturnsThereOnReset() throws {
+        // IF, r·dt = 1 (r = 1/dt in s), input 0.3 from v0 = 0.5: 0.8, 1.1 (spike), 0.4; reset → 0.5 + 0.3 = 0.8 again
+        let net = try network(LayerSpec(kind: .integrateAndFire, r: [10_000], vThreshold: [1], vReset: [0], vInitial: [0.5],
+                                        reset: .subtract, inputs: [LayerInput(source: "x", dense: [1], sourceSize: 1)]))
+        #expect(net.value(population: 1, variable: "v", neuron: 0) == 0.5)
+        try #require(net.currentInput(population: 0)).set(0, nanoamps: 0.3)
+        var trace: [Float] = []
+        for _ in 0..<3 {
+            net.step()
+            trace.append(net.value(population: 1, variable: "v", neuron: 0)!)
+        }
+        #expect(trace.map { ($0 * 1000).rounded() / 1000 } == [0.8, 1.1, 0.4])
+        net.restoreInitialState()
+        #expect(net.value(population: 1, variable: "v", neuron: 0) == 0.5)
+        try #require(net.currentInput(population: 0)).set(0, nanoamps: 0.3)
+        net.step()
+        #expect((net.value(population: 1, variable: "v", neuron: 0)! * 1000).rounded() / 1000 == 0.8)
+    }
+
     @Test func badLayersAreRefusedWithTheField() throws {
         #expect(throws: NetworkBuildError.self) {
             try network(LayerSpec(kind: .lif, tauMem: [-1], r: [1], vLeak: [0], vThreshold: [1], vReset: [0],
@@ -90,6 +109,13 @@ import Testing
             Issue.record("an input from a missing population was accepted")
         } catch {
             #expect("\(error)".contains("input from 'nowhere', which is no population"))
+        }
+        do {
+            _ = try network(LayerSpec(kind: .threshold, vThreshold: [1], vInitial: [0.5],
+                                      inputs: [LayerInput(source: "x", dense: [1], sourceSize: 1)]))
+            Issue.record("v_initial on a layer without membrane was accepted")
+        } catch {
+            #expect("\(error)".contains("v_initial: a threshold layer has no membrane"))
         }
     }
 }

@@ -88,3 +88,109 @@ def test_truncated_and_foreign_files_are_refused(tmp_path):
     result = subprocess.run([str(spikeloop_binary()), "convert", str(path), "--calibration", str(tmp_path / "wrong.npy"),
                              "--out", str(tmp_path / "net.yaml")], capture_output=True, text=True, timeout=60)
     assert "calibration sample 0 has 7 values; the model's input has 4" in result.stderr, result.stderr
+
+
+def identity_model(tmp_path, n):
+    """x → Gemm(I, 0) → Relu: with calibration samples of ones (λ = 1), the converted IF
+    neuron j integrates exactly x_j per step."""
+    path = tmp_path / "identity.onnx"
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["y"])]
+    path.write_bytes(graph_model(nodes, [weight("w", np.eye(n)), weight("b", np.zeros(n))], shape=(None, n),
+                                 outputs=("y", n)).SerializeToString())
+    np.save(tmp_path / "calibration.npy", np.ones((5, n), np.float32))
+    return path
+
+
+def convert(tmp_path, model, out, *options):
+    result = subprocess.run([str(spikeloop_binary()), "convert", str(model), "--calibration", str(tmp_path / "calibration.npy"),
+                             "--out", str(out), *options], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return re.search(r"output population (\S+)", result.stdout).group(1)
+
+
+def spike_counts(tmp_path, network, values, steps, *options):
+    """Spikes per (population, neuron) after `steps` steps of 0.1 ms with the input held at `values`."""
+    (tmp_path / "x.csv").write_text(",".join(f"input:{j}" for j in range(len(values))) + "\n"
+                                    + ",".join(repr(float(v)) for v in values) + "\n")
+    result = subprocess.run([str(spikeloop_binary()), "simulate", str(network), "--input-values", str(tmp_path / "x.csv"),
+                             "--duration", f"{steps / 10}ms", "--spikes", str(tmp_path / "spikes.csv"), *options],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    counts = {}
+    for line in (tmp_path / "spikes.csv").read_text().splitlines()[1:]:
+        _, population, neuron = line.split(",")
+        counts[population, int(neuron)] = counts.get((population, int(neuron)), 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("initial", [0.5, 0.0])
+def test_an_if_neuron_started_at_half_its_threshold_rounds_its_count(tmp_path, initial):
+    """After t steps of input a (threshold 1, reset by subtraction) an IF neuron started at
+    v0 has fired ⌈v0 + t·a⌉ − 1 times: t·a rounded from v0 = ½ (convert's default),
+    truncated from 0. Inputs and t drawn here; a float32 tie (v0 + t·a within 1e-4 of
+    an integer) is not judged."""
+    rng = np.random.default_rng(random.randrange(1 << 30))
+    n = 16
+    a = rng.uniform(0.02, 0.98, n)
+    steps = int(rng.integers(5, 200))
+    model = identity_model(tmp_path, n)
+    output = convert(tmp_path, model, tmp_path / "net.yaml", "--initial-membrane", str(initial))
+    text = (tmp_path / "net.yaml").read_text()
+    assert ("v_initial: 0.5" in text) == (initial == 0.5), text
+    counts = spike_counts(tmp_path, tmp_path / "net.yaml", a, steps)
+    for j in range(n):
+        exact = initial + steps * np.float32(a[j])
+        if abs(exact - round(exact)) < 1e-4:
+            continue
+        assert counts.get((output, j), 0) == int(np.ceil(exact)) - 1, (j, a[j], steps, counts.get((output, j)))
+
+
+def test_rate_coded_input_drives_the_first_layer_at_the_analog_rate(tmp_path):
+    """convert --input-rate: the input is a poisson population driven at value × rate, the
+    first layer's weights are divided by rate · dt, so the IF layer fires at the value's
+    rate on average: within 6 standard deviations of the binomial input count, over
+    20,000 steps from a seed drawn here."""
+    rng = np.random.default_rng(random.randrange(1 << 30))
+    n, steps, rate = 8, 20000, 5000.0
+    a = rng.uniform(0.05, 0.9, n)
+    model = identity_model(tmp_path, n)
+    output = convert(tmp_path, model, tmp_path / "net.yaml", "--input-rate", f"{rate:g}Hz")
+    text = (tmp_path / "net.yaml").read_text()
+    assert "model: poisson" in text, text
+    (sparse,) = re.findall(r"sparse: (\S+)", text)
+    entries = np.load(tmp_path / sparse)  # (row, column, weight) triplets
+    assert sorted(entries[:, :2].tolist()) == [[j, j] for j in range(n)] and np.allclose(entries[:, 2], 2), entries  # 1 / (5000 Hz · 0.1 ms)
+    counts = spike_counts(tmp_path, tmp_path / "net.yaml", a * rate, steps, "--seed", str(random.randrange(1 << 30)))
+    p = a * rate * 1e-4
+    for j in range(n):
+        inputs = counts.get(("input", j), 0)
+        assert abs(inputs - steps * p[j]) < 6 * np.sqrt(steps * p[j] * (1 - p[j])), (j, inputs, steps * p[j])
+        # Each input spike adds 2 to v; at most one output spike per step, the rest waits in v
+        # (a queue at most 90 % busy: a few spikes, 50 allowed).
+        waiting = 2 * inputs - counts.get((output, j), 0)
+        assert 0 <= waiting <= 50, (j, counts.get((output, j)), inputs)
+        assert abs(counts.get((output, j), 0) / steps - a[j]) < 12 * np.sqrt(p[j] * (1 - p[j]) / steps) + 50 / steps
+
+
+def test_initial_membrane_and_rate_coding_survive_nir_export_and_their_options_are_checked(tmp_path):
+    nir = pytest.importorskip("nir")
+    model = identity_model(tmp_path, 3)
+    convert(tmp_path, model, tmp_path / "net.nir")
+    graph = nir.read(str(tmp_path / "net.nir"))
+    (layer,) = [node for node in graph.nodes.values() if isinstance(node, nir.IF)]
+    assert np.allclose(np.asarray(layer.metadata["v_initial"]), 0.5), layer.metadata
+    result = subprocess.run([str(spikeloop_binary()), "import", str(tmp_path / "net.nir"), "--out", str(tmp_path / "back.yaml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "v_initial: 0.5" in (tmp_path / "back.yaml").read_text(), result.stderr
+    for option, value, expected in [("--initial-membrane", "1", "--initial-membrane must be in [0, 1)"),
+                                    ("--input-rate", "20000Hz", "at most one spike per step (10000 Hz at dt 0.1 ms)"),
+                                    ("--input-rate", "5 ms", "--input-rate")]:
+        result = subprocess.run([str(spikeloop_binary()), "convert", str(model), "--calibration", str(tmp_path / "calibration.npy"),
+                                 "--out", str(tmp_path / "bad.yaml"), option, value], capture_output=True, text=True, timeout=60)
+        assert result.returncode != 0 and expected in result.stderr, result.stderr
+        assert not (tmp_path / "bad.yaml").exists()
+    (tmp_path / "x.csv").write_text("input:0\n-5\n")
+    convert(tmp_path, model, tmp_path / "rated.yaml", "--input-rate", "1000Hz")
+    result = subprocess.run([str(spikeloop_binary()), "simulate", str(tmp_path / "rated.yaml"), "--input-values", str(tmp_path / "x.csv"),
+                             "--duration", "1ms"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "column 'input:0': rate -5 Hz is negative" in result.stderr, result.stderr
