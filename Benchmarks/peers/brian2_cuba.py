@@ -1,11 +1,18 @@
 #!/usr/bin/env python3
-"""Brian2's CUBA benchmark (examples/CUBA.py), in cpp_standalone mode.
+"""Brian2's CUBA benchmark (examples/CUBA.py), or with --coba the COBA benchmark, in cpp_standalone mode.
 
 The network is Brian2's own example, unchanged except for the size and
 duration options: N neurons (80 % excitatory), connection probability 0.02,
 tau_m 20 ms, tau_e 5 ms, tau_i 10 ms, V_t -50 mV, V_r -60 mV, E_l -49 mV,
 refractory 5 ms, w_e = 60*0.27/10 mV = 1.62 mV, w_i = -20*4.5/10 mV = -9 mV,
 v0 uniform in [V_r, V_t], dt 0.1 ms, exact integration.
+
+--coba: the COBA network of Brette et al. (2007) as Brian2's and ANNarchy's
+benchmarks write it: conductance-based synapses, tau_m 20 ms, E_l -60 mV plus a
+constant drive I = 20 mV, V_t -50 mV, V_r -60 mV, refractory 5 ms, E_e 0 mV,
+E_i -80 mV, tau_e 5 ms, tau_i 10 ms, w_e 0.6, w_i 6.7 (units of the leak
+conductance), v0 uniform in [V_r, V_t], method 'euler' (Brian2's choice for
+these equations).
 
 The generated C++ is compiled into Benchmarks/peers/build/ and run once.
 Only the simulation is timed: wall_seconds is Brian2's own measurement of the
@@ -36,6 +43,7 @@ def main():
                         help="STDP on every excitatory synapse, the rule of `spikeloop bench cuba --stdp` "
                              "(docs/plasticity.md: additive, all-to-all, a_pre 0.01 w_max, a_post -1.05 a_pre, "
                              "tau 20 ms, w in [0, 2 we])")
+    parser.add_argument("--coba", action="store_true", help="the COBA network (conductance-based synapses)")
     parser.add_argument("--build-dir", type=Path, default=None,
                         help="default: Benchmarks/peers/build/brian2_cuba_N")
     args = parser.parse_args()
@@ -45,28 +53,41 @@ def main():
     from brian2 import BrianLogger
 
     BrianLogger.log_level_warn()
-    build_dir = args.build_dir or HERE / "build" / f"brian2_cuba_{args.neurons}{'_stdp' if args.stdp else ''}"
+    kind = "coba" if args.coba else "cuba"
+    build_dir = args.build_dir or HERE / "build" / f"brian2_{kind}_{args.neurons}{'_stdp' if args.stdp else ''}"
     set_device("cpp_standalone", directory=str(build_dir), build_on_run=True)
     prefs.devices.cpp_standalone.openmp_threads = 0  # one thread, as the other systems
     defaultclock.dt = 0.1 * ms
     seed(args.seed)
 
     taum, taue, taui = 20 * ms, 5 * ms, 10 * ms
-    Vt, Vr, El = -50 * mV, -60 * mV, -49 * mV
-    eqs = """
-    dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
-    dge/dt = -ge/taue : volt
-    dgi/dt = -gi/taui : volt
-    """
     n_exc = int(args.neurons * 0.8)
-    P = NeuronGroup(args.neurons, eqs, threshold="v>Vt", reset="v = Vr",
-                    refractory=5 * ms, method="exact")
-    P.v = "Vr + rand() * (Vt - Vr)"
-    P.ge = 0 * mV
-    P.gi = 0 * mV
-
-    we = (60 * 0.27 / 10) * mV  # excitatory synaptic weight (voltage)
-    wi = (-20 * 4.5 / 10) * mV  # inhibitory synaptic weight
+    if args.coba:
+        Vt, Vr, El, I = -50 * mV, -60 * mV, -60 * mV, 20 * mV
+        Ee, Ei = 0 * mV, -80 * mV
+        eqs = """
+        dv/dt  = (ge*(Ee-v)+gi*(Ei-v)-(v-El) + I)/taum : volt (unless refractory)
+        dge/dt = -ge/taue : 1
+        dgi/dt = -gi/taui : 1
+        """
+        P = NeuronGroup(args.neurons, eqs, threshold="v>Vt", reset="v = Vr",
+                        refractory=5 * ms, method="euler")
+        P.v = "Vr + rand() * (Vt - Vr)"
+        we, wi = 0.6, 6.7  # in units of the leak conductance
+    else:
+        Vt, Vr, El = -50 * mV, -60 * mV, -49 * mV
+        eqs = """
+        dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
+        dge/dt = -ge/taue : volt
+        dgi/dt = -gi/taui : volt
+        """
+        P = NeuronGroup(args.neurons, eqs, threshold="v>Vt", reset="v = Vr",
+                        refractory=5 * ms, method="exact")
+        P.v = "Vr + rand() * (Vt - Vr)"
+        P.ge = 0 * mV
+        P.gi = 0 * mV
+        we = (60 * 0.27 / 10) * mV  # excitatory synaptic weight (voltage)
+        wi = (-20 * 4.5 / 10) * mV  # inhibitory synaptic weight
     if args.stdp:
         w_max = 2 * we
         a_pre, a_post = 0.01 * w_max, -0.0105 * w_max

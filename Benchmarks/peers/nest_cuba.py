@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Brian2's CUBA benchmark network in NEST 3.10 (iaf_psc_exp, one thread).
+"""Brian2's CUBA benchmark network in NEST 3.10 (iaf_psc_exp, one thread), or
+with --coba the COBA network (iaf_cond_exp).
 
 The same network as brian2_cuba.py, translated exactly:
 
@@ -13,6 +14,12 @@ The same network as brian2_cuba.py, translated exactly:
   p = 0.02 and autapses allowed (Brian2's p without condition);
 - delay: one step (0.1 ms), NEST's minimum; Brian2's is 0.  This shifts every
   synaptic effect by one step, which does not change the rate noticeably.
+
+--coba: iaf_cond_exp (conductance-based, exponential conductances, integrated
+by GSL's adaptive RKF45), g_L 10 nS, C_m 200 pF (tau_m 20 ms), E_L -60 mV,
+I_e 200 pA (Brian2's 20 mV drive: I·g_L), V_th -50 mV, V_reset -60 mV,
+t_ref 5 ms, E_ex 0 mV, E_in -80 mV, tau_syn 5 / 10 ms; weights 0.6 g_L = 6 nS
+and -6.7 g_L = -67 nS (NEST's sign marks the inhibitory port).
 
 Only nest.Simulate() is timed (wall clock).  Prints one JSON object:
 {"system": "nest", "neurons", "synapses", "spikes", "sim_seconds", "wall_seconds"}
@@ -30,6 +37,7 @@ def main():
     parser.add_argument("--neurons", type=int, default=4000)
     parser.add_argument("--duration", type=float, default=10.0, help="simulated seconds")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--coba", action="store_true", help="the COBA network (iaf_cond_exp)")
     args = parser.parse_args()
 
     os.environ.setdefault("PYNEST_QUIET", "1")
@@ -43,14 +51,22 @@ def main():
     nest.SetKernelStatus({"resolution": 0.1, "local_num_threads": 1,
                           "rng_seed": args.seed, "print_time": False})
 
-    c_m, tau_m = 250.0, 20.0
-    params = {"C_m": c_m, "tau_m": tau_m, "tau_syn_ex": 5.0, "tau_syn_in": 10.0,
-              "E_L": -49.0, "V_th": -50.0, "V_reset": -60.0, "t_ref": 5.0, "I_e": 0.0}
-    pop = nest.Create("iaf_psc_exp", args.neurons, params=params)
-    pop.V_m = nest.random.uniform(-60.0, -50.0)
     n_exc = int(args.neurons * 0.8)
-    w_e = 1.62 * c_m / tau_m    # 20.25 pA
-    w_i = -9.0 * c_m / tau_m    # -112.5 pA
+    if args.coba:
+        g_l = 10.0
+        params = {"C_m": 20.0 * g_l, "g_L": g_l, "E_L": -60.0, "I_e": 20.0 * g_l, "V_th": -50.0,
+                  "V_reset": -60.0, "t_ref": 5.0, "E_ex": 0.0, "E_in": -80.0,
+                  "tau_syn_ex": 5.0, "tau_syn_in": 10.0}
+        pop = nest.Create("iaf_cond_exp", args.neurons, params=params)
+        w_e, w_i = 0.6 * g_l, -6.7 * g_l
+    else:
+        c_m, tau_m = 250.0, 20.0
+        params = {"C_m": c_m, "tau_m": tau_m, "tau_syn_ex": 5.0, "tau_syn_in": 10.0,
+                  "E_L": -49.0, "V_th": -50.0, "V_reset": -60.0, "t_ref": 5.0, "I_e": 0.0}
+        pop = nest.Create("iaf_psc_exp", args.neurons, params=params)
+        w_e = 1.62 * c_m / tau_m    # 20.25 pA
+        w_i = -9.0 * c_m / tau_m    # -112.5 pA
+    pop.V_m = nest.random.uniform(-60.0, -50.0)
     rule = {"rule": "pairwise_bernoulli", "p": 0.02, "allow_autapses": True}
     delay = nest.resolution
     nest.Connect(pop[:n_exc], pop, rule, {"synapse_model": "static_synapse",

@@ -268,6 +268,17 @@ public struct ControllerConfiguration: Sendable {
         }
         if let e = top["seed"], let s = r.integer(e, min: 0) { network?.seed = UInt64(s) }
 
+        // A NIR graph is discretised at the loop's dt, so it is imported in the loop
+        // section; without a readable loop section, at the default dt, so that the
+        // graph's own problems are reported in the same pass.
+        func importGraph() {
+            guard let graph = nirGraph else { return }
+            nirGraph = nil
+            do { network = try NIRImport(bytes: graph.bytes, path: graph.path, options: nirOptions).network } catch {
+                r.report(graph.entry, "\(error)")
+            }
+        }
+
         // The loop.
         var loop: Loop?
         if let e = r.required(top, "loop", in: root, "mode, tick_rate and watchdog_timeout"),
@@ -275,12 +286,8 @@ public struct ControllerConfiguration: Sendable {
             let mode = r.required(k, "mode", in: e, "lockstep (simulators) or realtime (robots)").flatMap { r.choice($0, Mode.allCases.map(\.rawValue)) }.flatMap(Mode.init)
             let rate = r.required(k, "tick_rate", in: e, "ticks per second, e.g. tick_rate: 1 kHz").flatMap { r.quantity($0, .rate, positive: true) }
             let dt = k["dt"].flatMap { r.quantity($0, .time, positive: true) }
-            if let graph = nirGraph {
-                if let dt { nirOptions.dt = dt }
-                do { network = try NIRImport(bytes: graph.bytes, path: graph.path, options: nirOptions).network } catch {
-                    r.report(graph.entry, "\(error)")
-                }
-            }
+            if let dt { nirOptions.dt = dt }
+            importGraph()
             if let dt { network?.dt = dt }
             let watchdog = r.required(k, "watchdog_timeout", in: e, "how long without a valid frame before motors go safe, e.g. 50 ms")
                 .flatMap { r.quantity($0, .time, positive: true, max: (3_600_000, "1 h (a watchdog is a fraction of a second to a few seconds)")) }
@@ -309,6 +316,8 @@ public struct ControllerConfiguration: Sendable {
                 }
             }
         }
+
+        importGraph()
 
         // Endpoints.
         var endpoints: Endpoints?

@@ -183,6 +183,8 @@ public final class DocumentReader {
             report(entry, "'\(s.string)' is not a \(dimension.rawValue); write a number and a unit (\(dimension.unitList)), e.g. '\(dimension.example)'")
         case .failure(.missingUnit):
             report(entry, "'\(s.string)' has no unit; a \(dimension.rawValue) needs one of \(dimension.unitList), e.g. '\(dimension.example)'")
+        case .failure(.wrongUnit(let u)) where dimension == .conductance:
+            report(entry, "'\(s.string)': a conductance into a synapse with a reversal potential is a plain number in units of the leak conductance, without '\(u)' (e.g. 0.6: 6 nS on a 10 nS leak)")
         case .failure(.wrongUnit(let u)):
             report(entry, "'\(u)' is not a unit of \(dimension.rawValue); valid: \(dimension.unitList)")
         }

@@ -97,7 +97,7 @@ public enum NetworkFile {
     // MARK: Populations
 
     static let models = ["lif", "izhikevich", "poisson", "spike_times", "input", "analog_input", "layer"]
-    static let lifKeys = ["tau_m", "v_rest", "v_threshold", "v_reset", "t_ref", "tau_e", "tau_i", "r_m", "i_ext"]
+    static let lifKeys = ["tau_m", "v_rest", "v_threshold", "v_reset", "t_ref", "tau_e", "tau_i", "r_m", "i_ext", "e_e", "e_i"]
     static let izhikevichKeys = ["preset", "a", "b", "c", "d", "i_ext"]
 
     static func population(_ item: Entry, _ r: DocumentReader) -> PopulationSpec? {
@@ -139,6 +139,11 @@ public enum NetworkFile {
             let tauE = optional("tau_e", .time, positive: true)
             let tauI = optional("tau_i", .time, positive: true)
             let rM = optional("r_m", .resistance, positive: true) ?? 1
+            let eE = optional("e_e", .voltage), eI = optional("e_i", .voltage)
+            for (key, reversal, tau) in [("e_e", eE, tauE), ("e_i", eI, tauI)] where reversal != nil && tau == nil {
+                r.report(p[key]!, "a reversal potential needs the synapse's time constant: add \(key == "e_e" ? "tau_e" : "tau_i")")
+                invalid = true
+            }
             var iExt: PerNeuron = .constant(0)
             if let e = p["i_ext"] {
                 if let x = perNeuron(e, .current, size: size, r) { iExt = x } else { invalid = true }
@@ -155,7 +160,7 @@ public enum NetworkFile {
             guard let tauM, let vRest, let vTh, let vReset, !invalid else { return nil }
             return PopulationSpec(name: name, size: size, model: .lif(LIFParameters(
                 tauM: tauM, vRest: vRest, vThreshold: vTh, vReset: vReset, tRef: tRef,
-                tauE: tauE, tauI: tauI, rM: rM, iExt: iExt, vInit: vInit)))
+                tauE: tauE, tauI: tauI, rM: rM, iExt: iExt, vInit: vInit, eE: eE, eI: eI)))
 
         case "izhikevich":
             let p = params(izhikevichKeys)
@@ -317,15 +322,26 @@ public enum NetworkFile {
             default: break
             }
         }
-        let weight = r.required(keys, "weight", in: item, "a weight such as '0.5 mV' or {uniform: [0.2 mV, 0.4 mV]}").flatMap {
-            synapseValues($0, .voltage, r, nonNegative: false)
+        // Into a synapse with a reversal potential, weights are conductances (plain numbers, ≥ 0).
+        var weightDimension = PhysicalDimension.voltage
+        if let target, let v = variable, case .lif(let p) = models[target], (v == .ge && p.eE != nil) || (v == .gi && p.eI != nil) {
+            weightDimension = .conductance
+        }
+        let unit = weightDimension == .conductance ? "" : " mV"
+        let weight = r.required(keys, "weight", in: item, weightDimension == .conductance
+                                ? "a conductance in units of the leak (a plain number ≥ 0), e.g. 0.6 or {uniform: [0.2, 0.4]}"
+                                : "a weight such as '0.5 mV' or {uniform: [0.2 mV, 0.4 mV]}").flatMap {
+            synapseValues($0, weightDimension, r, nonNegative: weightDimension == .conductance)
         }
         let delay = keys["delay"].map { synapseValues($0, .time, r, nonNegative: true) } ?? .constant(0)
         var plasticity: Plasticity?? = .some(nil)
         if let e = keys["plasticity"] {
-            plasticity = self.plasticity(e, r).map { .some($0) }
+            plasticity = self.plasticity(e, r, weight: weightDimension).map { .some($0) }
             if let rule = plasticity??.timing, let w = weight?.bounds, w.lo < rule.wMin || w.hi > rule.wMax {
-                r.report(keys["weight"]!, "initial weights lie in [\(w.lo.compact), \(w.hi.compact)] mV, outside the plasticity's [w_min, w_max] = [\(rule.wMin.compact), \(rule.wMax.compact)] mV")
+                r.report(keys["weight"]!, "initial weights lie in [\(w.lo.compact), \(w.hi.compact)]\(unit), outside the plasticity's [w_min, w_max] = [\(rule.wMin.compact), \(rule.wMax.compact)]\(unit)")
+                plasticity = nil
+            } else if weightDimension == .conductance, let rule = plasticity??.timing, rule.wMin < 0 {
+                r.report(keys["plasticity"]!, "w_min \(rule.wMin.compact) is negative; a conductance cannot be")
                 plasticity = nil
             }
         }
@@ -339,7 +355,9 @@ public enum NetworkFile {
 
     /// `plasticity: {rule: stdp, a_pre, a_post, tau_pre, tau_post, w_min, w_max, pairing, update}`;
     /// `reward_stdp` adds `tau_c`, `tau_d`, `baseline` and `baseline_tau` and takes additive updates only.
-    static func plasticity(_ e: Entry, _ r: DocumentReader) -> Plasticity? {
+    /// `weight`: the dimension of the projection's weights (and so of `a_pre`, `a_post`, `w_min`, `w_max`).
+    static func plasticity(_ e: Entry, _ r: DocumentReader, weight: PhysicalDimension = .voltage) -> Plasticity? {
+        let u = weight == .conductance ? "" : " mV"
         let timingKeys = ["rule", "a_pre", "a_post", "tau_pre", "tau_post", "w_min", "w_max", "pairing", "update"]
         guard let keys = r.mapping(e, allowed: timingKeys + ["tau_c", "tau_d", "baseline", "baseline_tau"]) else { return nil }
         guard let ruleName = r.required(keys, "rule", in: e, "one of \(plasticityRules.joined(separator: ", "))")
@@ -354,12 +372,12 @@ public enum NetworkFile {
             guard let x = r.required(keys, key, in: e, what) else { return nil }
             return r.quantity(x, dim, positive: positive)
         }
-        let aPre = value("a_pre", .voltage, "the presynaptic trace's increment, in the weight's unit, e.g. '0.01 mV'")
-        let aPost = value("a_post", .voltage, "the postsynaptic trace's increment (negative for depression), e.g. '-0.0105 mV'")
+        let aPre = value("a_pre", weight, "the presynaptic trace's increment, in the weight's unit, e.g. '0.01\(u)'")
+        let aPost = value("a_post", weight, "the postsynaptic trace's increment (negative for depression), e.g. '-0.0105\(u)'")
         let tauPre = value("tau_pre", .time, "the presynaptic trace's time constant, e.g. '20 ms'", positive: true)
         let tauPost = value("tau_post", .time, "the postsynaptic trace's time constant, e.g. '20 ms'", positive: true)
-        let wMin = value("w_min", .voltage, "the smallest weight, e.g. '0 mV'")
-        let wMax = value("w_max", .voltage, "the largest weight, e.g. '1 mV'")
+        let wMin = value("w_min", weight, "the smallest weight, e.g. '0\(u)'")
+        let wMax = value("w_max", weight, "the largest weight, e.g. '1\(u)'")
         var pairing = STDPRule.Pairing.allToAll, update = STDPRule.Update.additive
         var ok = true
         if let x = keys["pairing"] {
@@ -385,7 +403,7 @@ public enum NetworkFile {
         }
         guard ok, let aPre, let aPost, let tauPre, let tauPost, let wMin, let wMax else { return nil }
         guard wMin <= wMax else {
-            r.report(keys["w_max"]!, "w_max \(wMax.compact) mV is below w_min \(wMin.compact) mV")
+            r.report(keys["w_max"]!, "w_max \(wMax.compact)\(u) is below w_min \(wMin.compact)\(u)")
             return nil
         }
         let timing = STDPRule(aPre: aPre, aPost: aPost, tauPre: tauPre, tauPost: tauPost, wMin: wMin, wMax: wMax,

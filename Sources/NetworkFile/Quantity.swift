@@ -3,6 +3,9 @@
 /// (ms, mV, nA, MΩ, Hz).
 public enum PhysicalDimension: String, Sendable, CaseIterable {
     case time, voltage, current, resistance, rate
+    /// A synaptic conductance in units of the population's leak conductance: a
+    /// plain number without unit (Brian2's COBA writes `ge` so, `: 1`).
+    case conductance
 
     public var units: [(suffix: String, factor: Double)] {
         switch self {
@@ -12,6 +15,7 @@ public enum PhysicalDimension: String, Sendable, CaseIterable {
         case .resistance: [("ohm", 1e-6), ("Ω", 1e-6), ("kohm", 1e-3), ("kΩ", 1e-3),
                            ("Mohm", 1), ("MΩ", 1), ("Gohm", 1e3), ("GΩ", 1e3)]
         case .rate: [("Hz", 1), ("kHz", 1000)]
+        case .conductance: []
         }
     }
 
@@ -28,6 +32,7 @@ public enum PhysicalDimension: String, Sendable, CaseIterable {
         case .current: "0.5 nA"
         case .resistance: "100 Mohm"
         case .rate: "20 Hz"
+        case .conductance: "0.6"
         }
     }
 }
@@ -54,7 +59,7 @@ public func parseQuantity(_ text: String, _ dimension: PhysicalDimension) -> Res
     }
     guard let value = Double(trimmed[..<numberEnd]), value.isFinite else { return .failure(.notANumber) }
     let unit = String(trimmed[numberEnd...]).trimmingWhitespace()
-    if unit.isEmpty { return .failure(.missingUnit) }
+    if unit.isEmpty { return dimension.units.isEmpty ? .success(value) : .failure(.missingUnit) }
     guard let factor = dimension.units.first(where: { $0.suffix == unit })?.factor else {
         return .failure(.wrongUnit(unit))
     }

@@ -144,7 +144,7 @@ final class LayerPopulation: LayerBinding {
                 outp.storeBytes(of: one & fire, toByteOffset: offset, as: IntLanes.self)
                 pp.storeBytes(of: unsafeBitCast(load(amp), to: IntLanes.self) & fire, toByteOffset: offset, as: IntLanes.self)
                 if holds { hp.storeBytes(of: fire, toByteOffset: offset, as: IntLanes.self) }
-                if any(v1 .> theta) {
+                if anyLane(v1 .> theta) {
                     let first = offset / 4
                     for j in first..<first + FloatLanes.scalarCount where output[j] != 0 {
                         out[n] = UInt32(j)

@@ -112,10 +112,21 @@ public struct LIFParameters: Sendable, Equatable {
     public var iExt: PerNeuron
     /// Initial membrane potential, mV; `nil` means `vRest`.
     public var vInit: PerNeuron?
+    /// Reversal potentials, mV. With `eE`, `g_e` is a conductance in units of
+    /// the leak conductance (dimensionless) that drives `g_e·(E_e − v)`;
+    /// without, a voltage added to `v`'s drive (CUBA). The same for `eI`.
+    /// A population with either is integrated by forward Euler (docs/network-file.md).
+    public var eE: Double?
+    public var eI: Double?
+
+    /// Whether the population has conductance-based synapses (and its step is forward Euler).
+    public var conductanceBased: Bool { eE != nil || eI != nil }
 
     public init(tauM: Double, vRest: Double, vThreshold: Double, vReset: Double, tRef: Double = 0,
                 tauE: Double? = nil, tauI: Double? = nil, rM: Double = 1,
-                iExt: PerNeuron = .constant(0), vInit: PerNeuron? = nil) {
+                iExt: PerNeuron = .constant(0), vInit: PerNeuron? = nil, eE: Double? = nil, eI: Double? = nil) {
+        self.eE = eE
+        self.eI = eI
         self.tauM = tauM
         self.vRest = vRest
         self.vThreshold = vThreshold

@@ -5,12 +5,12 @@ import Wire
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks: the engine (cuba, scale), the realtime loop (loop), the sensor-to-command latency (latency), the controller's compute per tick (tick).",
+        abstract: "Benchmarks: the engine (cuba, coba, scale), the realtime loop (loop), the sensor-to-command latency (latency), the controller's compute per tick (tick).",
         discussion: """
-        'Benchmarks/cuba' runs 'bench cuba' beside Brian2 and NEST in one run and prints \
-        the comparison table.
+        'Benchmarks/cuba' and 'Benchmarks/coba' run 'bench cuba' and 'bench coba' beside \
+        Brian2 and NEST in one run and print the comparison table.
         """,
-        subcommands: [Cuba.self, Scale.self, Loop.self, Latency.self, Tick.self]
+        subcommands: [Cuba.self, Coba.self, Scale.self, Loop.self, Latency.self, Tick.self]
     )
 }
 
@@ -114,6 +114,38 @@ extension Bench {
         }
     }
 
+    struct Coba: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The COBA benchmark: 80 % excitatory LIF with conductance-based synapses, p = 0.02, dt 0.1 ms.",
+            discussion: """
+            Vogels & Abbott (2005) as Brette et al. (2007) and Brian2's benchmarks run it: \
+            τ_m 20 ms, E_l −60 mV, a constant drive of 20 mV, V_t −50 mV, V_r −60 mV, refractory 5 ms, \
+            E_e 0 mV, E_i −80 mV, τ_e 5 ms, τ_i 10 ms, w_e 0.6 and w_i 6.7 (in units of the leak \
+            conductance), v₀ uniform in [V_r, V_t]; forward Euler, as Brian2 integrates it. Only \
+            the run is timed.
+            """
+        )
+
+        @Option(help: "Number of neurons (80 % excitatory).")
+        var neurons: Int = 4000
+
+        @Option(help: "Simulated time, with a unit.")
+        var duration: String = "10 s"
+
+        @Option(help: "Seed for connectivity and initial voltages.")
+        var seed: UInt64 = 1
+
+        @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
+        var json = false
+
+        func run() throws {
+            guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
+            let ms = try cliQuantity(duration, .time, option: "--duration")
+            try measure("coba", BenchmarkNetworks.coba(neurons: neurons, seed: seed), milliseconds: ms,
+                        countResidentMemory: false).emit(json: json)
+        }
+    }
+
     struct Scale: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "100,000 LIF neurons × 100 synapses each (10 M synapses) at dt 1 ms.",
@@ -179,6 +211,24 @@ enum BenchmarkNetworks {
                                                    plasticity: stdp ? .stdp(cubaSTDP) : nil))
             spec.projections.append(ProjectionSpec(source: "inh", target: target, variable: .gi,
                                                    rule: .fixedProbability(0.02), weight: .constant(wi)))
+        }
+        return spec
+    }
+
+    static func coba(neurons: Int, seed: UInt64) -> NetworkSpec {
+        let ne = neurons * 4 / 5, ni = neurons - ne
+        let cell = LIFParameters(tauM: 20, vRest: -60, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10,
+                                 rM: 1, iExt: .constant(20), vInit: .uniform(-60, -50), eE: 0, eI: -80)
+        var spec = NetworkSpec(name: "coba", dt: 0.1, seed: seed)
+        spec.populations = [
+            PopulationSpec(name: "exc", size: ne, model: .lif(cell)),
+            PopulationSpec(name: "inh", size: ni, model: .lif(cell)),
+        ]
+        for target in ["exc", "inh"] {
+            spec.projections.append(ProjectionSpec(source: "exc", target: target, variable: .ge,
+                                                   rule: .fixedProbability(0.02), weight: .constant(0.6)))
+            spec.projections.append(ProjectionSpec(source: "inh", target: target, variable: .gi,
+                                                   rule: .fixedProbability(0.02), weight: .constant(6.7)))
         }
         return spec
     }

@@ -62,6 +62,10 @@ def test_diffdrive_avoids_obstacles_covers_ground_and_finds_the_light(tmp):
     over 120 s), which starts 1.7+ m away (it wanders first: light seeking is weak from afar)."""
     episodes = evaluate(tmp, "diffdrive", 2, "40s")["snn controller.yaml"]["episodes"]
     assert [e["seed"] for e in episodes] == [1, 2]
+    # docs/controllers.md's "CI's short runs" (Tools/figures reads this line under pytest -s)
+    print("\nshort run diffdrive: driven " + ", ".join(f"{e['distance']:.1f}" for e in episodes) + " m; covered "
+          + ", ".join(f"{e['covered']:.1f}" for e in episodes) + " m²; closest "
+          + ", ".join(f"{e['light_min']:.3f}" for e in episodes) + " m")
     for e in episodes:
         assert e["ticks"] == 40_000
         assert e["collisions"] == 0 and e["contact"] == 0, e
@@ -74,6 +78,8 @@ def test_pendulum_swings_up_and_stays_up(tmp):
     """2 seeded 10 s episodes from hanging: upright (|angle| < 10°) within 4 s (one swing; 2.68
     and 2.71 s) and from then on all the time, within 1.75° on average (1.17°)."""
     episodes = evaluate(tmp, "pendulum", 2, "10s")["snn controller.yaml"]["episodes"]
+    print("\nshort run pendulum: upright after " + ", ".join(f"{e['first']:.2f}" for e in episodes) + " s; "
+          + ", ".join(f"{e['angle_up']:.2f}" for e in episodes) + "° while upright")
     for e in episodes:
         assert 0 < e["first"] < 4.0, e
         assert e["upright"] >= 0.99 * (10.0 - e["first"]), e
@@ -86,6 +92,8 @@ def test_cartpole_snn_beside_lqr(tmp):
     the start's transient weighs less, 1.8 times)."""
     result = evaluate(tmp, "cartpole", 2, "5s", "--baseline", "lqr")
     snn, lqr = result["snn controller.yaml"]["episodes"], result["lqr (in sim process)"]["episodes"]
+    print("\nshort run cartpole: SNN " + ", ".join(f"{s['angle']:.2f}" for s in snn) + "°; SNN / LQR "
+          + ", ".join(f"{s['angle'] / l['angle']:.2f}" for s, l in zip(snn, lqr)))
     for s, l in zip(snn, lqr):
         assert not s["failed"] and s["ticks"] == 5000 and s["balanced"] == 5, s
         assert not l["failed"] and l["balanced"] == 5, l

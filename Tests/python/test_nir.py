@@ -869,3 +869,22 @@ def test_graphs_too_large_to_run_are_refused_before_they_are_built(tmp_path, cha
     result = simulate(model)
     assert result.returncode == 1, result.stderr[-2000:]
     assert expected in result.stderr, result.stderr
+
+
+def test_a_bad_graph_is_reported_in_the_same_pass_as_a_missing_loop(tmp_path):
+    """The graph is imported at the loop's dt; without a loop section its problems are
+    still reported beside the missing loop, not only once the loop is fixed."""
+    nodes = good_nodes()
+    nodes["lif"]["tau"] = -np.ones(4, np.float32)
+    model = tmp_path / "bad.nir"
+    write_graph(model, nodes, EDGES)
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"""robot: {ROOT}/Robots/cartpole.yaml
+network: {model}
+endpoints: {{frames: ipc://{tmp_path}/frames, control: ipc://{tmp_path}/control}}
+encoders: []
+decoders: []
+""")
+    check = subprocess.run([str(spikeloop_binary()), "check", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    out = check.stdout + check.stderr
+    assert check.returncode != 0 and "loop: missing" in out and "time constants must be positive" in out, out
