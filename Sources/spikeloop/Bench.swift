@@ -80,6 +80,28 @@ func measure(_ benchmark: String, _ spec: NetworkSpec, milliseconds: Double, cou
         resident_bytes_per_synapse: countResidentMemory ? Double(max(0, after - before)) / Double(max(1, net.synapseCount)) : nil)
 }
 
+/// The options of the benchmarks that run one of Brian2's benchmark networks (CUBA, COBA).
+struct BrianBenchmarkOptions: ParsableArguments {
+    @Option(help: "Number of neurons (80 % excitatory).")
+    var neurons: Int = 4000
+
+    @Option(help: "Simulated time, with a unit.")
+    var duration: String = "10 s"
+
+    @Option(help: "Seed for connectivity and initial voltages.")
+    var seed: UInt64 = 1
+
+    @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
+    var json = false
+
+    /// Builds the network of `neurons` from `seed`, runs it for `--duration` and prints the result.
+    func measure(_ benchmark: String, _ network: (Int, UInt64) -> NetworkSpec) throws {
+        guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
+        let ms = try cliQuantity(duration, .time, option: "--duration")
+        try spikeloop.measure(benchmark, network(neurons, seed), milliseconds: ms, countResidentMemory: false).emit(json: json)
+    }
+}
+
 extension Bench {
     struct Cuba: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -91,26 +113,13 @@ extension Bench {
             """
         )
 
-        @Option(help: "Number of neurons (80 % excitatory).")
-        var neurons: Int = 4000
-
-        @Option(help: "Simulated time, with a unit.")
-        var duration: String = "10 s"
-
-        @Option(help: "Seed for connectivity and initial voltages.")
-        var seed: UInt64 = 1
+        @OptionGroup var options: BrianBenchmarkOptions
 
         @Flag(help: "STDP on every excitatory synapse (BenchmarkNetworks.cubaSTDP: additive, all-to-all, τ 20 ms, weights in [0, 2 w_e]).")
         var stdp = false
 
-        @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
-        var json = false
-
         func run() throws {
-            guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
-            let ms = try cliQuantity(duration, .time, option: "--duration")
-            try measure(stdp ? "cuba-stdp" : "cuba", BenchmarkNetworks.cuba(neurons: neurons, seed: seed, stdp: stdp),
-                        milliseconds: ms, countResidentMemory: false).emit(json: json)
+            try options.measure(stdp ? "cuba-stdp" : "cuba") { BenchmarkNetworks.cuba(neurons: $0, seed: $1, stdp: stdp) }
         }
     }
 
@@ -126,23 +135,10 @@ extension Bench {
             """
         )
 
-        @Option(help: "Number of neurons (80 % excitatory).")
-        var neurons: Int = 4000
-
-        @Option(help: "Simulated time, with a unit.")
-        var duration: String = "10 s"
-
-        @Option(help: "Seed for connectivity and initial voltages.")
-        var seed: UInt64 = 1
-
-        @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
-        var json = false
+        @OptionGroup var options: BrianBenchmarkOptions
 
         func run() throws {
-            guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
-            let ms = try cliQuantity(duration, .time, option: "--duration")
-            try measure("coba", BenchmarkNetworks.coba(neurons: neurons, seed: seed), milliseconds: ms,
-                        countResidentMemory: false).emit(json: json)
+            try options.measure("coba") { BenchmarkNetworks.coba(neurons: $0, seed: $1) }
         }
     }
 
