@@ -44,7 +44,7 @@ struct Convert: ParsableCommand {
     @Option(help: "The step, with a unit (default 0.1ms).")
     var dt: String?
 
-    @Option(name: .customLong("initial-membrane"), help: "Each IF neuron's v at the start and after each reset, as a fraction of its threshold: 0.5 rounds spike counts instead of truncating them (0 as Sinabs and snntoolbox start).")
+    @Option(name: .customLong("initial-membrane"), help: "Each IF neuron's v at the start and after each reset, as a fraction of its threshold: 0.5 rounds spike counts instead of truncating them (0: where Sinabs' converted layers start).")
     var initialMembrane: Double = 0.5
 
     @Option(name: .customLong("input-rate"), help: "Rate-code the input: it becomes a poisson population that a value x drives at x times this rate (a rate encoder's output, e.g. 2000Hz), and the first layer's weights are divided by rate·dt. Default: analog input (current into the first layer).")
