@@ -66,6 +66,8 @@ final class LayerPopulation: LayerBinding {
     private let dm: StateBuffer<Float>, bm: StateBuffer<Float>, cm: StateBuffer<Float>
     private let threshold: StateBuffer<Float>, resetValue: StateBuffer<Float>, resetAmount: StateBuffer<Float>
     let v: StateBuffer<Float>
+    /// `v_initial` (or 0), where `v` starts and returns on every reset.
+    private let initialV: StateBuffer<Float>
     let i: StateBuffer<Float>
     private let pending: StateBuffer<Float>
     /// All ones where last step's spike replaces this step's update (`to_v_reset_next_step`).
@@ -103,7 +105,9 @@ final class LayerPopulation: LayerBinding {
         let resets = kind.spikes && kind != .threshold
         resetValue = buffer { resets ? spec.vReset[$0] : 0 }
         resetAmount = buffer { resets && spec.reset == .subtract ? spec.vThreshold[$0] - spec.vReset[$0] : 0 }
-        v = buffer { spec.vInitial.isEmpty ? 0 : spec.vInitial[$0] }
+        initialV = buffer { spec.vInitial.isEmpty ? 0 : spec.vInitial[$0] }
+        v = StateBuffer(count: size, filling: 0)
+        v.base.update(from: initialV.base, count: v.count)
         i = StateBuffer(count: size, filling: 0)
         pending = StateBuffer(count: size, filling: 0)
         held = StateBuffer(count: size, filling: 0)
@@ -174,7 +178,7 @@ final class LayerPopulation: LayerBinding {
 
     func restoreInitialState() {
         for b in [i, pending, inputSum.values, output] { b.fill(0) }
-        for j in 0..<size { v[j] = spec.vInitial.isEmpty ? 0 : Float(spec.vInitial[j]) }
+        v.base.update(from: initialV.base, count: v.count)
         held.fill(0)
         spikeCount = 0
     }
