@@ -128,7 +128,7 @@ public final class SessionTap: StepTap, @unchecked Sendable {
         var v = offset * (probeValueCount / max(1, stepsPerTick))
         for probe in probes {
             for neuron in probe.neurons {
-                probeValues[v] = network.value(population: probe.population, variable: probe.variable, neuron: neuron) ?? .nan
+                probeValues[v] = Float(network.value(population: probe.population, variable: probe.variable, neuron: neuron) ?? .nan)
                 v += 1
             }
         }

@@ -7,7 +7,7 @@ import Glibc
 /// `docs/network-file.md`) into a `NetworkSpec`, refusing anything invalid
 /// before a single step runs.
 public enum NetworkFile {
-    public static let topKeys = ["name", "dt", "seed", "populations", "projections"]
+    public static let topKeys = ["name", "dt", "seed", "precision", "populations", "projections"]
 
     /// Loads and validates `path`. Throws `ConfigurationError` listing every problem.
     public static func load(path: String) throws -> NetworkSpec {
@@ -39,6 +39,7 @@ public enum NetworkFile {
         if let e = top["name"], let s = r.string(e) { spec.name = s }
         if let e = top["dt"], let x = r.quantity(e, .time, positive: true) { spec.dt = x }
         if let e = top["seed"], let x = r.integer(e, min: 0) { spec.seed = UInt64(x) }
+        if let e = top["precision"], let x = r.choice(e, Precision.allCases.map(\.rawValue)) { spec.precision = Precision(rawValue: x)! }
 
         var sizes: [String: Int] = [:]
         var models: [String: NeuronModel] = [:]

@@ -9,18 +9,33 @@ public struct SpikeInput {
     @inline(__always) public func fire(_ neuron: Int) { source.fire(neuron) }
 }
 
-/// What a current encoder drives: a `lif` population's injected current, or
-/// the values of an `analog_input`.
-protocol CurrentSink: PopulationDynamics {
-    func inject(_ neuron: Int, nanoamps: Float)
-}
-
 /// Injected current of a `lif` population, nA, added to its `i_ext`; or the
 /// value of an `analog_input` (the number, unitless). It stays until changed.
 public struct CurrentInput {
-    let population: any CurrentSink
-    public var size: Int { population.size }
-    @inline(__always) public func set(_ neuron: Int, nanoamps: Float) { population.inject(neuron, nanoamps: nanoamps) }
+    /// Concrete, as the step calls populations (see `PopulationHandle`).
+    private enum Sink {
+        case lif32(LIFPopulation<Float>), lif64(LIFPopulation<Double>), analog(AnalogInput)
+    }
+    private let sink: Sink
+    public let size: Int
+
+    init?(_ population: any PopulationDynamics) {
+        switch population {
+        case let p as LIFPopulation<Float>: sink = .lif32(p)
+        case let p as LIFPopulation<Double>: sink = .lif64(p)
+        case let p as AnalogInput: sink = .analog(p)
+        default: return nil
+        }
+        size = population.size
+    }
+
+    @inline(__always) public func set(_ neuron: Int, nanoamps: Float) {
+        switch sink {
+        case .lif32(let p): p.inject(neuron, nanoamps: nanoamps)
+        case .lif64(let p): p.inject(neuron, nanoamps: nanoamps)
+        case .analog(let p): p.inject(neuron, nanoamps: nanoamps)
+        }
+    }
 }
 
 /// Firing rates of a `poisson` population, Hz; they stay until changed.

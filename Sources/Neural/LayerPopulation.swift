@@ -9,6 +9,11 @@
 /// Stateless kinds have `dm = 0`, and `cs = 1, ds = 0` where there is no
 /// synaptic current. Padding lanes have all coefficients 0 and an infinite
 /// threshold, so they stay at 0 and never spike.
+/// Layers compute in float32 whatever the network's `precision`, as the
+/// frameworks that train and export them do.
+typealias FloatLanes = SIMD16<Float>
+typealias IntLanes = SIMD16<Int32>
+
 /// A population that no projection targets and nothing resets after the step
 /// (layers, analog inputs): phases 3b and 4 have nothing for it.
 protocol WithoutProjections: PopulationDynamics {}
@@ -17,8 +22,6 @@ extension WithoutProjections {
     func deliverDelayed(step: Int64) {}
     var receivesDelayed: Bool { false }
     var resetsAfterSpike: Bool { false }
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
     func resetSpiked() {}
 }
 
@@ -167,11 +170,11 @@ final class LayerPopulation: LayerBinding {
 
     var probeableVariables: [String] { spec.kind.hasCurrent ? ["v", "i"] : ["v"] }
 
-    func value(of variable: String, neuron: Int) -> Float? {
+    func value(of variable: String, neuron: Int) -> Double? {
         guard neuron >= 0, neuron < size else { return nil }
         switch variable {
-        case "v": return v[neuron]
-        case "i" where spec.kind.hasCurrent: return i[neuron]
+        case "v": return Double(v[neuron])
+        case "i" where spec.kind.hasCurrent: return Double(i[neuron])
         default: return nil
         }
     }
@@ -303,9 +306,9 @@ final class DelayLayer: LayerBinding {
     }
 
     var probeableVariables: [String] { ["v"] }
-    func value(of variable: String, neuron: Int) -> Float? {
+    func value(of variable: String, neuron: Int) -> Double? {
         guard variable == "v", neuron >= 0, neuron < size else { return nil }
-        return output[neuron]
+        return Double(output[neuron])
     }
     func restoreInitialState() {
         ring.fill(0)
@@ -333,14 +336,14 @@ final class AnalogInput: WithoutProjections {
     var analogOutput: UnsafePointer<Float>? { UnsafePointer(values.base) }
     func updateAndThreshold(step: Int64) {}
     var probeableVariables: [String] { ["value"] }
-    func value(of variable: String, neuron: Int) -> Float? {
+    func value(of variable: String, neuron: Int) -> Double? {
         guard variable == "value", neuron >= 0, neuron < size else { return nil }
-        return values[neuron]
+        return Double(values[neuron])
     }
     func restoreInitialState() { values.fill(0) }
 }
 
-extension AnalogInput: CurrentSink {
+extension AnalogInput {
     @inline(__always) func inject(_ neuron: Int, nanoamps: Float) {
         guard neuron >= 0, neuron < size else { return }
         values[neuron] = nanoamps

@@ -34,14 +34,14 @@ public final class Network {
     public private(set) var stepIndex: Int64 = 0
 
     let populations: [any PopulationDynamics]
-    var projections: [Projection] { projectionTable.objects }
+    let projections: [any ProjectionDynamics]
     /// The populations again and the projections, for the step and the
     /// readers of its spikes (no reference counting).
     private let populationTable: ObjectTable<PopulationHandle>
-    private let projectionTable: ObjectTable<Projection>
+    private let projectionTable: ObjectTable<ProjectionHandle>
     /// The projections whose weights learn from their targets' spikes (phase 3c).
-    private let plasticTable: ObjectTable<Projection>
-    private let rewardedTable: ObjectTable<Projection>
+    private let plasticTable: ObjectTable<ProjectionHandle>
+    private let rewardedTable: ObjectTable<ProjectionHandle>
     /// The populations that phases 3b and 4 have work for.
     private let deliveringTable: ObjectTable<PopulationHandle>
     private let resettingTable: ObjectTable<PopulationHandle>
@@ -56,20 +56,24 @@ public final class Network {
             guard seen.insert(p.name).inserted else { throw NetworkBuildError("population '\(p.name)' is defined twice") }
             guard p.size > 0 else { throw NetworkBuildError("population '\(p.name)': size must be ≥ 1, got \(p.size)") }
             var rng = RandomSource(seed: spec.seed, stream: "population/\(p.name)")
-            switch p.model {
-            case .lif(let params):
-                built.append(LIFPopulation(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
-            case .izhikevich(let params):
-                built.append(IzhikevichPopulation(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
-            case .poisson(let rates):
+            switch (p.model, spec.precision) {
+            case (.lif(let params), .float32):
+                built.append(LIFPopulation<Float>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+            case (.lif(let params), .float64):
+                built.append(LIFPopulation<Double>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+            case (.izhikevich(let params), .float32):
+                built.append(IzhikevichPopulation<Float>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+            case (.izhikevich(let params), .float64):
+                built.append(IzhikevichPopulation<Double>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+            case (.poisson(let rates), _):
                 built.append(PoissonSource(name: p.name, size: p.size, rates: rates, dt: dt, seed: spec.seed, rng: &rng))
-            case .spikeTimes(let times):
+            case (.spikeTimes(let times), _):
                 built.append(SpikeTimesSource(name: p.name, times: times, dt: dt))
-            case .input:
+            case (.input, _):
                 built.append(InputSource(name: p.name, size: p.size))
-            case .analogInput:
+            case (.analogInput, _):
                 built.append(AnalogInput(name: p.name, size: p.size))
-            case .layer(let layer):
+            case (.layer(let layer), _):
                 let problems = layer.problems(size: p.size)
                 guard problems.isEmpty else {
                     throw NetworkBuildError("population '\(p.name)': \(problems.joined(separator: "; "))")
@@ -102,7 +106,24 @@ public final class Network {
         populations = built
         populationTable = ObjectTable(built.map(PopulationHandle.init))
 
-        var made: [Projection] = []
+        let made = switch spec.precision {
+        case .float32: try Self.connect(Float.self, spec, populations)
+        case .float64: try Self.connect(Double.self, spec, populations)
+        }
+        projections = made
+        projectionTable = ObjectTable(made.map(ProjectionHandle.init))
+        plasticTable = ObjectTable(projectionTable.objects.filter(\.projection.isPlastic))
+        rewardedTable = ObjectTable(projectionTable.objects.filter(\.projection.isRewarded))
+        deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
+        resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
+    }
+
+    /// Builds the projections in the populations' scalar, gives each target
+    /// variable a delay ring long enough for its largest delay, and binds.
+    private static func connect<S: NeuralScalar>(_: S.Type, _ spec: NetworkSpec, _ populations: [any PopulationDynamics])
+        throws(NetworkBuildError) -> [any ProjectionDynamics] {
+        let dt = spec.dt
+        var made: [Projection<S>] = []
         for q in spec.projections {
             guard let s = spec.populations.firstIndex(where: { $0.name == q.source }) else {
                 throw NetworkBuildError("projection '\(q.name)': no population named '\(q.source)'")
@@ -114,39 +135,34 @@ public final class Network {
             guard model.targets.contains(q.variable) else {
                 throw NetworkBuildError("projection '\(q.name)': a \(model.name) population has no target '\(q.variable.rawValue)'; valid: \(model.targets.map(\.rawValue))")
             }
-            guard populations[t].synapticTarget(q.variable) != nil else {
+            guard let host = populations[t] as? any SynapseHost<S>, host.synapticTarget(q.variable) != nil else {
                 throw NetworkBuildError("projection '\(q.name)': target '\(q.variable.rawValue)' of '\(q.target)' needs \(q.variable == .ge ? "tau_e" : "tau_i")")
             }
-            made.append(try Projection(spec: q, sourceIndex: s, targetIndex: t,
+            made.append(try Projection<S>(spec: q, sourceIndex: s, targetIndex: t,
                                        preCount: populations[s].size, postCount: populations[t].size,
                                        dt: dt, seed: spec.seed))
         }
-        projectionTable = ObjectTable(made)
-
-        // One ring per (population, variable), long enough for its largest delay.
         for (t, population) in populations.enumerated() {
+            guard let host = population as? any SynapseHost<S> else { continue }
             for variable in TargetVariable.allCases {
                 let longest = made.filter { $0.targetIndex == t && $0.variable == variable }
                     .map(\.ringDelaySteps).max() ?? 0
-                if longest > 0 { population.attachRing(DelayRing(maxDelaySteps: longest, width: population.size), to: variable) }
+                if longest > 0 { host.attachRing(DelayRing<S>(maxDelaySteps: longest, width: population.size), to: variable) }
             }
         }
-        for q in made { q.bind(populations[q.targetIndex].synapticTarget(q.variable)!) }
-        plasticTable = ObjectTable(made.filter(\.isPlastic))
-        rewardedTable = ObjectTable(made.filter(\.isRewarded))
-        deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
-        resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
+        for q in made { q.bind((populations[q.targetIndex] as! any SynapseHost<S>).synapticTarget(q.variable)!) }
+        return made
     }
 
     /// Advances the network by one `dt` (see the schedule above).
     public func step() {
         let k = stepIndex
         let populations = populationTable
-        populations.forEach { $0.population.updateAndThreshold(step: k) }
-        projectionTable.forEach { q in q.propagate(populations.with(q.sourceIndex) { $0.population.spikes }, step: k) }
-        plasticTable.forEach { q in q.learnFromTargetSpikes(populations.with(q.targetIndex) { $0.population.spikes }, step: k) }
-        deliveringTable.forEach { $0.population.deliverDelayed(step: k) }
-        resettingTable.forEach { $0.population.resetSpiked() }
+        populations.forEach { $0.updateAndThreshold(step: k) }
+        projectionTable.forEach { q in q.propagate(populations.with(q.source) { $0.spikes }, step: k) }
+        plasticTable.forEach { q in q.learnFromTargetSpikes(populations.with(q.target) { $0.spikes }, step: k) }
+        deliveringTable.forEach { $0.deliverDelayed(step: k) }
+        resettingTable.forEach { $0.resetSpiked() }
         stepIndex = k + 1
     }
 
@@ -171,7 +187,7 @@ public final class Network {
     /// Sets the injected current of a `lif` population or the values of an
     /// `analog_input`; nil for other models.
     public func currentInput(population index: Int) -> CurrentInput? {
-        (populations[index] as? any CurrentSink).map(CurrentInput.init)
+        CurrentInput(populations[index])
     }
 
     /// Sets the rates of a `poisson` population; nil for other models.
@@ -186,9 +202,9 @@ public final class Network {
     public func size(ofPopulation index: Int) -> Int { populations[index].size }
 
     /// Spikes of a population in the step just done.
-    public func spikes(ofPopulation index: Int) -> SpikeList { populationTable.with(index) { $0.population.spikes } }
+    public func spikes(ofPopulation index: Int) -> SpikeList { populationTable.with(index) { $0.spikes } }
 
-    public func value(population: Int, variable: String, neuron: Int) -> Float? {
+    public func value(population: Int, variable: String, neuron: Int) -> Double? {
         populations[population].value(of: variable, neuron: neuron)
     }
 
@@ -204,14 +220,14 @@ public final class Network {
     /// Delivers a reward to every `reward_stdp` projection before the next
     /// step (docs/plasticity.md). Allocates nothing.
     public func reward(_ r: Double) {
-        rewardedTable.forEach { $0.reward(r) }
+        rewardedTable.forEach { $0.projection.reward(r) }
     }
 
     /// Scales every plastic projection's weight changes (1: as written in the
     /// network file; 0: frozen, traces still run). Allocates nothing.
     public var learningRate: Float {
-        get { plasticTable.count > 0 ? plasticTable.with(0) { $0.learningRate } : 0 }
-        set { plasticTable.forEach { $0.learningRate = newValue } }
+        get { plasticTable.count > 0 ? plasticTable.with(0) { $0.projection.learningRate } : 0 }
+        set { plasticTable.forEach { $0.projection.learningRate = newValue } }
     }
 
     /// Synapse storage, bytes per synapse over all projections.
@@ -255,12 +271,12 @@ public final class Network {
     /// Takes prepared weights, between steps, on the thread that steps the
     /// network. Allocates and frees nothing (tick boundaries of the daemon).
     public func install(_ prepared: PreparedWeights) {
-        projections[prepared.projection].install(prepared)
+        projectionTable.with(prepared.projection) { $0.install(prepared) }
     }
 
     /// Copies a projection's weights in CSR order into `destination` (at
     /// least its synapse count long) without allocating.
     public func copyWeights(ofProjection index: Int, into destination: UnsafeMutableBufferPointer<Float>) {
-        projections[index].copyWeights(into: destination)
+        projectionTable.with(index) { $0.copyWeights(into: destination) }
     }
 }

@@ -8,17 +8,32 @@ public struct NetworkSpec: Sendable, Equatable {
     /// Step of the network clock, ms.
     public var dt: Double
     public var seed: UInt64
+    /// The number type of neuron state, synaptic input and weights.
+    public var precision: Precision
     public var populations: [PopulationSpec]
     public var projections: [ProjectionSpec]
 
-    public init(name: String = "network", dt: Double = 0.1, seed: UInt64 = 0,
+    public init(name: String = "network", dt: Double = 0.1, seed: UInt64 = 0, precision: Precision = .float32,
                 populations: [PopulationSpec] = [], projections: [ProjectionSpec] = []) {
         self.name = name
         self.dt = dt
         self.seed = seed
+        self.precision = precision
         self.populations = populations
         self.projections = projections
     }
+}
+
+/// What `lif` and `izhikevich` populations and their projections compute in.
+///
+/// Float32 is the default for control: twice the neurons per vector, and a
+/// controller does not care whether a spike comes a step later. Float64
+/// accumulates as Brian2 and NEST do, so that a threshold crossing within a
+/// hair of a step boundary falls in the same step as theirs. Spike sources
+/// and layers (trained networks, computed in float32 as their frameworks do)
+/// are the same in both.
+public enum Precision: String, Sendable, Equatable, CaseIterable {
+    case float32, float64
 }
 
 /// A per-neuron quantity: one value for all, one value each, or uniform draws.

@@ -113,27 +113,27 @@ public struct STDPRule: Sendable, Equatable {
 /// The presynaptic trace is one per presynaptic neuron when all delays are
 /// equal (every synapse of a neuron then sees the same arrivals) and one per
 /// synapse otherwise. The postsynaptic trace is one per target neuron.
-final class STDPState {
-    let aPre: Float, aPost: Float, wMin: Float, wMax: Float
+final class STDPState<S: NeuralScalar> {
+    let aPre: S, aPost: S, wMin: S, wMax: S
     let nearest: Bool
     let multiplicative: Bool
-    private let inverseRange: Float
+    private let inverseRange: S
 
-    private let preDecay: DecayTable
-    private let postDecay: DecayTable
+    private let preDecay: DecayTable<S>
+    private let postDecay: DecayTable<S>
     /// Indexed by presynaptic neuron, or by synapse when delays differ.
-    private let preTrace: StateBuffer<Float>
+    private let preTrace: StateBuffer<S>
     private let preLast: StateBuffer<Int64>
     let preTracePerSynapse: Bool
-    private let postTrace: StateBuffer<Float>
+    private let postTrace: StateBuffer<S>
     private let postLast: StateBuffer<Int64>
 
     /// R-STDP only: the eligibility traces (per synapse) that STDP changes
     /// instead of the weights, and the reward signal.
-    let eligibility: Eligibility?
+    let eligibility: Eligibility<S>?
 
     /// Scales every weight change; 0 freezes the weights (traces still run).
-    var learningRate: Float = 1
+    var learningRate: S = 1
 
     /// Synapses by target neuron (CSC beside the projection's CSR): for each
     /// target, the CSR index of each synapse onto it and its presynaptic neuron.
@@ -149,13 +149,13 @@ final class STDPState {
         } else {
             eligibility = nil
         }
-        aPre = Float(rule.aPre)
-        aPost = Float(rule.aPost)
-        wMin = Float(rule.wMin)
-        wMax = Float(rule.wMax)
+        aPre = S(rule.aPre)
+        aPost = S(rule.aPost)
+        wMin = S(rule.wMin)
+        wMax = S(rule.wMax)
         nearest = rule.pairing == .nearest
         multiplicative = rule.update == .multiplicative
-        inverseRange = rule.wMax > rule.wMin ? Float(1 / (rule.wMax - rule.wMin)) : 0
+        inverseRange = rule.wMax > rule.wMin ? S(1 / (rule.wMax - rule.wMin)) : 0
         preDecay = DecayTable(tau: rule.tauPre, dt: dt)
         postDecay = DecayTable(tau: rule.tauPost, dt: dt)
         preTracePerSynapse = perSynapsePreTrace
@@ -184,8 +184,9 @@ final class STDPState {
     /// Bytes per synapse this state adds (traces per synapse, the by-target index).
     func bytesPerSynapse(synapseCount: Int) -> Double {
         guard synapseCount > 0 else { return 0 }
-        return 8 + (preTracePerSynapse ? 12 : 0) + 4 * Double(columnStart.count) / Double(synapseCount)
-            + (eligibility == nil ? 0 : Eligibility.bytesPerSynapse)
+        let trace = Double(MemoryLayout<S>.stride)
+        return 8 + (preTracePerSynapse ? trace + 8 : 0) + 4 * Double(columnStart.count) / Double(synapseCount)
+            + (eligibility == nil ? 0 : Eligibility<S>.bytesPerSynapse)
     }
 
     func restoreInitialState() {
@@ -208,16 +209,16 @@ final class STDPState {
     /// After synapse `s` onto `j` delivered its weight in `step`: the weight
     /// meets the postsynaptic trace.
     @inline(__always)
-    func depress(synapse s: Int, post j: Int, step: Int64, weights: UnsafeMutablePointer<Float>) {
+    func depress(synapse s: Int, post j: Int, step: Int64, weights: UnsafeMutablePointer<S>) {
         change(synapse: s, by: postTrace[j] * postDecay[step - postLast[j]], potentiating: false, weights: weights)
     }
 
     /// The timing rule's change `x` of synapse `s`: into its eligibility
     /// (reward_stdp), or into its weight, soft-bounded if multiplicative.
     @inline(__always)
-    private func change(synapse s: Int, by x: Float, potentiating: Bool, weights: UnsafeMutablePointer<Float>) {
+    private func change(synapse s: Int, by x: S, potentiating: Bool, weights: UnsafeMutablePointer<S>) {
         if let eligibility {
-            eligibility.c[s] += Double(x)
+            eligibility.c[s] += x.double
             return
         }
         let w = weights[s]
@@ -228,7 +229,7 @@ final class STDPState {
     /// Target neurons `spikes` fired in `step`, after every arrival of the
     /// step: each postsynaptic trace takes its spike, and every synapse onto
     /// the neuron meets its presynaptic trace.
-    func postSpikes(_ spikes: SpikeList, step: Int64, weights: UnsafeMutablePointer<Float>) {
+    func postSpikes(_ spikes: SpikeList, step: Int64, weights: UnsafeMutablePointer<S>) {
         let columns = columnStart.base, synapses = columnSynapse.base, pres = columnPre.base
         let bySynapse = preTracePerSynapse
         for k in 0..<spikes.count {
@@ -252,9 +253,9 @@ final class STDPState {
 /// errors would compound (measured against NEST: up to 7e-4 relative after
 /// 2 s). So `c` is Float64 and each weight carries a Kahan compensation term
 /// (the low-order part its last addition lost): 12 bytes per synapse.
-final class Eligibility {
+final class Eligibility<S: NeuralScalar> {
     let c: StateBuffer<Double>
-    private let compensation: StateBuffer<Float>
+    private let compensation: StateBuffer<S>
     private let count: Int
     /// The reward signal `d`, 1/ms.
     private(set) var d = 0.0
@@ -281,7 +282,7 @@ final class Eligibility {
     }
 
     /// Bytes per synapse: `c` and the compensation term.
-    static let bytesPerSynapse = 12.0
+    static var bytesPerSynapse: Double { Double(8 + MemoryLayout<S>.stride) }
 
     func restoreInitialState() {
         c.fill(0)
@@ -296,13 +297,13 @@ final class Eligibility {
     /// After the step's spikes changed `c`: `w` follows `c·(d − b)` exactly
     /// over one step (c and d decay exponentially meanwhile), clipped; then
     /// `c` and `d` decay to the next step.
-    func integrate(weights: UnsafeMutablePointer<Float>, wMin: Float, wMax: Float, rate: Float) {
-        let k = (d * overlap - b * cIntegral) * Double(rate)
+    func integrate(weights: UnsafeMutablePointer<S>, wMin: S, wMax: S, rate: S) {
+        let k = (d * overlap - b * cIntegral) * rate.double
         let c = c.base, lost = compensation.base, decay = cDecay
         if k != 0 {
             for s in 0..<count {
                 let w = weights[s]
-                let change = Float(c[s] * k) - lost[s]
+                let change = S(c[s] * k) - lost[s]
                 let sum = w + change
                 if sum > wMax || sum < wMin {
                     weights[s] = min(wMax, max(wMin, sum))
@@ -322,29 +323,31 @@ final class Eligibility {
 }
 
 /// `e^(−k·dt/τ)` for k = 0, 1, … steps, computed in Float64 and tabulated up
-/// to 88 τ (beyond, below Float32's smallest normal: 0) or 2²⁰ steps, past
+/// to where it falls below the scalar's smallest normal (88 τ in float32, 708 τ in float64; beyond: 0) or 2²⁰ steps, past
 /// which it is computed when read.
-struct DecayTable {
-    private let factors: StateBuffer<Float>
+struct DecayTable<S: NeuralScalar> {
+    private let factors: StateBuffer<S>
     private let length: Int
-    /// The table reaches 88 τ: anything later has decayed to 0.
+    /// The table reaches its span: anything later has decayed to 0.
     private let complete: Bool
     private let stepsPerTau: Double
 
-    static let maxLength = 1 << 20
+    static var maxLength: Int { 1 << 20 }
 
     init(tau: Double, dt: Double) {
         stepsPerTau = tau / dt
-        let needed = (88 * stepsPerTau).rounded(.up) + 1
+        // About where e^(−k·dt/τ) leaves the scalar's normal range.
+        let span: Double = S.self == Float.self ? 88 : 708
+        let needed = (span * stepsPerTau).rounded(.up) + 1
         complete = needed <= Double(Self.maxLength)
         length = complete ? Int(needed) : Self.maxLength
         factors = StateBuffer(count: length, filling: 0)
-        for k in 0..<length { factors[k] = Float(exp(-Double(k) / stepsPerTau)) }
+        for k in 0..<length { factors[k] = S(exp(-Double(k) / stepsPerTau)) }
     }
 
     @inline(__always)
-    subscript(elapsed: Int64) -> Float {
+    subscript(elapsed: Int64) -> S {
         if elapsed < Int64(length) { return factors[Int(elapsed)] }
-        return complete ? 0 : Float(exp(-Double(elapsed) / stepsPerTau))
+        return complete ? 0 : S(exp(-Double(elapsed) / stepsPerTau))
     }
 }

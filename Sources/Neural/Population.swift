@@ -18,11 +18,8 @@ protocol PopulationDynamics: AnyObject {
     var receivesDelayed: Bool { get }
     var resetsAfterSpike: Bool { get }
 
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget?
-    /// Gives the variable a delay ring; called while the network is built.
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable)
     /// Probe access by variable name (`v`, `g_e`, `g_i`, `u`), outside the step.
-    func value(of variable: String, neuron: Int) -> Float?
+    func value(of variable: String, neuron: Int) -> Double?
     var probeableVariables: [String] { get }
     /// Back to the state right after the network was built.
     func restoreInitialState()
@@ -35,21 +32,29 @@ extension PopulationDynamics {
     var analogOutput: UnsafePointer<Float>? { nil }
 }
 
+/// A population that projections add into, computing in `Scalar`.
+protocol SynapseHost<Scalar>: PopulationDynamics {
+    associatedtype Scalar: NeuralScalar
+    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget<Scalar>?
+    /// Gives the variable a delay ring; called while the network is built.
+    func attachRing(_ ring: DelayRing<Scalar>, to variable: TargetVariable)
+}
+
 /// Where a projection adds its weights: the postsynaptic variable, the
 /// refractory counters that gate direct `v` increments, and the delay ring.
-struct SynapticTarget {
-    let variable: UnsafeMutablePointer<Float>
+struct SynapticTarget<S: NeuralScalar> {
+    let variable: UnsafeMutablePointer<S>
     /// Non-nil for `v` of a model with refractoriness: increments are dropped
     /// while the counter is non-zero.
-    let refractory: UnsafeMutablePointer<Int32>?
-    let ring: DelayRing?
+    let refractory: UnsafeMutablePointer<S.SIMDMaskScalar>?
+    let ring: DelayRing<S>?
 }
 
 /// Accumulates delayed synaptic input: slot `s % length` holds what arrives in step `s`.
-final class DelayRing {
+final class DelayRing<S: NeuralScalar> {
     let length: Int
     let width: Int
-    private let slots: StateBuffer<Float>
+    private let slots: StateBuffer<S>
     private let dirty: StateBuffer<UInt8>
 
     init(maxDelaySteps: Int, width: Int) {
@@ -60,7 +65,7 @@ final class DelayRing {
     }
 
     @inline(__always)
-    func slot(forStep step: Int64) -> UnsafeMutablePointer<Float> {
+    func slot(forStep step: Int64) -> UnsafeMutablePointer<S> {
         let s = Int(step % Int64(length))
         dirty[s] = 1
         return slots.base + s * width
@@ -68,8 +73,8 @@ final class DelayRing {
 
     /// Adds the slot due in `step` to `variable` (skipping refractory neurons
     /// when `refractory` is given) and clears it.
-    func drain(step: Int64, into variable: UnsafeMutablePointer<Float>,
-               refractory: UnsafeMutablePointer<Int32>?, count: Int) {
+    func drain(step: Int64, into variable: UnsafeMutablePointer<S>,
+               refractory: UnsafeMutablePointer<S.SIMDMaskScalar>?, count: Int) {
         let s = Int(step % Int64(length))
         guard dirty[s] != 0 else { return }
         dirty[s] = 0

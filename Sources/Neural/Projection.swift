@@ -11,7 +11,7 @@ import Darwin
 /// are equal, plus a 2-byte delay unless all delays are equal (≤ 10 bytes).
 /// Plasticity attaches per projection (traces live beside the CSR arrays), so a
 /// projection without it pays nothing.
-final class Projection {
+final class Projection<S: NeuralScalar>: ProjectionDynamics {
     let name: String
     let sourceIndex: Int
     let targetIndex: Int
@@ -24,18 +24,18 @@ final class Projection {
     private let post: StateBuffer<UInt32>
     /// Per-synapse weights, or nil when every synapse has `constantWeight`.
     /// Replaced only through `install`, at a step boundary.
-    private var weights: StateBuffer<Float>?
-    private var constantWeight: Float
+    private var weights: StateBuffer<S>?
+    private var constantWeight: S
     /// Per-synapse delays in steps, or nil when every synapse has `constantDelay`.
     private let delays: StateBuffer<UInt16>?
     private let constantDelay: Int
     let maxDelaySteps: Int
 
     /// Bound once the target population's rings exist.
-    private var target: SynapticTarget!
+    private var target: SynapticTarget<S>!
 
     /// Plasticity's state; nil for a projection whose weights never change.
-    private let stdp: STDPState?
+    private let stdp: STDPState<S>?
     /// A plastic projection delivers each spike when it arrives (the weight
     /// then, as Brian2's delayed `on_pre`), so it keeps the last
     /// `maxDelaySteps + 1` steps of presynaptic spikes instead of a ring of sums.
@@ -43,7 +43,7 @@ final class Projection {
     private let historyCount: StateBuffer<Int32>?
 
     /// Largest delay a projection may have, in steps.
-    static let delayLimit = Int(UInt16.max)
+    static var delayLimit: Int { Int(UInt16.max) }
 
     init(spec: ProjectionSpec, sourceIndex: Int, targetIndex: Int,
          preCount: Int, postCount: Int, dt: Double, seed: UInt64) throws(NetworkBuildError) {
@@ -95,13 +95,13 @@ final class Projection {
 
         if case .constant(let x) = spec.weight, spec.plasticity == nil {
             weights = nil
-            constantWeight = Float(x)
+            constantWeight = S(x)
         } else {
-            let buffer = StateBuffer<Float>(count: n, filling: 0)
+            let buffer = StateBuffer<S>(count: n, filling: 0)
             if case .constant(let x) = spec.weight {
-                buffer.base.update(repeating: Float(x), count: n)
+                buffer.base.update(repeating: S(x), count: n)
             } else {
-                for k in 0..<n { buffer[k] = Float(w[Int(order[k])]) }
+                for k in 0..<n { buffer[k] = S(w[Int(order[k])]) }
             }
             weights = buffer
             constantWeight = 0
@@ -171,30 +171,32 @@ final class Projection {
         historyCount?.fill(0)
     }
 
-    func bind(_ target: SynapticTarget) { self.target = target }
+    func bind(_ target: SynapticTarget<S>) { self.target = target }
 
     /// Bytes of synapse storage per synapse (targets, weights, delays).
     var bytesPerSynapse: Double {
         guard synapseCount > 0 else { return 0 }
-        let bytes = synapseCount * 4 + (weights == nil ? 0 : synapseCount * 4) + (delays == nil ? 0 : synapseCount * 2)
+        let bytes = synapseCount * 4 + (weights == nil ? 0 : synapseCount * MemoryLayout<S>.stride) + (delays == nil ? 0 : synapseCount * 2)
         return Double(bytes) / Double(synapseCount) + (stdp?.bytesPerSynapse(synapseCount: synapseCount) ?? 0)
     }
 
     /// The weights in CSR order (pre-major, then connection order), mV.
     var weightValues: [Float] {
-        if let weights { return (0..<synapseCount).map { weights[$0] } }
-        return Array(repeating: constantWeight, count: synapseCount)
+        if let weights { return (0..<synapseCount).map { Float(weights[$0]) } }
+        return Array(repeating: Float(constantWeight), count: synapseCount)
     }
 
     /// Copies the weights in CSR order into `destination` (at least
     /// `synapseCount` long) without allocating.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func copyWeights(into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(destination.count >= synapseCount)
         guard synapseCount > 0 else { return }
         if let weights {
-            destination.baseAddress!.update(from: weights.base, count: synapseCount)
+            for s in 0..<synapseCount { destination[s] = Float(weights[s]) }
         } else {
-            destination.baseAddress!.update(repeating: constantWeight, count: synapseCount)
+            destination.baseAddress!.update(repeating: Float(constantWeight), count: synapseCount)
         }
     }
 
@@ -210,21 +212,25 @@ final class Projection {
         guard let first = values.first, values.contains(where: { $0 != first }) else {
             return PreparedWeights(projection: index, values: nil, constant: values.first ?? 0)
         }
-        let buffer = StateBuffer<Float>(count: synapseCount, filling: 0)
-        values.withUnsafeBufferPointer { buffer.base.update(from: $0.baseAddress!, count: synapseCount) }
+        let buffer = StateBuffer<S>(count: synapseCount, filling: 0)
+        for s in 0..<synapseCount { buffer[s] = S(values[s]) }
         return PreparedWeights(projection: index, values: buffer, constant: 0)
     }
 
     /// Takes prepared weights. Allocates and frees nothing: existing
     /// per-synapse storage is overwritten; a constant-weight projection that
     /// gets differing weights adopts the prepared buffer.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func install(_ prepared: PreparedWeights) {
         guard synapseCount > 0 else { return }
-        switch (weights, prepared.values) {
+        // Made by this projection's `prepare`, so of its scalar.
+        let values = prepared.values.map { unsafeDowncast($0, to: StateBuffer<S>.self) }
+        switch (weights, values) {
         case (let mine?, let theirs?): mine.base.update(from: theirs.base, count: synapseCount)
-        case (let mine?, nil): mine.base.update(repeating: prepared.constant, count: synapseCount)
+        case (let mine?, nil): mine.base.update(repeating: S(prepared.constant), count: synapseCount)
         case (nil, let theirs?): weights = theirs
-        case (nil, nil): constantWeight = prepared.constant
+        case (nil, nil): constantWeight = S(prepared.constant)
         }
     }
 
@@ -247,6 +253,8 @@ final class Projection {
 
     /// Phase 3: scatter this step's presynaptic spikes. Zero-delay input goes
     /// straight into the variable; delayed input into the ring slot of its step.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func propagate(_ spikes: SpikeList, step: Int64) {
         if let stdp {
             deliverArrivals(spikes, step: step, stdp: stdp)
@@ -273,8 +281,8 @@ final class Projection {
             }
             return
         }
-        let gate: UnsafeMutablePointer<Int32>?
-        let dest: UnsafeMutablePointer<Float>
+        let gate: UnsafeMutablePointer<S.SIMDMaskScalar>?
+        let dest: UnsafeMutablePointer<S>
         if constantDelay == 0 {
             dest = target.variable
             gate = target.refractory
@@ -313,7 +321,7 @@ final class Projection {
     /// Phase 3 of a plastic projection: keeps this step's presynaptic spikes,
     /// then delivers every spike whose delay ends now, at the weight it has
     /// now, and lets each arrival change its synapse (`STDPState.preSpike`, `depress`).
-    private func deliverArrivals(_ spikes: SpikeList, step: Int64, stdp: STDPState) {
+    private func deliverArrivals(_ spikes: SpikeList, step: Int64, stdp: STDPState<S>) {
         let history = history.unsafelyUnwrapped, counts = historyCount.unsafelyUnwrapped
         let length = Int64(maxDelaySteps + 1)
         let slotNow = Int(step % length)
@@ -344,6 +352,8 @@ final class Projection {
     /// After every projection's phase 3: the target's spikes of this step
     /// change the synapses onto them (Brian2 runs all `on_post` pathways
     /// after all `on_pre` ones).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64) {
         guard let stdp else { return }
         if spikes.count > 0 { stdp.postSpikes(spikes, step: step, weights: weights.unsafelyUnwrapped.base) }
@@ -359,8 +369,8 @@ final class Projection {
 
     /// Scales this projection's weight changes; 0 freezes them.
     var learningRate: Float {
-        get { stdp?.learningRate ?? 0 }
-        set { stdp?.learningRate = newValue }
+        get { Float(stdp?.learningRate ?? 0) }
+        set { stdp?.learningRate = S(newValue) }
     }
 
     // MARK: - Construction
@@ -468,9 +478,96 @@ final class Projection {
 /// thread that steps the network). Immutable once made.
 public struct PreparedWeights: @unchecked Sendable {
     let projection: Int
-    /// nil when every synapse gets `constant`.
-    let values: StateBuffer<Float>?
+    /// A `StateBuffer` of the projection's scalar; nil when every synapse gets `constant`.
+    let values: AnyObject?
     let constant: Float
+}
+
+/// What the network's step and its readers need from a projection, whatever
+/// its scalar. Dispatch happens once per projection and phase.
+protocol ProjectionDynamics: AnyObject {
+    var name: String { get }
+    var sourceIndex: Int { get }
+    var targetIndex: Int { get }
+    var variable: TargetVariable { get }
+    var preCount: Int { get }
+    var postCount: Int { get }
+    var synapseCount: Int { get }
+    var ringDelaySteps: Int { get }
+    var isPlastic: Bool { get }
+    var isRewarded: Bool { get }
+    var bytesPerSynapse: Double { get }
+    var learningRate: Float { get set }
+    var weightValues: [Float] { get }
+    var connections: [(pre: Int, post: Int)] { get }
+
+    /// Phase 3a.
+    func propagate(_ spikes: SpikeList, step: Int64)
+    /// Phase 3c.
+    func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64)
+    func reward(_ r: Double)
+    func restoreInitialState()
+    func copyWeights(into destination: UnsafeMutableBufferPointer<Float>)
+    func prepare(_ values: [Float], index: Int) throws(WeightError) -> PreparedWeights
+    func install(_ prepared: PreparedWeights)
+    func forEachConnection(_ body: (_ pre: UInt32, _ post: UInt32) -> Void)
+}
+
+/// Boxes a projection for an `ObjectTable`, as `PopulationHandle` does a population.
+/// The step calls it through its concrete type (see `PopulationHandle`).
+final class ProjectionHandle {
+    let projection: any ProjectionDynamics
+    private let typed: Typed
+    /// The indices of its populations, read in every step without a call.
+    let source: Int, target: Int
+
+    private enum Typed {
+        case float32(Projection<Float>), float64(Projection<Double>)
+    }
+
+    init(_ projection: any ProjectionDynamics) {
+        self.projection = projection
+        source = projection.sourceIndex
+        target = projection.targetIndex
+        typed = switch projection {
+        case let q as Projection<Float>: .float32(q)
+        case let q as Projection<Double>: .float64(q)
+        default: fatalError("a projection computes in Float or Double")
+        }
+    }
+
+    @inline(__always)
+    func propagate(_ spikes: SpikeList, step: Int64) {
+        switch typed {
+        case .float32(let q): q.propagate(spikes, step: step)
+        case .float64(let q): q.propagate(spikes, step: step)
+        }
+    }
+
+    @inline(__always)
+    func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64) {
+        switch typed {
+        case .float32(let q): q.learnFromTargetSpikes(spikes, step: step)
+        case .float64(let q): q.learnFromTargetSpikes(spikes, step: step)
+        }
+    }
+
+    /// Between steps, on the stepping thread: no lookup, no lock.
+    @inline(__always)
+    func install(_ prepared: PreparedWeights) {
+        switch typed {
+        case .float32(let q): q.install(prepared)
+        case .float64(let q): q.install(prepared)
+        }
+    }
+
+    @inline(__always)
+    func copyWeights(into destination: UnsafeMutableBufferPointer<Float>) {
+        switch typed {
+        case .float32(let q): q.copyWeights(into: destination)
+        case .float64(let q): q.copyWeights(into: destination)
+        }
+    }
 }
 
 /// Weights that cannot be set: wrong count, non-finite values, unknown projection.

@@ -6,10 +6,8 @@ extension SpikeSource {
     func resetSpiked() {}
     var receivesDelayed: Bool { false }
     var resetsAfterSpike: Bool { false }
-    func synapticTarget(_ variable: TargetVariable) -> SynapticTarget? { nil }
-    func attachRing(_ ring: DelayRing, to variable: TargetVariable) {}
     var probeableVariables: [String] { [] }
-    func value(of variable: String, neuron: Int) -> Float? { nil }
+    func value(of variable: String, neuron: Int) -> Double? { nil }
 }
 
 /// Independent Bernoulli trials each step with probability `rate · dt`, as Brian2's PoissonGroup.

@@ -17,6 +17,7 @@ struct Bench: ParsableCommand {
 /// Output shared by the benchmarks: human-readable lines or one JSON object.
 struct BenchResult: Encodable {
     var benchmark: String
+    var precision: String
     var neurons: Int
     var synapses: Int
     var spikes: Int
@@ -36,6 +37,7 @@ struct BenchResult: Encodable {
             return
         }
         print("benchmark        \(benchmark)")
+        print("precision        \(precision)")
         print("neurons          \(neurons)")
         print("synapses         \(synapses)")
         print(String(format: "simulated        %.3f s", sim_seconds))
@@ -73,7 +75,7 @@ func measure(_ benchmark: String, _ spec: NetworkSpec, milliseconds: Double, cou
     let (spikes, wall) = timedRun(net, steps: steps)
     let seconds = Double(steps) * spec.dt / 1000
     return BenchResult(
-        benchmark: benchmark, neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
+        benchmark: benchmark, precision: spec.precision.rawValue, neurons: net.neuronCount, synapses: net.synapseCount, spikes: spikes,
         sim_seconds: seconds, wall_seconds: wall, build_seconds: build,
         mean_rate_hz: Double(spikes) / Double(net.neuronCount) / seconds,
         realtime_factor: seconds / wall, bytes_per_synapse_storage: net.bytesPerSynapse,
@@ -81,6 +83,8 @@ func measure(_ benchmark: String, _ spec: NetworkSpec, milliseconds: Double, cou
 }
 
 /// The options of the benchmarks that run one of Brian2's benchmark networks (CUBA, COBA).
+extension Precision: ExpressibleByArgument {}
+
 struct BrianBenchmarkOptions: ParsableArguments {
     @Option(help: "Number of neurons (80 % excitatory).")
     var neurons: Int = 4000
@@ -91,6 +95,9 @@ struct BrianBenchmarkOptions: ParsableArguments {
     @Option(help: "Seed for connectivity and initial voltages.")
     var seed: UInt64 = 1
 
+    @Option(help: "Number type of the neurons and synapses: float32 or float64 (as Brian2).")
+    var precision: Precision = .float32
+
     @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
     var json = false
 
@@ -98,7 +105,9 @@ struct BrianBenchmarkOptions: ParsableArguments {
     func measure(_ benchmark: String, _ network: (Int, UInt64) -> NetworkSpec) throws {
         guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
         let ms = try cliQuantity(duration, .time, option: "--duration")
-        try spikeloop.measure(benchmark, network(neurons, seed), milliseconds: ms, countResidentMemory: false).emit(json: json)
+        var spec = network(neurons, seed)
+        spec.precision = precision
+        try spikeloop.measure(benchmark, spec, milliseconds: ms, countResidentMemory: false).emit(json: json)
     }
 }
 

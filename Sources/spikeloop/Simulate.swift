@@ -93,7 +93,7 @@ struct Simulate: ParsableCommand {
 
         var spikeRows: [(step: Int64, population: Int32, neuron: UInt32)] = []
         var counts = [Int](repeating: 0, count: net.populationNames.count)
-        var probeValues = [Float]()
+        var probeValues = [Double]()
         if !recorded.isEmpty { probeValues.reserveCapacity(Int(steps) * recorded.count) }
         let keepSpikes = spikes != nil
         let populationCount = counts.count
@@ -125,7 +125,11 @@ struct Simulate: ParsableCommand {
             for k in 0..<Int(steps) {
                 // A probe shows the state at the end of a step, i.e. at t + dt.
                 out += formatMs(Double(k + 1) * spec.dt)
-                for j in 0..<recorded.count { out += ",\(probeValues[k * recorded.count + j])" }
+                for j in 0..<recorded.count {
+                    // Shortest text that reads back to the same value in the network's precision.
+                    let x = probeValues[k * recorded.count + j]
+                    out += spec.precision == .float32 ? ",\(Float(x))" : ",\(x)"
+                }
                 out += "\n"
             }
             try writeFile(path, out)
