@@ -88,6 +88,8 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func restoreInitialState() {
         for j in 0..<size {
             v[j] = initialV[j]

@@ -228,6 +228,8 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         }
     }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func restoreInitialState() {
         for j in 0..<size {
             v[j] = initialV[j]
@@ -237,6 +239,8 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         gi.fill(0)
         refractory.fill(0)
         spikeCount = 0
-        for ring in [ringV, ringE, ringI] { ring?.clear() }
+        ringV?.clear()
+        ringE?.clear()
+        ringI?.clear()
     }
 }

@@ -166,6 +166,8 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
     /// The delay ring this projection needs on its target: none for a plastic one.
     var ringDelaySteps: Int { stdp == nil ? maxDelaySteps : 0 }
 
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     func restoreInitialState() {
         stdp?.restoreInitialState()
         historyCount?.fill(0)

@@ -48,6 +48,12 @@ func problems(_ yaml: String) -> [String] {
         #expect(spec.projections[0].rule == .fixedProbability(0.5))
     }
 
+    @Test func precisionDefaultsToFloat32() throws {
+        #expect(try NetworkFile.parse(yaml: validNetwork, file: "net.yaml").precision == .float32)
+        let wide = validNetwork.replacingFirst("seed: 1", with: "seed: 1\nprecision: float64")
+        #expect(try NetworkFile.parse(yaml: wide, file: "net.yaml").precision == .float64)
+    }
+
     @Test func exampleNetworksLoad() throws {
         let root = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         for name in ["seed", "cuba", "izhikevich"] {
@@ -101,6 +107,9 @@ func problems(_ yaml: String) -> [String] {
         ("size zero",
          ("size: 10", "size: 0"),
          ["net.yaml:7: populations[0].size: 0 is too small; must be ≥ 1"]),
+        ("unknown precision",
+         ("seed: 1", "seed: 1\nprecision: double"),
+         ["net.yaml:4: precision: 'double' is not valid; valid: float32, float64"]),
     ] as [(String, (String, String), [String])])
     func badFileIsRefused(name: String, edit: (String, String), expected: [String]) {
         #expect(validNetwork.contains(edit.0), "\(name): the edit does not apply")

@@ -13,15 +13,16 @@ let optimised = true
 
 /// The step must not touch the heap once the network is built.
 @Suite struct AllocationTests {
-    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"))
-    func noAllocationInTenThousandSteps() throws {
+    @Test(.enabled(if: optimised, "allocation counts are meaningful in optimised builds: swift test -c release"),
+          arguments: Precision.allCases)
+    func noAllocationInTenThousandSteps(precision: Precision) throws {
         // Every code path of the step: LIF with g_e/g_i and direct v, delay rings
         // (homogeneous and per synapse), Izhikevich, Poisson and spike-time
         // sources, STDP (all-to-all and nearest, additive and multiplicative,
         // equal and per-synapse delays, onto g_e and v), reward-modulated STDP
         // with rewards and a learning-rate change.
         let cell = LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
-        let spec = NetworkSpec(dt: 0.1, seed: 2, populations: [
+        let spec = NetworkSpec(dt: 0.1, seed: 2, precision: precision, populations: [
             PopulationSpec(name: "exc", size: 400, model: .lif(cell)),
             PopulationSpec(name: "inh", size: 100, model: .lif(cell)),
             PopulationSpec(name: "izh", size: 50, model: .izhikevich(IzhikevichParameters(a: 0.02, b: 0.2, c: -65, d: 8, iExt: .constant(10)))),

@@ -19,7 +19,7 @@ import Testing
         var fired: [Int] = []
         for k in 0..<4 {
             net.step()
-            trace.append(net.value(population: 1, variable: "v", neuron: 0)!)
+            trace.append(Float(net.value(population: 1, variable: "v", neuron: 0)!))
             if net.spikes(ofPopulation: 1).count > 0 { fired.append(k) }
         }
         #expect(trace == [1, 1.5, -0.1, 0.95])
@@ -34,7 +34,7 @@ import Testing
         var trace: [Float] = []
         for _ in 0..<4 {
             net.step()
-            trace.append(net.value(population: 1, variable: "v", neuron: 0)!)
+            trace.append(Float(net.value(population: 1, variable: "v", neuron: 0)!))
         }
         #expect(trace.map { ($0 * 1000).rounded() / 1000 } == [1, 1.5, 1.75, 0.275])
     }
@@ -60,7 +60,7 @@ import Testing
         for k in 0..<5 {
             x.set(0, nanoamps: Float(k + 1))
             net.step()
-            rows.append((0..<3).map { net.value(population: 1, variable: "v", neuron: $0)! })
+            rows.append((0..<3).map { Float(net.value(population: 1, variable: "v", neuron: $0)!) })
         }
         // delays of 0, 2 and round(2.6) = 3 steps
         #expect(rows == [[1, 0, 0], [2, 0, 0], [3, 1, 0], [4, 2, 1], [5, 3, 2]])
@@ -88,7 +88,7 @@ import Testing
         var trace: [Float] = []
         for _ in 0..<3 {
             net.step()
-            trace.append(net.value(population: 1, variable: "v", neuron: 0)!)
+            trace.append(Float(net.value(population: 1, variable: "v", neuron: 0)!))
         }
         #expect(trace.map { ($0 * 1000).rounded() / 1000 } == [0.8, 1.1, 0.4])
         net.restoreInitialState()

@@ -17,7 +17,7 @@ import Testing
 
     func voltagesAfterFirstStep(_ net: Network) -> [Float] {
         net.step()
-        return (0..<3).map { net.value(population: 1, variable: "v", neuron: $0)! }
+        return (0..<3).map { Float(net.value(population: 1, variable: "v", neuron: $0)!) }
     }
 
     @Test func doubledWeightDoublesThePSP() throws {
