@@ -177,10 +177,7 @@ public enum NetworkFile {
             for (key, value) in [("a", a), ("b", b), ("c", c), ("d", d)] where value == nil && p[key] == nil {
                 r.report(at: paramsEntry ?? item, "\(paramsPath).\(key)", "missing; give a preset (\(IzhikevichParameters.presets.map(\.name).joined(separator: ", "))) or a, b, c and d")
             }
-            let iExt = p["i_ext"].map { e -> PerNeuron? in
-                if let x = r.number(e) { return .constant(x) }
-                return nil
-            } ?? .constant(0)
+            let iExt = p["i_ext"].map { perNeuron($0, size: size, r, example: "10") { r.number($0) } } ?? .constant(0)
             var vInit: PerNeuron?
             if let e = initEntry, let ik = r.mapping(e, allowed: ["v"]), let ve = ik["v"] { vInit = perNeuron(ve, .voltage, size: size, r) }
             guard let a, let b, let c, let d, let iExt else { return nil }
@@ -225,16 +222,22 @@ public enum NetworkFile {
 
     /// A scalar, a list with one value per neuron, or `{uniform: [lo, hi]}`.
     static func perNeuron(_ e: Entry, _ dim: PhysicalDimension, size: Int, _ r: DocumentReader, nonNegative: Bool = false) -> PerNeuron? {
+        perNeuron(e, size: size, r, example: dim.example) { r.quantity($0, dim, nonNegative: nonNegative) }
+    }
+
+    /// The same for values read by `value` (plain numbers, e.g. Izhikevich's `i_ext`).
+    static func perNeuron(_ e: Entry, size: Int, _ r: DocumentReader, example: String,
+                          value: (Entry) -> Double?) -> PerNeuron? {
         switch e.node {
         case .scalar:
-            return r.quantity(e, dim, nonNegative: nonNegative).map { .constant($0) }
+            return value(e).map { .constant($0) }
         case .sequence:
             guard let items = r.sequence(e) else { return nil }
             if items.count != size {
                 r.report(e, "\(items.count) values for \(size) neurons; give one value, one per neuron, or {uniform: [lo, hi]}")
                 return nil
             }
-            let values = items.compactMap { r.quantity($0, dim, nonNegative: nonNegative) }
+            let values = items.compactMap(value)
             return values.count == size ? .values(values) : nil
         case .mapping:
             guard let keys = r.mapping(e, allowed: ["uniform"]), let u = keys["uniform"] else { return nil }
@@ -242,12 +245,11 @@ public enum NetworkFile {
                 r.report(u, "expected [lo, hi], e.g. uniform: [-60 mV, -50 mV]")
                 return nil
             }
-            guard let lo = r.quantity(bounds[0], dim, nonNegative: nonNegative),
-                  let hi = r.quantity(bounds[1], dim, nonNegative: nonNegative) else { return nil }
+            guard let lo = value(bounds[0]), let hi = value(bounds[1]) else { return nil }
             if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
             return .uniform(lo, hi)
         default:
-            r.report(e, "expected a value such as '\(dim.example)', a list, or {uniform: [lo, hi]}")
+            r.report(e, "expected a value such as '\(example)', a list, or {uniform: [lo, hi]}")
             return nil
         }
     }
