@@ -2,10 +2,18 @@
 ///
 /// The model is non-linear, so there is no closed form; at dt ≤ 0.1 ms Euler
 /// reproduces the paper's firing patterns (the paper itself used 1 ms half-steps).
+///
+/// The step is evaluated in the order of Brian2's generated code, and its
+/// two constants are computed as Brian2 computes them (from dt in seconds,
+/// divided by a millisecond): some firing patterns are chaotic under Euler
+/// (docs/network-file.md), and only the same rounding keeps a float64 run on
+/// Brian2's spikes.
 final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
     let name: String
     let size: Int
-    private let a: S, b: S, c: S, d: S, dt: S
+    private let b: S, c: S, d: S
+    /// `dt/ms` and `a·dt/ms`, the factors of the Euler step.
+    private let kV: S, kU: S
     private let v: StateBuffer<S>
     private let u: StateBuffer<S>
     private let current: StateBuffer<S>
@@ -20,7 +28,10 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
     init(name: String, size: Int, parameters p: IzhikevichParameters, dt: Double, rng: inout RandomSource) {
         self.name = name
         self.size = size
-        a = S(p.a); b = S(p.b); c = S(p.c); d = S(p.d); self.dt = S(dt)
+        b = S(p.b); c = S(p.c); d = S(p.d)
+        let millisecond = 0.001, seconds = dt * millisecond
+        kV = S(seconds / millisecond)
+        kU = S(p.a * seconds / millisecond)
         v = StateBuffer(count: size, filling: 0)
         u = StateBuffer(count: size, filling: 0)
         current = StateBuffer(count: size, filling: 0)
@@ -39,8 +50,9 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
         var n = 0
         for j in 0..<size {
             let vj = v[j], uj = u[j]
-            let v1 = vj + dt * (0.04 * vj * vj + 5 * vj + 140 - uj + current[j])
-            u[j] = uj + dt * a * (b * vj - uj)
+            let drive: S = 140 + ((current[j] + 0.04 * (vj * vj)) + 5 * vj)
+            let v1 = kV * (drive - uj) + vj
+            u[j] = kU * (b * vj - uj) + uj
             v[j] = v1
             if v1 >= Self.peak {
                 spikeIndices[n] = UInt32(j)
