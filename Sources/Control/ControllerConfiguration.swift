@@ -36,11 +36,16 @@ public struct ControllerConfiguration: Sendable {
         /// the clock instead of sleeping: the tick starts on time even when the
         /// kernel wakes the thread late, at the cost of that much CPU per tick.
         public var busyWait: Int64
+        /// The CPU wake-up latency, µs, held as a PM QoS request while the
+        /// loop runs (`CPULatencyRequest`); nil: none.
+        public var cpuLatency: Int32?
 
         public var periodNanoseconds: Int64 { Int64((1e9 / tickRate).rounded()) }
 
         public init(mode: Mode, tickRate: Double, stepsPerTick: Int, watchdogTimeout: Int64, autoResume: Bool,
-                    realtimePriority: Int32? = nil, lockMemory: Bool = false, cpu: Int? = nil, busyWait: Int64 = 0) {
+                    realtimePriority: Int32? = nil, lockMemory: Bool = false, cpu: Int? = nil, busyWait: Int64 = 0,
+                    cpuLatency: Int32? = nil) {
+            self.cpuLatency = cpuLatency
             self.mode = mode
             self.tickRate = tickRate
             self.stepsPerTick = stepsPerTick
@@ -292,9 +297,11 @@ public struct ControllerConfiguration: Sendable {
             let watchdog = r.required(k, "watchdog_timeout", in: e, "how long without a valid frame before motors go safe, e.g. 50 ms")
                 .flatMap { r.quantity($0, .time, positive: true, max: (3_600_000, "1 h (a watchdog is a fraction of a second to a few seconds)")) }
             let autoResume = k["auto_resume"].flatMap(r.bool) ?? false
-            var priority: Int32?, lockMemory = false, cpu: Int?, busyWait = 0.0
+            var priority: Int32?, lockMemory = false, cpu: Int?, busyWait = 0.0, cpuLatency: Int32?
             var busyWaitEntry: Entry?
-            if let rt = k["realtime"], let rk = r.mapping(rt, allowed: ["priority", "lock_memory", "cpu", "busy_wait"]) {
+            if let rt = k["realtime"], let rk = r.mapping(rt, allowed: ["priority", "lock_memory", "cpu", "busy_wait", "cpu_latency"]) {
+                cpuLatency = rk["cpu_latency"].flatMap { r.quantity($0, .time, nonNegative: true, max: (2, "2 ms (a wake-up latency; 0 us keeps the CPUs out of idle states)")) }
+                    .map { Int32(($0 * 1000).rounded()) }
                 priority = rk["priority"].flatMap { r.integer($0, min: 1, max: 99) }.map(Int32.init)
                 lockMemory = rk["lock_memory"].flatMap(r.bool) ?? false
                 cpu = rk["cpu"].flatMap { r.integer($0, min: 0) }
@@ -312,7 +319,7 @@ public struct ControllerConfiguration: Sendable {
                     loop = Loop(mode: mode, tickRate: rate, stepsPerTick: Int(ticks.rounded()),
                                 watchdogTimeout: Int64(watchdog * 1e6), autoResume: autoResume,
                                 realtimePriority: priority, lockMemory: lockMemory, cpu: cpu,
-                                busyWait: Int64((busyWait * 1e6).rounded()))
+                                busyWait: Int64((busyWait * 1e6).rounded()), cpuLatency: cpuLatency)
                 }
             }
         }

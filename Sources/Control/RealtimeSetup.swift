@@ -45,6 +45,46 @@ public enum RealtimeSetup {
     }
 }
 
+/// A PM QoS request that keeps every CPU out of idle states slower to leave
+/// than `microseconds`, held while this object lives (the kernel drops it when
+/// the file closes). Deep C-states are what make a sleeping thread wake tens
+/// of microseconds late; cyclictest holds the same request while it measures.
+public final class CPULatencyRequest: @unchecked Sendable {
+    public static let device = "/dev/cpu_dma_latency"
+    private let descriptor: Int32
+    public let microseconds: Int32
+
+    private init(descriptor: Int32, microseconds: Int32) {
+        self.descriptor = descriptor
+        self.microseconds = microseconds
+    }
+
+    /// Takes the request, or returns why it could not (and what would permit it).
+    public static func hold(microseconds: Int32) -> Result<CPULatencyRequest, RealtimeWarning> {
+        let fd = open(device, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            return .failure(RealtimeWarning("cannot hold a CPU wake-up latency of \(microseconds) µs: \(device): \(reason); the CPUs may sleep deeply and wake the loop late. Run with write access to \(device) (docs/service.md, \"Wake-up latency\")"))
+        }
+        var value = microseconds
+        let written = withUnsafeBytes(of: &value) { write(fd, $0.baseAddress, 4) }
+        guard written == 4 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            return .failure(RealtimeWarning("cannot hold a CPU wake-up latency of \(microseconds) µs: writing \(device): \(reason)"))
+        }
+        return .success(CPULatencyRequest(descriptor: fd, microseconds: microseconds))
+    }
+
+    deinit { close(descriptor) }
+}
+
+/// Why a real-time option could not be applied; the loop runs without it.
+public struct RealtimeWarning: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
 /// A joinable thread running one closure (the loop, the control server, the statistics reporter).
 public final class WorkerThread: @unchecked Sendable {
     private var thread = pthread_t()

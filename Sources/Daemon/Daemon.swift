@@ -112,6 +112,17 @@ public final class Daemon: @unchecked Sendable {
                     try commands.setConflate(true)
                     try bindSecure(commands, config.endpoints.commands!)
                     bound.succeeded()
+                    // Held while the loop runs; the kernel drops it when the file closes.
+                    var latency: CPULatencyRequest?
+                    if let us = l.cpuLatency {
+                        switch CPULatencyRequest.hold(microseconds: us) {
+                        case .success(let request):
+                            latency = request
+                            log("holding a CPU wake-up latency of \(us) µs (\(CPULatencyRequest.device)) while the loop runs")
+                        case .failure(let warning): log("warning: \(warning)")
+                        }
+                    }
+                    defer { withExtendedLifetime(latency) {} }
                     do {
                         try loop.runRealtime(frames: frames, commands: commands, maxTicks: maxTicks)
                     } catch ZMQError.terminated {}

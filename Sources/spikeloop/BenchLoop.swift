@@ -12,7 +12,10 @@ extension Bench {
             commandName: "loop",
             abstract: "Realtime tick loop timing beside a bare clock_nanosleep loop, in one run.",
             discussion: """
-            First a bare loop sleeps to absolute CLOCK_MONOTONIC deadlines at the tick rate and \
+            When cyclictest (Debian rt-tests) is installed it runs first with the same rate, \
+            priority, CPU and duration (holding /dev/cpu_dma_latency at 0 µs as it does by \
+            default when --cpu-latency is given, with --laptop otherwise). \
+            Then a bare loop sleeps to absolute CLOCK_MONOTONIC deadlines at the tick rate and \
             records how late it wakes; with --busy-wait, the same bare loop runs again spinning \
             the last stretch of each wait as the daemon's loop does (the fair peer: same busy \
             wait, priority and CPU); then the daemon's realtime loop runs a network of \
@@ -24,6 +27,7 @@ extension Bench {
               spikeloop bench loop --rate 1kHz --neurons 1000 --duration 60s
               spikeloop bench loop --rate 10kHz --neurons 200 --duration 60s
               spikeloop bench loop --rate 10kHz --neurons 200 --duration 60s --busy-wait 50us --priority 80 --cpu 1
+              spikeloop bench loop --rate 1kHz --duration 30s --priority 80 --cpu 1 --cpu-latency 0us
             """
         )
 
@@ -45,6 +49,12 @@ extension Bench {
         @Option(help: "The daemon's loop.realtime.busy_wait, with a unit (0: sleep all the way); a second bare loop runs with it too.")
         var busyWait: String = "0 us"
 
+        @Option(help: "Hold this CPU wake-up latency (PM QoS, /dev/cpu_dma_latency) while the loops run, with a unit, as loop.realtime.cpu_latency does (e.g. 0us); default: none. cyclictest runs with its own hold then, and with --laptop (none) otherwise.")
+        var cpuLatency: String?
+
+        @Flag(inversion: .prefixedNo, help: "Run cyclictest (Debian rt-tests) first with the same rate, priority, CPU and duration, when it is installed.")
+        var cyclictest = true
+
         func run() throws {
             let hz = try cliQuantity(rate, .rate, option: "--rate")
             let seconds = try cliQuantity(duration, .time, option: "--duration") / 1000
@@ -56,13 +66,41 @@ extension Bench {
             guard spin >= 0, spin < 1000 / hz else { throw ValidationError("--busy-wait must be at least 0 and shorter than the tick period") }
             let spinNs = Int64((spin * 1e6).rounded())
 
+            var latencyMicroseconds: Int32?
+            if let cpuLatency {
+                let us = try cliQuantity(cpuLatency, .time, option: "--cpu-latency") * 1000
+                guard us >= 0, us <= 2000 else { throw ValidationError("--cpu-latency must lie in 0…2 ms") }
+                latencyMicroseconds = Int32(us.rounded())
+            }
+
+            // 0. cyclictest, the field's reference, with the same settings.
+            var reference: Cyclictest.Result?
+            if cyclictest {
+                if let path = Cyclictest.find() {
+                    reference = try Cyclictest.run(path, periodNs: period, ticks: ticks, priority: priority, cpu: cpu,
+                                                   holdsLatency: latencyMicroseconds != nil)
+                } else {
+                    FileHandle.standardError.write(Data("note: cyclictest is not installed (Debian: apt install rt-tests); its row is left out\n".utf8))
+                }
+            }
+
             // 1. The bare loop, sleeping all the way, and (with --busy-wait) the
-            // same bare loop spinning as the daemon's does: the fair peer.
+            // same bare loop spinning as the daemon's does: the fair peer. Both
+            // hold the wake-up latency the daemon's loop is told to hold.
+            var held: CPULatencyRequest?
+            if let us = latencyMicroseconds {
+                switch CPULatencyRequest.hold(microseconds: us) {
+                case .success(let request): held = request
+                case .failure(let warning): FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+                }
+            }
             let bare = Self.bareLoop(period: period, ticks: ticks, busyWait: 0, priority: priority, cpu: cpu)
             let bareSpinning = spinNs > 0 ? Self.bareLoop(period: period, ticks: ticks, busyWait: spinNs, priority: priority, cpu: cpu) : nil
+            held = nil  // the daemon takes its own
 
             // 2. The daemon's realtime loop, in-process, with a robot thread.
-            let config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu, busyWait: spinNs)
+            var config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu, busyWait: spinNs)
+            config.loop.cpuLatency = latencyMicroseconds
             let daemon = try Daemon(config: config, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
             let robot = WorkerThread {
                 do { try Self.publishFrames(endpoint: config.endpoints.frames, hz: hz, seconds: seconds + 1, layout: daemon.loop.layout) } catch {
@@ -78,6 +116,9 @@ extension Bench {
             let hist = daemon.totalHistograms
             print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",
                          hz, seconds, neurons, daemon.loop.controller.network.synapseCount, config.loop.stepsPerTick))
+            if let us = latencyMicroseconds {
+                print("wake-up latency: every loop holds a PM QoS request of \(us) µs (\(CPULatencyRequest.device)) while it runs")
+            }
             if config.loop.busyWait > 0 {
                 print(String(format: "busy wait: the spikeloop loop and the second bare loop spin the last %.0f µs of each wait", Double(config.loop.busyWait) / 1000))
             }
@@ -87,6 +128,12 @@ extension Bench {
                       + "     " + us(b.histograms.lateness.valueAtPercentile(50)) + " " + us(b.histograms.lateness.valueAtPercentile(99))
                       + " " + us(b.histograms.lateness.max) + "               -         -         -"
                       + String(format: "  %3.0f %%", 100 * b.cpuShare))
+            }
+            if let reference {
+                let name = latencyMicroseconds == nil ? "cyclictest --laptop" : "cyclictest"
+                print(name.padding(toLength: 25, withPad: " ", startingAt: 0) + String(format: "%11lld", reference.count) + "         -"
+                      + "     " + us(reference.percentile(50)) + " " + us(reference.percentile(99)) + " " + us(reference.max)
+                      + "               -         -         -")
             }
             bareRow("bare clock_nanosleep loop", bare)
             if let bareSpinning { bareRow("bare loop, same busy wait", bareSpinning) }
@@ -99,6 +146,11 @@ extension Bench {
                          100 * Double(stats.overruns) / Double(max(1, stats.ticks))))
             if bareSpinning != nil {
                 print(String(format: "cost of the busy wait: %.0f %% of a core (bare loop with it vs without)", 100 * (peer.cpuShare - bare.cpuShare)))
+            }
+            if let reference {
+                let ours = hist.lateness.valueAtPercentile(99)
+                print(String(format: "lateness p99 spikeloop %.1f µs vs cyclictest %.1f µs: %@", Double(ours) / 1000, Double(reference.percentile(99)) / 1000,
+                             ours <= reference.percentile(99) ? "at least as punctual" : "later"))
             }
         }
 
@@ -209,5 +261,69 @@ extension Bench {
                 }
             }
         }
+    }
+}
+
+/// cyclictest (Debian rt-tests), run as the reference for wake-up lateness.
+enum Cyclictest {
+    struct Result {
+        /// Wake-ups per microsecond of lateness, from cyclictest's histogram.
+        var buckets: [Int]
+        var overflows: Int
+        var count: Int64 { Int64(buckets.reduce(0, +) + overflows) }
+        /// ns, at the histogram's 1 µs resolution.
+        func percentile(_ p: Double) -> UInt64 {
+            let rank = Int((p / 100 * Double(count)).rounded(.up))
+            var seen = 0
+            for (us, n) in buckets.enumerated() {
+                seen += n
+                if seen >= rank { return UInt64(us) * 1000 }
+            }
+            return UInt64(buckets.count) * 1000
+        }
+        var max: UInt64 {
+            overflows > 0 ? UInt64(buckets.count) * 1000 : UInt64(buckets.lastIndex { $0 > 0 } ?? 0) * 1000
+        }
+    }
+
+    static func find() -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for folder in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
+            let candidate = "\(folder)/cyclictest"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static func run(_ path: String, periodNs: Int64, ticks: Int64, priority: Int32, cpu: Int?, holdsLatency: Bool) throws -> Result {
+        guard periodNs % 1000 == 0 else { throw ValidationError("cyclictest needs a whole number of microseconds per tick; use --no-cyclictest") }
+        let histogramMicroseconds = 10_000
+        var arguments = ["-m", "-q", "-i", "\(periodNs / 1000)", "-l", "\(ticks)", "-h", "\(histogramMicroseconds)"]
+        if priority > 0 { arguments += ["-p", "\(priority)"] }
+        if let cpu { arguments += ["-a", "\(cpu)"] }
+        if !holdsLatency { arguments.append("--laptop") }
+        FileHandle.standardError.write(Data("running cyclictest \(arguments.joined(separator: " "))\n".utf8))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ValidationError("cyclictest exited with status \(process.terminationStatus); use --no-cyclictest")
+        }
+        var buckets = [Int](repeating: 0, count: histogramMicroseconds)
+        var overflows = 0
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 2, let us = Int(fields[0]), us < histogramMicroseconds, let n = Int(fields[1]) {
+                buckets[us] += n
+            } else if line.hasPrefix("# Histogram Overflows:"), let n = fields.last.flatMap({ Int($0) }) {
+                overflows += n
+            }
+        }
+        return Result(buckets: buckets, overflows: overflows)
     }
 }

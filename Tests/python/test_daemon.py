@@ -5,6 +5,7 @@ import os
 import pathlib
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -274,3 +275,36 @@ def test_telemetry_publishes_loop_stats_every_second(tmp):
         context.term()
     status, log = daemon.finish()
     assert status == 0, log
+
+
+def read_cpu_dma_latency():
+    with open("/dev/cpu_dma_latency", "rb") as f:
+        return struct.unpack("<i", f.read(4))[0]
+
+
+@pytest.mark.skipif(not os.access("/dev/cpu_dma_latency", os.W_OK),
+                    reason="needs write access to /dev/cpu_dma_latency (CI runs as root)")
+def test_realtime_loop_holds_the_cpu_wakeup_latency_only_while_it_runs(tmp):
+    """loop.realtime.cpu_latency: the kernel's PM QoS target is 0 µs while the loop runs, and back after."""
+    before = read_cpu_dma_latency()
+    assert before > 0, "another process already holds a 0 µs request; the check would prove nothing"
+    config = realtime_config(tmp)
+    text = config.read_text().replace("  auto_resume: true", "  auto_resume: true\n  realtime: {cpu_latency: 0 us}")
+    config.write_text(text)
+    daemon = Daemon(config)
+    with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            robot.publish([0.5, 0.5])
+            c = robot.latest_command(timeout_ms=1)
+            if c is not None and not c.safe_stop:
+                break
+        else:
+            pytest.fail("the daemon never ran")
+        held = read_cpu_dma_latency()
+        daemon.process.send_signal(signal.SIGTERM)
+        status, log = daemon.finish(timeout=5)
+    assert status == 0, log
+    assert held == 0, f"PM QoS target {held} µs while the loop ran"
+    assert "holding a CPU wake-up latency of 0 µs" in log
+    assert read_cpu_dma_latency() == before
