@@ -91,6 +91,7 @@ public final class RecordingFile: @unchecked Sendable {
             "robot": config.robot.name,
             "robot_file": config.robotFile,
             "seed": String(config.network.seed),
+            "precision": config.network.precision.rawValue,
             "mode": l.mode.rawValue,
             "tick_hz": String(l.tickRate),
             "dt_ms": String(config.network.dt),

@@ -87,8 +87,8 @@ public enum NetworkFile {
         func count(_ x: Double) -> String {
             x >= 1e9 ? "\((x / 1e8).rounded() / 10) billion" : x >= 1e6 ? "\((x / 1e5).rounded() / 10) million" : "\(Int(x))"
         }
-        return "the network needs about \(gib(estimate.bytes)) (\(count(estimate.neurons)) neurons at ~\(Int(NetworkSizeEstimate.bytesPerNeuron)) B, "
-            + "\(count(estimate.synapses)) synapses at ~\(Int(NetworkSizeEstimate.bytesPerSynapse)) B), more than 80 % of this machine's \(gib(memory)) of memory; make it smaller"
+        return "the network needs about \(gib(estimate.bytes)) (\(count(estimate.neurons)) neurons at ~\(Int(estimate.bytesPerNeuron)) B, "
+            + "\(count(estimate.synapses)) synapses at ~\(Int(estimate.bytesPerSynapse)) B), more than 80 % of this machine's \(gib(memory)) of memory; make it smaller"
     }
 
     static func physicalMemory() -> Double {

@@ -276,20 +276,24 @@ public struct NetworkSizeEstimate: Sendable, Equatable {
     public var synapses: Double
     /// Expected synapses of plastic projections (counted in `synapses` too).
     public var plasticSynapses: Double = 0
+    public var precision: Precision = .float32
     /// Heap bytes: about `bytesPerNeuron` each neuron, `bytesPerSynapse` each
     /// synapse, `bytesPerPlasticSynapse` more each plastic one.
     public var bytes: Double {
-        neurons * Self.bytesPerNeuron + synapses * Self.bytesPerSynapse + plasticSynapses * Self.bytesPerPlasticSynapse
+        neurons * bytesPerNeuron + synapses * bytesPerSynapse + plasticSynapses * bytesPerPlasticSynapse
     }
 
-    /// State, parameters, spike and delay buffers of a neuron (rounded up).
-    public static let bytesPerNeuron = 64.0
+    private var wide: Bool { precision == .float64 }
+    /// State, parameters, spike and delay buffers of a neuron (rounded up);
+    /// float64 doubles the state and the refractory counters.
+    public var bytesPerNeuron: Double { wide ? 112 : 64 }
     /// Weight, target index and delay of a synapse, plus the per-source offsets (rounded up).
-    public static let bytesPerSynapse = 10.0
+    public var bytesPerSynapse: Double { wide ? 14 : 10 }
     /// What a plastic synapse adds at most: its weight even when all start
-    /// equal (4), the by-target index (8), a presynaptic trace and its last
-    /// update step (12), and reward_stdp's eligibility with its compensation (12).
-    public static let bytesPerPlasticSynapse = 36.0
+    /// equal (4; 8 in float64), the by-target index (8), a presynaptic trace
+    /// and its last update step (12; 16), and reward_stdp's eligibility with
+    /// its compensation (12; 16).
+    public var bytesPerPlasticSynapse: Double { wide ? 48 : 36 }
 }
 
 extension NetworkSpec {
@@ -309,6 +313,7 @@ extension NetworkSpec {
             }
             if p.plasticity != nil { plastic += synapses - before }
         }
-        return NetworkSizeEstimate(neurons: sizes.values.reduce(0, +), synapses: synapses, plasticSynapses: plastic)
+        return NetworkSizeEstimate(neurons: sizes.values.reduce(0, +), synapses: synapses, plasticSynapses: plastic,
+                                   precision: precision)
     }
 }
