@@ -110,7 +110,7 @@ def mutations():
     return out
 
 
-def network_yaml(inst: Instance, params: dict) -> str:
+def network_yaml(inst: Instance, params: dict, precision: str = "float32") -> str:
     p = params
     pairs = lambda ij: ", ".join(f"[{i}, {j}]" for i, j in zip(*ij))
     return "\n".join([
@@ -118,6 +118,7 @@ def network_yaml(inst: Instance, params: dict) -> str:
         "name: cuba_instance",
         f"dt: {num(DT_MS)} ms",
         "seed: 0",
+        f"precision: {precision}",
         "populations:",
         "  - name: cuba",
         "    model: lif",
@@ -150,9 +151,10 @@ def network_yaml(inst: Instance, params: dict) -> str:
     ])
 
 
-def run_spikeloop(inst: Instance, params: dict, duration_ms: float, binary: Path, workdir: Path):
+def run_spikeloop(inst: Instance, params: dict, duration_ms: float, binary: Path, workdir: Path,
+                  precision: str = "float32"):
     net, csv = workdir / "cuba.yaml", workdir / "spikes.csv"
-    net.write_text(network_yaml(inst, params))
+    net.write_text(network_yaml(inst, params, precision))
     proc = subprocess.run([str(binary), "simulate", str(net), "--duration", f"{num(duration_ms)}ms",
                            "--spikes", str(csv)], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -240,12 +242,16 @@ def main():
             row = {"seed": inst.seed, "brian2_spikes": len(reference[0])}
             row["spikeloop"] = compare(reference, run_spikeloop(inst, PARAMS, args.duration, args.spikeloop, workdir),
                                        args.duration)
+            row["spikeloop_float64"] = compare(
+                reference, run_spikeloop(inst, PARAMS, args.duration, args.spikeloop, workdir, "float64"), args.duration)
             row["brian2_float32"] = compare(reference, run_brian2(inst, PARAMS, args.duration, float32=True),
                                             args.duration)
             report["instances"].append(row)
-            print(f"instance {inst.seed}: spikeloop {fmt(row['spikeloop'])} | brian2 float32 "
-                  f"{fmt(row['brian2_float32'])}", file=sys.stderr, flush=True)
+            print(f"instance {inst.seed}: spikeloop {fmt(row['spikeloop'])} | spikeloop float64 "
+                  f"{fmt(row['spikeloop_float64'])} | brian2 float32 {fmt(row['brian2_float32'])}",
+                  file=sys.stderr, flush=True)
         report["median_jaccard"] = median(r["spikeloop"][key] for r in report["instances"])
+        report["median_jaccard_float64"] = median(r["spikeloop_float64"][key] for r in report["instances"])
         report["median_jaccard_brian2_float32"] = median(r["brian2_float32"][key] for r in report["instances"])
         runners = []
         if args.mutations:
@@ -271,7 +277,8 @@ def main():
     if args.json:
         print(json.dumps(report))
     print(f"cuba check: {'PASS' if ok else 'FAIL'}: median Jaccard over the first {WINDOW_MS:g} ms "
-          f"{report['median_jaccard']:.4f} (at least {MIN_JACCARD}; Brian2 float32: "
+          f"{report['median_jaccard']:.4f} (at least {MIN_JACCARD}; spikeloop float64: "
+          f"{report['median_jaccard_float64']:.4f}; Brian2 float32: "
           f"{report['median_jaccard_brian2_float32']:.4f}) on instances {first}..{first + args.instances - 1}"
           + ("" if not report["mutations"] + report["brian2_mutants"] else
              f"; {'every' if caught else 'NOT every'} 5 % change fails it"), file=sys.stderr)
