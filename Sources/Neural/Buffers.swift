@@ -132,19 +132,20 @@ final class PopulationHandle {
     let population: any PopulationDynamics
     private let model: Model
 
+    /// Unowned: `population` keeps them alive, and a call retains nothing.
     private enum Model {
-        case lif32(LIFPopulation<Float>), lif64(LIFPopulation<Double>)
-        case izhikevich32(IzhikevichPopulation<Float>), izhikevich64(IzhikevichPopulation<Double>)
+        case lif32(Unmanaged<LIFPopulation<Float>>), lif64(Unmanaged<LIFPopulation<Double>>)
+        case izhikevich32(Unmanaged<IzhikevichPopulation<Float>>), izhikevich64(Unmanaged<IzhikevichPopulation<Double>>)
         case other
     }
 
     init(_ population: any PopulationDynamics) {
         self.population = population
         model = switch population {
-        case let p as LIFPopulation<Float>: .lif32(p)
-        case let p as LIFPopulation<Double>: .lif64(p)
-        case let p as IzhikevichPopulation<Float>: .izhikevich32(p)
-        case let p as IzhikevichPopulation<Double>: .izhikevich64(p)
+        case let p as LIFPopulation<Float>: .lif32(.passUnretained(p))
+        case let p as LIFPopulation<Double>: .lif64(.passUnretained(p))
+        case let p as IzhikevichPopulation<Float>: .izhikevich32(.passUnretained(p))
+        case let p as IzhikevichPopulation<Double>: .izhikevich64(.passUnretained(p))
         default: .other
         }
     }
@@ -152,10 +153,10 @@ final class PopulationHandle {
     var spikes: SpikeList {
         @inline(__always) get {
             switch model {
-            case .lif32(let p): p.spikes
-            case .lif64(let p): p.spikes
-            case .izhikevich32(let p): p.spikes
-            case .izhikevich64(let p): p.spikes
+            case .lif32(let p): p._withUnsafeGuaranteedRef { $0.spikes }
+            case .lif64(let p): p._withUnsafeGuaranteedRef { $0.spikes }
+            case .izhikevich32(let p): p._withUnsafeGuaranteedRef { $0.spikes }
+            case .izhikevich64(let p): p._withUnsafeGuaranteedRef { $0.spikes }
             case .other: population.spikes
             }
         }
@@ -164,10 +165,10 @@ final class PopulationHandle {
     @inline(__always)
     func updateAndThreshold(step: Int64) {
         switch model {
-        case .lif32(let p): p.updateAndThreshold(step: step)
-        case .lif64(let p): p.updateAndThreshold(step: step)
-        case .izhikevich32(let p): p.updateAndThreshold(step: step)
-        case .izhikevich64(let p): p.updateAndThreshold(step: step)
+        case .lif32(let p): p._withUnsafeGuaranteedRef { $0.updateAndThreshold(step: step) }
+        case .lif64(let p): p._withUnsafeGuaranteedRef { $0.updateAndThreshold(step: step) }
+        case .izhikevich32(let p): p._withUnsafeGuaranteedRef { $0.updateAndThreshold(step: step) }
+        case .izhikevich64(let p): p._withUnsafeGuaranteedRef { $0.updateAndThreshold(step: step) }
         case .other: population.updateAndThreshold(step: step)
         }
     }
@@ -175,10 +176,10 @@ final class PopulationHandle {
     @inline(__always)
     func deliverDelayed(step: Int64) {
         switch model {
-        case .lif32(let p): p.deliverDelayed(step: step)
-        case .lif64(let p): p.deliverDelayed(step: step)
-        case .izhikevich32(let p): p.deliverDelayed(step: step)
-        case .izhikevich64(let p): p.deliverDelayed(step: step)
+        case .lif32(let p): p._withUnsafeGuaranteedRef { $0.deliverDelayed(step: step) }
+        case .lif64(let p): p._withUnsafeGuaranteedRef { $0.deliverDelayed(step: step) }
+        case .izhikevich32(let p): p._withUnsafeGuaranteedRef { $0.deliverDelayed(step: step) }
+        case .izhikevich64(let p): p._withUnsafeGuaranteedRef { $0.deliverDelayed(step: step) }
         case .other: population.deliverDelayed(step: step)
         }
     }
@@ -186,10 +187,10 @@ final class PopulationHandle {
     @inline(__always)
     func resetSpiked() {
         switch model {
-        case .lif32(let p): p.resetSpiked()
-        case .lif64(let p): p.resetSpiked()
-        case .izhikevich32(let p): p.resetSpiked()
-        case .izhikevich64(let p): p.resetSpiked()
+        case .lif32(let p): p._withUnsafeGuaranteedRef { $0.resetSpiked() }
+        case .lif64(let p): p._withUnsafeGuaranteedRef { $0.resetSpiked() }
+        case .izhikevich32(let p): p._withUnsafeGuaranteedRef { $0.resetSpiked() }
+        case .izhikevich64(let p): p._withUnsafeGuaranteedRef { $0.resetSpiked() }
         case .other: population.resetSpiked()
         }
     }

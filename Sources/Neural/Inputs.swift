@@ -13,27 +13,30 @@ public struct SpikeInput {
 /// value of an `analog_input` (the number, unitless). It stays until changed.
 public struct CurrentInput {
     /// Concrete, as the step calls populations (see `PopulationHandle`).
+    /// Unowned, so that a call retains nothing; `population` keeps it alive.
     private enum Sink {
-        case lif32(LIFPopulation<Float>), lif64(LIFPopulation<Double>), analog(AnalogInput)
+        case lif32(Unmanaged<LIFPopulation<Float>>), lif64(Unmanaged<LIFPopulation<Double>>), analog(Unmanaged<AnalogInput>)
     }
     private let sink: Sink
+    private let population: any PopulationDynamics
     public let size: Int
 
     init?(_ population: any PopulationDynamics) {
         switch population {
-        case let p as LIFPopulation<Float>: sink = .lif32(p)
-        case let p as LIFPopulation<Double>: sink = .lif64(p)
-        case let p as AnalogInput: sink = .analog(p)
+        case let p as LIFPopulation<Float>: sink = .lif32(.passUnretained(p))
+        case let p as LIFPopulation<Double>: sink = .lif64(.passUnretained(p))
+        case let p as AnalogInput: sink = .analog(.passUnretained(p))
         default: return nil
         }
+        self.population = population
         size = population.size
     }
 
     @inline(__always) public func set(_ neuron: Int, nanoamps: Float) {
         switch sink {
-        case .lif32(let p): p.inject(neuron, nanoamps: nanoamps)
-        case .lif64(let p): p.inject(neuron, nanoamps: nanoamps)
-        case .analog(let p): p.inject(neuron, nanoamps: nanoamps)
+        case .lif32(let p): p._withUnsafeGuaranteedRef { $0.inject(neuron, nanoamps: nanoamps) }
+        case .lif64(let p): p._withUnsafeGuaranteedRef { $0.inject(neuron, nanoamps: nanoamps) }
+        case .analog(let p): p._withUnsafeGuaranteedRef { $0.inject(neuron, nanoamps: nanoamps) }
         }
     }
 }

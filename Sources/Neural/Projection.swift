@@ -523,8 +523,9 @@ final class ProjectionHandle {
     /// The indices of its populations, read in every step without a call.
     let source: Int, target: Int
 
+    /// Unowned: `projection` keeps it alive, and a call retains nothing.
     private enum Typed {
-        case float32(Projection<Float>), float64(Projection<Double>)
+        case float32(Unmanaged<Projection<Float>>), float64(Unmanaged<Projection<Double>>)
     }
 
     init(_ projection: any ProjectionDynamics) {
@@ -532,8 +533,8 @@ final class ProjectionHandle {
         source = projection.sourceIndex
         target = projection.targetIndex
         typed = switch projection {
-        case let q as Projection<Float>: .float32(q)
-        case let q as Projection<Double>: .float64(q)
+        case let q as Projection<Float>: .float32(.passUnretained(q))
+        case let q as Projection<Double>: .float64(.passUnretained(q))
         default: fatalError("a projection computes in Float or Double")
         }
     }
@@ -541,16 +542,16 @@ final class ProjectionHandle {
     @inline(__always)
     func propagate(_ spikes: SpikeList, step: Int64) {
         switch typed {
-        case .float32(let q): q.propagate(spikes, step: step)
-        case .float64(let q): q.propagate(spikes, step: step)
+        case .float32(let q): q._withUnsafeGuaranteedRef { $0.propagate(spikes, step: step) }
+        case .float64(let q): q._withUnsafeGuaranteedRef { $0.propagate(spikes, step: step) }
         }
     }
 
     @inline(__always)
     func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64) {
         switch typed {
-        case .float32(let q): q.learnFromTargetSpikes(spikes, step: step)
-        case .float64(let q): q.learnFromTargetSpikes(spikes, step: step)
+        case .float32(let q): q._withUnsafeGuaranteedRef { $0.learnFromTargetSpikes(spikes, step: step) }
+        case .float64(let q): q._withUnsafeGuaranteedRef { $0.learnFromTargetSpikes(spikes, step: step) }
         }
     }
 
@@ -558,16 +559,16 @@ final class ProjectionHandle {
     @inline(__always)
     func install(_ prepared: PreparedWeights) {
         switch typed {
-        case .float32(let q): q.install(prepared)
-        case .float64(let q): q.install(prepared)
+        case .float32(let q): q._withUnsafeGuaranteedRef { $0.install(prepared) }
+        case .float64(let q): q._withUnsafeGuaranteedRef { $0.install(prepared) }
         }
     }
 
     @inline(__always)
     func copyWeights(into destination: UnsafeMutableBufferPointer<Float>) {
         switch typed {
-        case .float32(let q): q.copyWeights(into: destination)
-        case .float64(let q): q.copyWeights(into: destination)
+        case .float32(let q): q._withUnsafeGuaranteedRef { $0.copyWeights(into: destination) }
+        case .float64(let q): q._withUnsafeGuaranteedRef { $0.copyWeights(into: destination) }
         }
     }
 }
