@@ -15,6 +15,21 @@ let hotPath: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked", "-target-cpu", targetCPU], .when(configuration: .release)),
 ]
 
+/// The LIF state update is also built for wider instruction sets and chosen
+/// at run time (Sources/LIFKernel/LIFStep.swift), so that a binary built for a
+/// baseline CPU still uses the vectors of the CPU it runs on.
+func kernel(_ cpu: String) -> [SwiftSetting] {
+    [.unsafeFlags(["-Ounchecked", "-wmo", "-enforce-exclusivity=unchecked", "-target-cpu", cpu], .when(configuration: .release))]
+}
+#if arch(x86_64)
+let wideKernels: [Target] = [
+    .target(name: "LIFKernelAVX2", swiftSettings: kernel("haswell")),
+    .target(name: "LIFKernelAVX512", swiftSettings: kernel("skylake-avx512")),
+]
+#else
+let wideKernels: [Target] = []
+#endif
+
 let package = Package(
     name: "spikeloop",
     platforms: [.macOS(.v15)],
@@ -36,7 +51,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
-        .target(name: "Neural", swiftSettings: hotPath),
+        .target(name: "Neural", dependencies: ["LIFKernel", "CCPU"] + wideKernels.map { .target(name: $0.name) },
+                swiftSettings: hotPath),
+        .target(name: "LIFKernel", swiftSettings: hotPath),
+        .target(name: "CCPU"),
         .target(name: "NetworkFile", dependencies: ["Neural", "Yams"]),
         // Trained networks in: NIR graphs (HDF5 through Debian's libhdf5) as layers.
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
@@ -120,5 +138,5 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
-    ]
+    ] + wideKernels
 )

@@ -34,41 +34,27 @@ final class StateBuffer<Element: BitwiseCopyable> {
 /// A population's refractory counters are `Counter`s, integers as wide as
 /// the scalar, so that the state update builds its masks from them lane for
 /// lane without widening.
-public protocol NeuralScalar: BinaryFloatingPoint, SIMDScalar, Sendable
+protocol NeuralScalar: BinaryFloatingPoint, SIMDScalar, Sendable
 where SIMDMaskScalar: FixedWidthInteger & SignedInteger {
     /// Probes, traces and weights leave the engine as Double.
     var double: Double { get }
-    /// All ones in the lanes where `a > b`. A requirement, not the generic
-    /// `.>`: the standard library compares a generic SIMD type lane by lane
-    /// (seven times CUBA's run time, measured), the concrete types in one
-    /// instruction.
-    static func lanes(_ a: SIMD16<Self>, above b: SIMD16<Self>) -> SIMD16<SIMDMaskScalar>
+    /// The LIF state update for this scalar, as built for this CPU.
+    static var lifStep: LIFStepFunction { get }
 }
 
 extension Float: NeuralScalar {
-    public var double: Double { Double(self) }
-    @inline(__always)
-    public static func lanes(_ a: SIMD16<Float>, above b: SIMD16<Float>) -> SIMD16<Int32> {
-        unsafeBitCast(a .> b, to: SIMD16<Int32>.self)
-    }
+    var double: Double { Double(self) }
+    static var lifStep: LIFStepFunction { LIFKernelBuild.float }
 }
 
 extension Double: NeuralScalar {
-    public var double: Double { self }
-    @inline(__always)
-    public static func lanes(_ a: SIMD16<Double>, above b: SIMD16<Double>) -> SIMD16<Int64> {
-        unsafeBitCast(a .> b, to: SIMD16<Int64>.self)
-    }
+    var double: Double { self }
+    static var lifStep: LIFStepFunction { LIFKernelBuild.double }
 }
 
-/// The vector width of the state update. Buffers are padded to 16 neurons; on
-/// CPUs with narrower vectors the compiler splits each operation.
-typealias Lanes<S: NeuralScalar> = SIMD16<S>
-typealias CounterLanes<S: NeuralScalar> = SIMD16<S.SIMDMaskScalar>
-
-/// Whether any lane of `mask` is set. The standard library's `any(_:)` reduces
-/// through a generic `min()` that is not inlined here (a fifth of CUBA's and
-/// COBA's run time, measured with perf); a few 64-bit ORs are not.
+/// Whether any lane of `mask` is set (layers; the LIF kernel has its own). The
+/// standard library's `any(_:)` reduces through a generic `min()` that is not
+/// inlined here (a fifth of CUBA's run time, measured with perf).
 @inline(__always)
 func anyLane<T: SIMD>(_ mask: T) -> Bool {
     withUnsafeBytes(of: mask) { bytes in

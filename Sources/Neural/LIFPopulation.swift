@@ -49,6 +49,10 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     private let currentGain: S
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
+    /// The kernel's arguments (`LIFStep`): its buffers and its constants.
+    private let kernel: LIFStepFunction = S.lifStep
+    private let kernelBuffers: UnsafeMutablePointer<UnsafeMutableRawPointer>
+    private let kernelConstants: StateBuffer<S>
     /// Delay rings per target variable, present only when some projection into it has a delay.
     var ringV: DelayRing<S>?, ringE: DelayRing<S>?, ringI: DelayRing<S>?
 
@@ -91,6 +95,15 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         refractory = StateBuffer(count: size, filling: 0)
         rest = StateBuffer(count: size, filling: 0)
         spikeIndices = StateBuffer(count: size, filling: 0)
+        kernelBuffers = .allocate(capacity: 6)
+        for (k, buffer) in [UnsafeMutableRawPointer(v.base), UnsafeMutableRawPointer(ge.base), UnsafeMutableRawPointer(gi.base),
+                            UnsafeMutableRawPointer(refractory.base), UnsafeMutableRawPointer(rest.base),
+                            UnsafeMutableRawPointer(spikeIndices.base)].enumerated() {
+            (kernelBuffers + k).initialize(to: buffer)
+        }
+        kernelConstants = StateBuffer(count: 11, filling: 0)
+        for (k, x) in [pvv, pve, pvi, pee, pii, vThreshold, euler?.k ?? 0, euler?.aE ?? 0, euler?.bE ?? 0,
+                       euler?.aI ?? 0, euler?.bI ?? 0].enumerated() { kernelConstants[k] = x }
 
         let currents = p.iExt.resolve(count: size, rng: &rng)
         for j in 0..<rest.count {
@@ -104,75 +117,14 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         restoreInitialState()
     }
 
+    deinit { kernelBuffers.deallocate() }
+
     var spikes: SpikeList { SpikeList(indices: UnsafePointer(spikeIndices.base), count: spikeCount) }
 
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
+    /// Phases 1 and 2 in the LIF kernel built for this CPU (LIFKernelBuild).
     func updateAndThreshold(step: Int64) {
-        typealias L = Lanes<S>
-        typealias C = CounterLanes<S>
-        let pvv = L(repeating: pvv), pve = L(repeating: pve)
-        let pvi = L(repeating: pvi), pee = L(repeating: pee)
-        let pii = L(repeating: pii), threshold = L(repeating: vThreshold)
-        let conductance = euler != nil
-        let k = L(repeating: euler?.k ?? 0)
-        let aE = L(repeating: euler?.aE ?? 0), bE = L(repeating: euler?.bE ?? 0)
-        let aI = L(repeating: euler?.aI ?? 0), bI = L(repeating: euler?.bI ?? 0)
-        let signShift = C(repeating: Counter(Counter.bitWidth - 1))
-        let vp = UnsafeMutableRawPointer(v.base), gep = UnsafeMutableRawPointer(ge.base)
-        let gip = UnsafeMutableRawPointer(gi.base), rp = UnsafeMutableRawPointer(refractory.base)
-        let dp = UnsafeRawPointer(rest.base)
-        let out = spikeIndices.base
-        let refractorySteps = refractorySteps
-        let refractory = refractory.base, voltage = v.base, vThreshold = vThreshold
-        var n = 0
-        var offset = 0
-        let bytes = v.count * MemoryLayout<S>.stride
-        while offset < bytes {
-            let v0 = vp.load(fromByteOffset: offset, as: L.self)
-            let e0 = gep.load(fromByteOffset: offset, as: L.self)
-            let i0 = gip.load(fromByteOffset: offset, as: L.self)
-            let r0 = rp.load(fromByteOffset: offset, as: C.self)
-            let c = dp.load(fromByteOffset: offset, as: L.self)
-            // 1. State update; v is frozen while refractory ("unless refractory").
-            //    Masks are built with integer arithmetic: SIMD's generic
-            //    `replacing(with:where:)` runs lane by lane.
-            let counted = r0 &- 1
-            let r1 = counted & ~(counted &>> signShift)  // max(r0 − 1, 0)
-            let integrating = (r1 &- 1) &>> signShift  // all ones where r1 == 0
-            let updated: L
-            if conductance {
-                let drive = (c - v0) + e0 * (aE - bE * v0) + i0 * (aI - bI * v0)
-                updated = v0 + k * drive
-            } else {
-                updated = c + (v0 - c) * pvv + pve * e0 + pvi * i0
-            }
-            let vBits = (bits(updated) & integrating) | (bits(v0) & ~integrating)
-            let v1 = unsafeBitCast(vBits, to: L.self)
-            vp.storeBytes(of: v1, toByteOffset: offset, as: L.self)
-            gep.storeBytes(of: pee * e0, toByteOffset: offset, as: L.self)
-            gip.storeBytes(of: pii * i0, toByteOffset: offset, as: L.self)
-            rp.storeBytes(of: r1, toByteOffset: offset, as: C.self)
-            // 2. Threshold, v > v_threshold. A spiking neuron is refractory from
-            //    now on, so input delivered later in this step is dropped.
-            let fire = S.lanes(v1, above: threshold) & integrating
-            if anyLane(fire) {
-                // Rare: re-test lane by lane from memory, which keeps the mask
-                // above a pure vector compare.
-                let first = offset / MemoryLayout<S>.stride
-                for j in first..<first + L.scalarCount where voltage[j] > vThreshold && refractory[j] == 0 {
-                    out[n] = UInt32(j)
-                    refractory[j] = refractorySteps
-                    n += 1
-                }
-            }
-            offset += MemoryLayout<L>.size
-        }
-        spikeCount = n
+        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, euler != nil, Int64(refractorySteps))
     }
-
-    @inline(__always)
-    private func bits(_ x: Lanes<S>) -> CounterLanes<S> { unsafeBitCast(x, to: CounterLanes<S>.self) }
 
     /// Injected current (nA) on top of `i_ext`, from the next step on.
     @_specialize(where S == Float)

@@ -18,6 +18,8 @@ struct Bench: ParsableCommand {
 struct BenchResult: Encodable {
     var benchmark: String
     var precision: String
+    /// The build of the LIF update in use (LIFKernelBuild).
+    var lif_kernel: String = LIFKernelBuild.current.rawValue
     var neurons: Int
     var synapses: Int
     var spikes: Int
@@ -38,6 +40,7 @@ struct BenchResult: Encodable {
         }
         print("benchmark        \(benchmark)")
         print("precision        \(precision)")
+        print("LIF kernel       \(lif_kernel) (of \(LIFKernelBuild.available.map(\.rawValue).joined(separator: ", ")) on this CPU)")
         print("neurons          \(neurons)")
         print("synapses         \(synapses)")
         print(String(format: "simulated        %.3f s", sim_seconds))

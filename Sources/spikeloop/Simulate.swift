@@ -136,7 +136,7 @@ struct Simulate: ParsableCommand {
         }
 
         let seconds = durationMs / 1000
-        print("network      \(spec.name)  (dt \(formatMs(spec.dt)) ms, seed \(spec.seed), \(spec.precision.rawValue))")
+        print("network      \(spec.name)  (dt \(formatMs(spec.dt)) ms, seed \(spec.seed), \(spec.precision.rawValue), LIF kernel \(LIFKernelBuild.current.rawValue))")
         print("neurons      \(net.neuronCount)")
         print("synapses     \(net.synapseCount)  (" + String(format: "%.1f", net.bytesPerSynapse) + " bytes each"
               + (net.plasticSynapseCount > 0 ? ", \(net.plasticSynapseCount) plastic)" : ")"))

@@ -1,0 +1,1 @@
+../LIFKernel/LIFStep.swift
