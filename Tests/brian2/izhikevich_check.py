@@ -24,11 +24,8 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import collections
 import csv
 import json
-import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -37,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from precision_check import agreement, seeded_arguments  # noqa: E402
 #: Brian2's self-check: one-ulp nudges of v, evenly spread over the run.
 NUDGES = 10
 
@@ -181,14 +180,7 @@ def run_spikeloop(binary, case, precision, folder):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=None, help="default: random, printed")
-    parser.add_argument("--spikeloop", default=str(REPO / ".build" / "release" / "spikeloop"))
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
-    print(f"seed {seed} (rerun: --seed {seed})", file=sys.stderr)
-    rng = random.Random(seed)
+    args, seed, rng = seeded_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), argv)
     cases = [preset_case(rng, preset, 0.1) for preset in PRESETS] + [network_case(rng, 0.1), network_case(rng, 0.05)]
     cases[-1]["name"] = "network-dt0.05"
 
@@ -203,16 +195,14 @@ def main(argv=None):
         # at all. A chaotic one cannot be matched spike for spike by any other
         # order of float64 operations.
         itself, _ = run_brian2(case, nudges=NUDGES)
-        mine = collections.Counter(itself)
-        self_same = sum(min(c, mine[s]) for s, c in collections.Counter(reference).items()) / max(1, len(reference))
+        self_same = agreement(reference, itself)[0] / max(1, len(reference))
         row = {"case": case["name"], "brian2_spikes": len(reference),
                "brian2_nudged": {"identical": itself == reference, "same_fraction": self_same}}
         cells = [f"{'identical' if itself == reference else f'{self_same:.2%}':>18}"]
         with tempfile.TemporaryDirectory() as folder:
             for precision in ("float64", "float32"):
                 ours, our_v = run_spikeloop(args.spikeloop, case, precision, folder)
-                mine = collections.Counter(ours)
-                same = sum(min(c, mine[s]) for s, c in collections.Counter(reference).items())
+                same = agreement(reference, ours)[0]
                 dv = max(float(np.max(np.abs(our_v[name] - brian_v[name]))) for name in brian_v)
                 row[precision] = {"identical": ours == reference, "spikes": len(ours),
                                   "same_fraction": same / max(1, len(reference)), "max_dv_mv": dv}

@@ -127,16 +127,22 @@ def agreement(reference, ours):
     return same, near
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", type=int, default=50)
+def seeded_arguments(parser, argv):
+    """Adds --seed, --spikeloop and --json, parses; returns the arguments, the
+    seed (drawn when not given, and printed) and a generator seeded with it."""
     parser.add_argument("--seed", type=int, default=None, help="default: random, printed")
     parser.add_argument("--spikeloop", default=str(REPO / ".build" / "release" / "spikeloop"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "little")
     print(f"seed {seed} (rerun: --seed {seed})", file=sys.stderr)
-    rng = random.Random(seed)
+    return args, seed, random.Random(seed)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=50)
+    args, seed, rng = seeded_arguments(parser, argv)
 
     totals = {p: {"identical": 0, "same": 0, "near": 0, "ours": 0} for p in ("float64", "float32")}
     reference_total = 0

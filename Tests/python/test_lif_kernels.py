@@ -19,15 +19,10 @@ populations:
   - name: exc
     model: lif
     size: 800
-    params: {tau_m: 20 ms, v_rest: -60 mV, v_threshold: -50 mV, v_reset: -60 mV, t_ref: 5 ms,
-             tau_e: 5 ms, tau_i: 10 ms, e_e: 0 mV, e_i: -80 mV, i_ext: 20 nA}
-    init: {v: {uniform: [-60 mV, -50 mV]}}
-  - name: inh
-    model: lif
-    size: 200
-    params: {tau_m: 20 ms, v_rest: -60 mV, v_threshold: -50 mV, v_reset: -60 mV, t_ref: 5 ms,
-             tau_e: 5 ms, tau_i: 10 ms, e_e: 0 mV, e_i: -80 mV, i_ext: 20 nA}
-    init: {v: {uniform: [-60 mV, -50 mV]}}
+    params: &cell {tau_m: 20 ms, v_rest: -60 mV, v_threshold: -50 mV, v_reset: -60 mV, t_ref: 5 ms,
+                   tau_e: 5 ms, tau_i: 10 ms, e_e: 0 mV, e_i: -80 mV, i_ext: 20 nA}
+    init: &start {v: {uniform: [-60 mV, -50 mV]}}
+  - {name: inh, model: lif, size: 200, params: *cell, init: *start}
 projections:
   - {from: exc, to: exc, target: g_e, connect: {rule: fixed_probability, p: 0.08}, weight: 0.6}
   - {from: exc, to: inh, target: g_e, connect: {rule: fixed_probability, p: 0.08}, weight: 0.6}
