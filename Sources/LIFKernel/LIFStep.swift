@@ -31,7 +31,7 @@ public enum LIFStep {
 /// not the generic `.>`: the standard library compares a generic SIMD type
 /// lane by lane (seven times CUBA's run time, measured), the concrete types in
 /// one instruction.
-protocol KernelScalar: BinaryFloatingPoint, SIMDScalar where SIMDMaskScalar: FixedWidthInteger & SignedInteger {
+protocol KernelScalar: BinaryFloatingPoint, SIMDScalar, Codable where SIMDMaskScalar: FixedWidthInteger & SignedInteger {
     static func lanes(_ a: SIMD16<Self>, above b: SIMD16<Self>) -> SIMD16<SIMDMaskScalar>
 }
 

@@ -34,7 +34,7 @@ final class StateBuffer<Element: BitwiseCopyable> {
 /// A population's refractory counters are `Counter`s, integers as wide as
 /// the scalar, so that the state update builds its masks from them lane for
 /// lane without widening.
-protocol NeuralScalar: BinaryFloatingPoint, SIMDScalar, Sendable
+protocol NeuralScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
 where SIMDMaskScalar: FixedWidthInteger & SignedInteger {
     /// Probes, traces and weights leave the engine as Double.
     var double: Double { get }

@@ -94,9 +94,11 @@ extension Bench {
                 case .failure(let warning): FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
                 }
             }
-            let bare = Self.bareLoop(period: period, ticks: ticks, busyWait: 0, priority: priority, cpu: cpu)
-            let bareSpinning = spinNs > 0 ? Self.bareLoop(period: period, ticks: ticks, busyWait: spinNs, priority: priority, cpu: cpu) : nil
-            held = nil  // the daemon takes its own
+            let (bare, bareSpinning) = withExtendedLifetime(held) {
+                (Self.bareLoop(period: period, ticks: ticks, busyWait: 0, priority: priority, cpu: cpu),
+                 spinNs > 0 ? Self.bareLoop(period: period, ticks: ticks, busyWait: spinNs, priority: priority, cpu: cpu) : nil)
+            }
+            held = nil  // released before the daemon takes its own
 
             // 2. The daemon's realtime loop, in-process, with a robot thread.
             var config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu, busyWait: spinNs)
