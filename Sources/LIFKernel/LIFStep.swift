@@ -52,8 +52,8 @@ extension Double: KernelScalar {
 /// Whether any lane of `mask` is set. The standard library's `any(_:)` reduces
 /// through a generic `min()` that is not inlined here (a fifth of CUBA's and
 /// COBA's run time, measured with perf); a few 64-bit ORs are not.
-@inline(__always)
-private func anyLane<T: SIMD>(_ mask: T) -> Bool {
+@inlinable @inline(__always)
+public func anyLane<T: SIMD>(_ mask: T) -> Bool {
     withUnsafeBytes(of: mask) { bytes in
         var any: UInt64 = 0
         for k in 0..<bytes.count / 8 { any |= bytes.load(fromByteOffset: 8 * k, as: UInt64.self) }

@@ -52,18 +52,6 @@ extension Double: NeuralScalar {
     static var lifStep: LIFStepFunction { LIFKernelBuild.double }
 }
 
-/// Whether any lane of `mask` is set (layers; the LIF kernel has its own). The
-/// standard library's `any(_:)` reduces through a generic `min()` that is not
-/// inlined here (a fifth of CUBA's run time, measured with perf).
-@inline(__always)
-func anyLane<T: SIMD>(_ mask: T) -> Bool {
-    withUnsafeBytes(of: mask) { bytes in
-        var any: UInt64 = 0
-        for k in 0..<bytes.count / 8 { any |= bytes.load(fromByteOffset: 8 * k, as: UInt64.self) }
-        return any != 0
-    }
-}
-
 /// The spikes a population emitted in the current step, as neuron indices.
 public struct SpikeList {
     public let indices: UnsafePointer<UInt32>

@@ -22,12 +22,9 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     let size: Int
     let parameters: LIFParameters
 
-    // Propagators for one step of dt.
-    let pvv: S, pve: S, pvi: S, pee: S, pii: S
-    /// COBA: `dt/τ_m`, and each synapse's drive `g·(a − b·v)`: `a = E, b = 1` for a
-    /// conductance, `a = 1, b = 0` for a current; nil for CUBA.
-    let euler: (k: S, aE: S, bE: S, aI: S, bI: S)?
-    let vThreshold: S, vReset: S
+    /// COBA: integrated by forward Euler.
+    let conductance: Bool
+    let vReset: S
     /// round(t_ref / dt), at least 1 so that input in the spike's own step is dropped, as in Brian2.
     let refractorySteps: Counter
 
@@ -69,22 +66,19 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
             if abs(tau - p.tauM) < 1e-12 * tau { return dt / p.tauM * decayM }
             return tau / (tau - p.tauM) * (exp(-dt / tau) - decayM)
         }
-        if p.conductanceBased {
-            pvv = 0
-            pve = 0
-            pvi = 0
-            pee = p.tauE.map { S(1 - dt / $0) } ?? 0
-            pii = p.tauI.map { S(1 - dt / $0) } ?? 0
-            euler = (S(dt / p.tauM), S(p.eE ?? 1), p.eE == nil ? 0 : 1, S(p.eI ?? 1), p.eI == nil ? 0 : 1)
+        // The kernel's constants (`LIFStep`): the propagators for one step of dt
+        // (pvv, pve, pvi, pee, pii), v_threshold, and for COBA `dt/τ_m` and each
+        // synapse's drive `g·(a − b·v)`: `a = E, b = 1` for a conductance,
+        // `a = 1, b = 0` for a current.
+        let constants: [Double]
+        conductance = p.conductanceBased
+        if conductance {
+            constants = [0, 0, 0, p.tauE.map { 1 - dt / $0 } ?? 0, p.tauI.map { 1 - dt / $0 } ?? 0, p.vThreshold,
+                         dt / p.tauM, p.eE ?? 1, p.eE == nil ? 0 : 1, p.eI ?? 1, p.eI == nil ? 0 : 1]
         } else {
-            pvv = S(decayM)
-            pve = S(coupling(p.tauE))
-            pvi = S(coupling(p.tauI))
-            pee = p.tauE.map { S(exp(-dt / $0)) } ?? 0
-            pii = p.tauI.map { S(exp(-dt / $0)) } ?? 0
-            euler = nil
+            constants = [decayM, coupling(p.tauE), coupling(p.tauI), p.tauE.map { exp(-dt / $0) } ?? 0,
+                         p.tauI.map { exp(-dt / $0) } ?? 0, p.vThreshold, 0, 0, 0, 0, 0]
         }
-        vThreshold = S(p.vThreshold)
         vReset = S(p.vReset)
         // Beyond 2³¹ steps a refractory period is forever, which is what it says.
         refractorySteps = Counter(exactly: max(1, (p.tRef / dt).rounded())) ?? .max
@@ -101,9 +95,8 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
                             UnsafeMutableRawPointer(spikeIndices.base)].enumerated() {
             (kernelBuffers + k).initialize(to: buffer)
         }
-        kernelConstants = StateBuffer(count: 11, filling: 0)
-        for (k, x) in [pvv, pve, pvi, pee, pii, vThreshold, euler?.k ?? 0, euler?.aE ?? 0, euler?.bE ?? 0,
-                       euler?.aI ?? 0, euler?.bI ?? 0].enumerated() { kernelConstants[k] = x }
+        kernelConstants = StateBuffer(count: constants.count, filling: 0)
+        for (k, x) in constants.enumerated() { kernelConstants[k] = S(x) }
 
         let currents = p.iExt.resolve(count: size, rng: &rng)
         for j in 0..<rest.count {
@@ -123,7 +116,7 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
 
     /// Phases 1 and 2 in the LIF kernel built for this CPU (LIFKernelBuild).
     func updateAndThreshold(step: Int64) {
-        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, euler != nil, Int64(refractorySteps))
+        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, conductance, Int64(refractorySteps))
     }
 
     /// Injected current (nA) on top of `i_ext`, from the next step on.

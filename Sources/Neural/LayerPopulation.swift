@@ -1,3 +1,4 @@
+import LIFKernel
 /// A layer of a trained network (``LayerSpec``): dense inputs summed, then
 /// one forward-Euler step of every neuron, written as one affine map per
 /// neuron so that all kinds share one vector loop:
@@ -151,7 +152,7 @@ final class LayerPopulation: LayerBinding {
                 outp.storeBytes(of: one & fire, toByteOffset: offset, as: IntLanes.self)
                 pp.storeBytes(of: unsafeBitCast(load(amp), to: IntLanes.self) & fire, toByteOffset: offset, as: IntLanes.self)
                 if holds { hp.storeBytes(of: fire, toByteOffset: offset, as: IntLanes.self) }
-                if anyLane(v1 .> theta) {
+                if LIFKernel.anyLane(v1 .> theta) {
                     let first = offset / 4
                     for j in first..<first + FloatLanes.scalarCount where output[j] != 0 {
                         out[n] = UInt32(j)
