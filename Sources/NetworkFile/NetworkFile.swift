@@ -7,7 +7,7 @@ import Glibc
 /// `docs/network-file.md`) into a `NetworkSpec`, refusing anything invalid
 /// before a single step runs.
 public enum NetworkFile {
-    public static let topKeys = ["name", "dt", "seed", "precision", "populations", "projections"]
+    public static let topKeys = ["name", "dt", "seed", "precision", "populations", "projections", "rewards"]
 
     /// Loads and validates `path`. Throws `ConfigurationError` listing every problem.
     public static func load(path: String) throws -> NetworkSpec {
@@ -74,8 +74,55 @@ public enum NetworkFile {
                 if let q = projection(item, r, sizes: sizes, models: models, declared: declared) { spec.projections.append(q) }
             }
         }
+        if let e = top["rewards"], let list = r.sequence(e) {
+            for item in list {
+                if let x = pairingReward(item, r, sizes: sizes, declared: declared) { spec.rewards.append(x) }
+            }
+        }
         if let problem = sizeProblem(spec.sizeEstimate, memory: physicalMemory()) { r.report(root, problem) }
         return spec
+    }
+
+    /// `{pre: exc[0], post: exc[1], within: 20 ms, reward: 10, delay: {uniform: [1 s, 3 s]}}`.
+    static func pairingReward(_ item: Entry, _ r: DocumentReader, sizes: [String: Int], declared: Set<String>) -> SpikePairingRewardSpec? {
+        guard let keys = r.mapping(item, allowed: ["pre", "post", "within", "reward", "delay"]) else { return nil }
+        func neuron(_ key: String) -> NeuronAddress? {
+            guard let e = r.required(keys, key, in: item, "a neuron, e.g. \(key): exc[0]"), let text = r.string(e) else { return nil }
+            let parts = text.split(separator: "[", maxSplits: 1)
+            guard parts.count == 2, parts[1].hasSuffix("]"), let index = Int(parts[1].dropLast()), index >= 0 else {
+                r.report(e, "expected POPULATION[INDEX], e.g. exc[0]")
+                return nil
+            }
+            let name = String(parts[0])
+            guard let size = sizes[name] else {
+                // An invalid population has its own report.
+                if !declared.contains(name) { r.report(e, "no population named '\(name)'; defined: \(declared.sorted().joined(separator: ", "))") }
+                return nil
+            }
+            guard index < size else {
+                r.report(e, "index \(index) is outside '\(name)' (0..<\(size))")
+                return nil
+            }
+            return NeuronAddress(population: name, index: index)
+        }
+        let pre = neuron("pre"), post = neuron("post")
+        let within = r.required(keys, "within", in: item, "a time, e.g. within: 20 ms").flatMap { r.quantity($0, .time, positive: true) }
+        let reward = r.required(keys, "reward", in: item, "the reward each pairing earns, e.g. reward: 1").flatMap { r.number($0) }
+        var delay: ClosedRange<Double>?
+        if let e = r.required(keys, "delay", in: item, "a time or {uniform: [lo, hi]}, e.g. delay: {uniform: [1 s, 3 s]}") {
+            if case .mapping = e.node {
+                if let u = r.mapping(e, allowed: ["uniform"]), let b = r.required(u, "uniform", in: e, "[lo, hi]"), let bounds = r.sequence(b) {
+                    if bounds.count != 2 { r.report(b, "expected [lo, hi], e.g. uniform: [1 s, 3 s]") }
+                    else if let lo = r.quantity(bounds[0], .time, positive: true), let hi = r.quantity(bounds[1], .time, positive: true) {
+                        if lo > hi { r.report(b, "lo must not exceed hi") } else { delay = lo...hi }
+                    }
+                }
+            } else if let x = r.quantity(e, .time, positive: true) {
+                delay = x...x
+            }
+        }
+        guard let pre, let post, let within, let reward, let delay else { return nil }
+        return SpikePairingRewardSpec(pre: pre, post: post, within: within, reward: reward, delay: delay)
     }
 
     /// Why a network of `estimate` cannot be built on a machine with
@@ -99,7 +146,7 @@ public enum NetworkFile {
 
     static let models = ["lif", "izhikevich", "poisson", "spike_times", "input", "analog_input", "layer"]
     static let lifKeys = ["tau_m", "v_rest", "v_threshold", "v_reset", "t_ref", "tau_e", "tau_i", "r_m", "i_ext", "e_e", "e_i"]
-    static let izhikevichKeys = ["preset", "a", "b", "c", "d", "i_ext"]
+    static let izhikevichKeys = ["preset", "a", "b", "c", "d", "i_ext", "i_noise"]
 
     static func population(_ item: Entry, _ r: DocumentReader) -> PopulationSpec? {
         guard let keys = r.mapping(item, allowed: ["name", "model", "size", "params", "init", "inputs"]) else { return nil }
@@ -180,9 +227,15 @@ public enum NetworkFile {
             let iExt = p["i_ext"].map { perNeuron($0, size: size, r, example: "10") { r.number($0) } } ?? .constant(0)
             var vInit: PerNeuron?
             if let e = initEntry, let ik = r.mapping(e, allowed: ["v"]), let ve = ik["v"] { vInit = perNeuron(ve, .voltage, size: size, r) }
-            guard let a, let b, let c, let d, let iExt else { return nil }
+            var iNoise: CurrentNoise?
+            var noiseValid = true
+            if let e = p["i_noise"] {
+                iNoise = currentNoise(e, r)
+                noiseValid = iNoise != nil
+            }
+            guard let a, let b, let c, let d, let iExt, noiseValid else { return nil }
             return PopulationSpec(name: name, size: size, model: .izhikevich(
-                IzhikevichParameters(a: a, b: b, c: c, d: d, iExt: iExt, vInit: vInit)))
+                IzhikevichParameters(a: a, b: b, c: c, d: d, iExt: iExt, vInit: vInit, iNoise: iNoise)))
 
         case "poisson":
             let p = params(["rate"])
@@ -218,6 +271,24 @@ public enum NetworkFile {
         default:
             return nil
         }
+    }
+
+    /// `{uniform: [lo, hi], every: 1 ms}`: Izhikevich's `i_noise`, plain numbers.
+    static func currentNoise(_ e: Entry, _ r: DocumentReader) -> CurrentNoise? {
+        let example = "e.g. i_noise: {uniform: [-6.5, 6.5], every: 1 ms}"
+        guard case .mapping = e.node else { r.report(e, "expected {uniform: [lo, hi]} and optionally every: TIME, \(example)"); return nil }
+        guard let keys = r.mapping(e, allowed: ["uniform", "every"]),
+              let u = r.required(keys, "uniform", in: e, "the range of the noise current, \(example)"),
+              let bounds = r.sequence(u) else { return nil }
+        guard bounds.count == 2 else { r.report(u, "expected [lo, hi], \(example)"); return nil }
+        guard let lo = r.number(bounds[0]), let hi = r.number(bounds[1]) else { return nil }
+        if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
+        var every: Double?
+        if let x = keys["every"] {
+            guard let t = r.quantity(x, .time, positive: true) else { return nil }
+            every = t
+        }
+        return CurrentNoise(lo: lo, hi: hi, every: every)
     }
 
     /// A scalar, a list with one value per neuron, or `{uniform: [lo, hi]}`.

@@ -58,6 +58,12 @@ public struct SpikeList {
     public let count: Int
 
     public var buffer: UnsafeBufferPointer<UInt32> { UnsafeBufferPointer(start: indices, count: count) }
+
+    @inline(__always)
+    public func contains(_ neuron: UInt32) -> Bool {
+        for k in 0..<count where indices[k] == neuron { return true }
+        return false
+    }
 }
 
 /// A fixed list of objects that a step reaches without reference counting.

@@ -18,6 +18,11 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
     private let u: StateBuffer<S>
     private let current: StateBuffer<S>
     private let initialV: [S]
+    /// `i_ext` plus the noise current, redrawn every `noiseSteps` steps.
+    private let noisyCurrent: StateBuffer<S>?
+    private let noiseLo: Double, noiseSpan: Double, noiseSteps: Int64
+    private let noiseSeed: UInt64
+    private var noiseRNG: RandomSource
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
     private var ringV: DelayRing<S>?
@@ -25,7 +30,7 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
     /// Izhikevich's spike cut-off, mV.
     static var peak: S { 30 }
 
-    init(name: String, size: Int, parameters p: IzhikevichParameters, dt: Double, rng: inout RandomSource) {
+    init(name: String, size: Int, parameters p: IzhikevichParameters, dt: Double, seed: UInt64, rng: inout RandomSource) {
         self.name = name
         self.size = size
         b = S(p.b); c = S(p.c); d = S(p.d)
@@ -39,6 +44,12 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
         let currents = p.iExt.resolve(count: size, rng: &rng)
         for j in 0..<size { current[j] = S(currents[j]) }
         initialV = (p.vInit ?? .constant(-65)).resolve(count: size, rng: &rng).map { S($0) }
+        noisyCurrent = p.iNoise.map { _ in StateBuffer(count: size, filling: 0) }
+        noiseLo = p.iNoise?.lo ?? 0
+        noiseSpan = (p.iNoise?.hi ?? 0) - noiseLo
+        noiseSteps = max(1, Int64(((p.iNoise?.every ?? dt) / dt).rounded()))
+        noiseSeed = seed
+        noiseRNG = RandomSource(seed: seed, stream: "noise/\(name)")
         restoreInitialState()
     }
 
@@ -47,6 +58,16 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     func updateAndThreshold(step: Int64) {
+        guard let noisyCurrent else { return update(step: step, current: current.base) }
+        if step % noiseSteps == 0 {
+            for j in 0..<size { noisyCurrent[j] = current[j] + S(noiseLo + noiseSpan * noiseRNG.uniform()) }
+        }
+        update(step: step, current: noisyCurrent.base)
+    }
+
+    /// One Euler step with `current` (i_ext, plus the noise if any) and the threshold.
+    @inline(__always)
+    private func update(step: Int64, current: UnsafeMutablePointer<S>) {
         var n = 0
         for j in 0..<size {
             let vj = v[j], uj = u[j]
@@ -109,5 +130,6 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
         }
         spikeCount = 0
         ringV?.clear()
+        noiseRNG = RandomSource(seed: noiseSeed, stream: "noise/\(name)")
     }
 }

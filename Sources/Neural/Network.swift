@@ -45,6 +45,8 @@ public final class Network {
     /// The populations that phases 3b and 4 have work for.
     private let deliveringTable: ObjectTable<PopulationHandle>
     private let resettingTable: ObjectTable<PopulationHandle>
+    /// Rewards earned by the network's own spikes.
+    private let pairingRewards: ObjectTable<SpikePairingReward>
 
     public init(_ spec: NetworkSpec) throws(NetworkBuildError) {
         self.spec = spec
@@ -62,9 +64,9 @@ public final class Network {
             case (.lif(let params), .float64):
                 built.append(LIFPopulation<Double>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
             case (.izhikevich(let params), .float32):
-                built.append(IzhikevichPopulation<Float>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+                built.append(IzhikevichPopulation<Float>(name: p.name, size: p.size, parameters: params, dt: dt, seed: spec.seed, rng: &rng))
             case (.izhikevich(let params), .float64):
-                built.append(IzhikevichPopulation<Double>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))
+                built.append(IzhikevichPopulation<Double>(name: p.name, size: p.size, parameters: params, dt: dt, seed: spec.seed, rng: &rng))
             case (.poisson(let rates), _):
                 built.append(PoissonSource(name: p.name, size: p.size, rates: rates, dt: dt, seed: spec.seed, rng: &rng))
             case (.spikeTimes(let times), _):
@@ -116,6 +118,16 @@ public final class Network {
         rewardedTable = ObjectTable(projectionTable.objects.filter(\.projection.isRewarded))
         deliveringTable = ObjectTable(populationTable.objects.filter { $0.population.receivesDelayed })
         resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
+        var rules: [SpikePairingReward] = []
+        for (k, r) in spec.rewards.enumerated() {
+            rules.append(try SpikePairingReward(r, index: k, dt: dt, seed: spec.seed,
+                                                populationIndex: { name in built.firstIndex { $0.name == name } },
+                                                size: { built[$0].size }))
+        }
+        if !rules.isEmpty && rewardedTable.count == 0 {
+            throw NetworkBuildError("rewards: no projection learns from rewards; give one `plasticity: {rule: reward_stdp, ...}`")
+        }
+        pairingRewards = ObjectTable(rules)
     }
 
     /// Builds the projections in the populations' scalar, gives each target
@@ -158,11 +170,17 @@ public final class Network {
     public func step() {
         let k = stepIndex
         let populations = populationTable
+        if pairingRewards.count > 0 {
+            var due = 0.0
+            pairingRewards.forEach { due += $0.take(step: k) }
+            if due != 0 { reward(due) }
+        }
         populations.forEach { $0.updateAndThreshold(step: k) }
         projectionTable.forEach { q in q.propagate(populations.with(q.source) { $0.spikes }, step: k) }
         plasticTable.forEach { q in q.learnFromTargetSpikes(populations.with(q.target) { $0.spikes }, step: k) }
         deliveringTable.forEach { $0.deliverDelayed(step: k) }
         resettingTable.forEach { $0.resetSpiked() }
+        pairingRewards.forEach { $0.observe(step: k) { p in populations.with(p) { $0.spikes } } }
         stepIndex = k + 1
     }
 
@@ -174,6 +192,7 @@ public final class Network {
     public func restoreInitialState() {
         for p in populations { p.restoreInitialState() }
         for q in projections { q.restoreInitialState() }
+        for r in pairingRewards.objects { r.restoreInitialState() }
         stepIndex = 0
     }
 
@@ -223,6 +242,12 @@ public final class Network {
         rewardedTable.forEach { $0.projection.reward(r) }
     }
 
+    /// Rewards the network's own spikes earned (`rewards:` in the network
+    /// file) and those delivered so far.
+    public var earnedRewards: (earned: Int, delivered: Int) {
+        pairingRewards.objects.reduce((0, 0)) { ($0.0 + $1.earned, $0.1 + $1.delivered) }
+    }
+
     /// Scales every plastic projection's weight changes (1: as written in the
     /// network file; 0: frozen, traces still run). Allocates nothing.
     public var learningRate: Float {
@@ -238,6 +263,14 @@ public final class Network {
     }
 
     public var projectionNames: [String] { projections.map(\.name) }
+    public func projectionIndex(named name: String) -> Int? { projections.firstIndex { $0.name == name } }
+    /// The CSR index of the first synapse from `pre` to `post` in a projection.
+    public func synapse(ofProjection index: Int, pre: Int, post: Int) -> Int? { projections[index].synapse(pre: pre, post: post) }
+    public func synapseVariables(ofProjection index: Int) -> [String] { projections[index].synapseVariables }
+    /// `w` or (reward_stdp) `c` of one synapse, outside the step.
+    public func value(projection: Int, variable: String, synapse: Int) -> Double? {
+        projections[projection].value(of: variable, synapse: synapse)
+    }
     public func weights(ofProjection index: Int) -> [Float] { projections[index].weightValues }
     public func connections(ofProjection index: Int) -> [(pre: Int, post: Int)] { projections[index].connections }
     public func synapseCount(ofProjection index: Int) -> Int { projections[index].synapseCount }

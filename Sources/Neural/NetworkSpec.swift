@@ -12,16 +12,56 @@ public struct NetworkSpec: Sendable, Equatable {
     public var precision: Precision
     public var populations: [PopulationSpec]
     public var projections: [ProjectionSpec]
+    /// Rewards the network earns by its own spikes (``SpikePairingRewardSpec``).
+    public var rewards: [SpikePairingRewardSpec]
 
     public init(name: String = "network", dt: Double = 0.1, seed: UInt64 = 0, precision: Precision = .float32,
-                populations: [PopulationSpec] = [], projections: [ProjectionSpec] = []) {
+                populations: [PopulationSpec] = [], projections: [ProjectionSpec] = [],
+                rewards: [SpikePairingRewardSpec] = []) {
         self.name = name
         self.dt = dt
         self.seed = seed
         self.precision = precision
         self.populations = populations
         self.projections = projections
+        self.rewards = rewards
     }
+}
+
+/// A reward earned when neuron `post` fires less than `within` after neuron
+/// `pre` last fired (in an earlier step), delivered `delay` later: the
+/// experiment of Izhikevich (2007), "solving the distal reward problem",
+/// where a reward 1–3 s after a chosen pre→post pairing must find the one
+/// synapse responsible among 80,000.
+public struct SpikePairingRewardSpec: Sendable, Equatable {
+    public var pre: NeuronAddress
+    public var post: NeuronAddress
+    /// ms.
+    public var within: Double
+    public var reward: Double
+    /// ms, drawn for each reward from the network's seed; at least one step.
+    public var delay: ClosedRange<Double>
+
+    public init(pre: NeuronAddress, post: NeuronAddress, within: Double, reward: Double, delay: ClosedRange<Double>) {
+        self.pre = pre
+        self.post = post
+        self.within = within
+        self.reward = reward
+        self.delay = delay
+    }
+}
+
+/// One neuron: a population's name and an index in it.
+public struct NeuronAddress: Sendable, Equatable, CustomStringConvertible {
+    public var population: String
+    public var index: Int
+
+    public init(population: String, index: Int) {
+        self.population = population
+        self.index = index
+    }
+
+    public var description: String { "\(population)[\(index)]" }
 }
 
 /// What `lif` and `izhikevich` populations and their projections compute in.
@@ -110,6 +150,22 @@ public enum NeuronModel: Sendable, Equatable {
     }
 }
 
+/// A noise current uniform in `lo...hi`, drawn for every neuron every
+/// `every` ms (rounded to whole steps, at least one) and held in between:
+/// Izhikevich's random thalamic input, `I = 13·(rand − 0.5)` each millisecond.
+public struct CurrentNoise: Sendable, Equatable {
+    public var lo: Double
+    public var hi: Double
+    /// ms; nil: every step.
+    public var every: Double?
+
+    public init(lo: Double, hi: Double, every: Double? = nil) {
+        self.lo = lo
+        self.hi = hi
+        self.every = every
+    }
+}
+
 /// Leaky integrate-and-fire, current based, Brian2's CUBA form.
 public struct LIFParameters: Sendable, Equatable {
     public var tauM: Double
@@ -164,15 +220,18 @@ public struct IzhikevichParameters: Sendable, Equatable {
     public var d: Double
     public var iExt: PerNeuron
     public var vInit: PerNeuron?
+    /// A current added to `i_ext`, drawn afresh for each neuron.
+    public var iNoise: CurrentNoise?
 
     public init(a: Double, b: Double, c: Double, d: Double,
-                iExt: PerNeuron = .constant(0), vInit: PerNeuron? = nil) {
+                iExt: PerNeuron = .constant(0), vInit: PerNeuron? = nil, iNoise: CurrentNoise? = nil) {
         self.a = a
         self.b = b
         self.c = c
         self.d = d
         self.iExt = iExt
         self.vInit = vInit
+        self.iNoise = iNoise
     }
 
     /// The named parameter sets of Izhikevich (2003), figure 2.

@@ -243,6 +243,25 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
         }
     }
 
+    /// The CSR index of the first synapse from `pre` to `post`, if any.
+    func synapse(pre: Int, post target: Int) -> Int? {
+        guard pre >= 0, pre < preCount else { return nil }
+        return (Int(rowStart[pre])..<Int(rowStart[pre + 1])).first { Int(post[$0]) == target }
+    }
+
+    /// What a probe reads of one synapse: `w` (mV, or a conductance), and
+    /// `c`, its eligibility trace, under reward_stdp.
+    var synapseVariables: [String] { stdp?.eligibility == nil ? ["w"] : ["w", "c"] }
+
+    func value(of variable: String, synapse s: Int) -> Double? {
+        guard s >= 0, s < synapseCount else { return nil }
+        switch variable {
+        case "w": return weights.map { $0[s].double } ?? constantWeight.double
+        case "c": return stdp?.eligibility.map { $0.c[s] }
+        default: return nil
+        }
+    }
+
     /// (pre, post) of every synapse in CSR order.
     var connections: [(pre: Int, post: Int)] {
         var result: [(pre: Int, post: Int)] = []
@@ -502,6 +521,9 @@ protocol ProjectionDynamics: AnyObject {
     var learningRate: Float { get set }
     var weightValues: [Float] { get }
     var connections: [(pre: Int, post: Int)] { get }
+    var synapseVariables: [String] { get }
+    func synapse(pre: Int, post: Int) -> Int?
+    func value(of variable: String, synapse: Int) -> Double?
 
     /// Phase 3a.
     func propagate(_ spikes: SpikeList, step: Int64)

@@ -48,11 +48,14 @@ struct Simulate: ParsableCommand {
     @Option(help: "Write every spike to this CSV file (time_ms,population,neuron).")
     var spikes: String?
 
-    @Option(name: .customLong("probe"), help: "Record POP:VAR:INDEX at every step (repeatable), e.g. neurons:v:0.")
+    @Option(name: .customLong("probe"), help: "Record POP:VAR:INDEX at every step (repeatable), e.g. neurons:v:0; or PROJ:w:PRE-POST, a synapse's weight (PROJ:c:PRE-POST its eligibility under reward_stdp), e.g. ee:w:0-37.")
     var probeSpecs: [String] = []
 
     @Option(help: "Write the probes to this CSV file (time_ms, one column per probe).")
     var probes: String?
+
+    @Option(name: .customLong("probe-every"), help: "Record the probes every DURATION instead of every step (e.g. 100ms): long runs.")
+    var probeEvery: String?
 
     @Option(name: .customLong("load-weights"), help: "Start from the weights in this weights file (.slw, docs/weights.md), e.g. saved by --save-weights or by the daemon.")
     var loadWeights: String?
@@ -78,6 +81,12 @@ struct Simulate: ParsableCommand {
         let durationMs = try cliQuantity(duration, .time, option: "--duration")
         guard durationMs > 0 else { throw ValidationError("--duration must be positive, e.g. --duration 1s") }
         let steps = Int64((durationMs / spec.dt).rounded())
+        var every: Int64 = 1
+        if let probeEvery {
+            let ms = try cliQuantity(probeEvery, .time, option: "--probe-every")
+            every = Int64((ms / spec.dt).rounded())
+            guard every >= 1 else { throw ValidationError("--probe-every must be at least one step (\(formatMs(spec.dt)) ms)") }
+        }
         var window: Int64 = 0
         if let resetEvery {
             let ms = try cliQuantity(resetEvery, .time, option: "--reset-every")
@@ -94,7 +103,7 @@ struct Simulate: ParsableCommand {
         var spikeRows: [(step: Int64, population: Int32, neuron: UInt32)] = []
         var counts = [Int](repeating: 0, count: net.populationNames.count)
         var probeValues = [Double]()
-        if !recorded.isEmpty { probeValues.reserveCapacity(Int(steps) * recorded.count) }
+        if !recorded.isEmpty { probeValues.reserveCapacity(Int(steps / every) * recorded.count) }
         let keepSpikes = spikes != nil
         let populationCount = counts.count
 
@@ -109,7 +118,7 @@ struct Simulate: ParsableCommand {
                 counts[p] += list.count
                 if keepSpikes { for n in list.buffer { spikeRows.append((k, Int32(p), n)) } }
             }
-            for probe in recorded { probeValues.append(net.value(population: probe.population, variable: probe.variable, neuron: probe.neuron)!) }
+            if (k + 1) % every == 0 { for probe in recorded { probeValues.append(probe.read(net)) } }
         }
         let wall = Double(monotonicNanoseconds() - start) / 1e9
 
@@ -122,9 +131,9 @@ struct Simulate: ParsableCommand {
         }
         if let path = probes {
             var out = "time_ms," + probeSpecs.joined(separator: ",") + "\n"
-            for k in 0..<Int(steps) {
+            for k in 0..<Int(steps / every) {
                 // A probe shows the state at the end of a step, i.e. at t + dt.
-                out += formatMs(Double(k + 1) * spec.dt)
+                out += formatMs(Double((k + 1) * Int(every)) * spec.dt)
                 for j in 0..<recorded.count {
                     // Shortest text that reads back to the same value in the network's precision.
                     let x = probeValues[k * recorded.count + j]
@@ -147,6 +156,10 @@ struct Simulate: ParsableCommand {
             let label = name.count < 18 ? name + String(repeating: " ", count: 18 - name.count) : name
             print("  \(label) " + String(format: "%9d spikes  %8.2f Hz mean rate", counts[p], rate))
         }
+        if !spec.rewards.isEmpty {
+            let r = net.earnedRewards
+            print("rewards      \(r.earned) earned by spike pairings, \(r.delivered) delivered")
+        }
         print(wall < 1 ? String(format: "wall time    %.2f ms", wall * 1000) : String(format: "wall time    %.3f s", wall))
         print(String(format: "real-time    %.1f× faster than real time", seconds / max(wall, 1e-9)))
         if let spikes { print("spikes in    \(spikes)") }
@@ -158,19 +171,46 @@ struct Simulate: ParsableCommand {
     }
 }
 
-/// One `POP:VAR:INDEX` probe, checked against the built network.
+/// One `POP:VAR:INDEX` (neuron) or `PROJ:VAR:PRE-POST` (synapse) probe,
+/// checked against the built network.
 struct Probe {
+    /// A population's index, or a projection's for a synapse probe.
     let population: Int
     let variable: String
+    /// A neuron, or the synapse's CSR index.
     let neuron: Int
+    let isSynapse: Bool
+
+    func read(_ net: Network) -> Double {
+        isSynapse ? net.value(projection: population, variable: variable, synapse: neuron)!
+            : net.value(population: population, variable: variable, neuron: neuron)!
+    }
 
     init(parsing text: String, in net: Network) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3 else {
-            throw ValidationError("--probe '\(text)': expected POP:VAR:INDEX, e.g. neurons:v:0")
+            throw ValidationError("--probe '\(text)': expected POP:VAR:INDEX, e.g. neurons:v:0, or PROJ:w:PRE-POST")
+        }
+        if net.populationIndex(named: parts[0]) == nil, let q = net.projectionIndex(named: parts[0]) {
+            let vars = net.synapseVariables(ofProjection: q)
+            guard vars.contains(parts[1]) else {
+                throw ValidationError("--probe '\(text)': a synapse of '\(parts[0])' has no variable '\(parts[1])'; valid: \(vars.joined(separator: ", "))")
+            }
+            let ends = parts[2].split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard ends.count == 2, let pre = ends[0], let post = ends[1] else {
+                throw ValidationError("--probe '\(text)': expected PRE-POST neuron indices after '\(parts[0]):\(parts[1]):', e.g. 0-37")
+            }
+            guard let s = net.synapse(ofProjection: q, pre: pre, post: post) else {
+                throw ValidationError("--probe '\(text)': '\(parts[0])' has no synapse from \(pre) to \(post)")
+            }
+            population = q
+            variable = parts[1]
+            neuron = s
+            isSynapse = true
+            return
         }
         guard let p = net.populationIndex(named: parts[0]) else {
-            throw ValidationError("--probe '\(text)': no population '\(parts[0])'; populations: \(net.populationNames.joined(separator: ", "))")
+            throw ValidationError("--probe '\(text)': no population or projection '\(parts[0])'; populations: \(net.populationNames.joined(separator: ", ")); projections: \(net.projectionNames.joined(separator: ", "))")
         }
         let vars = net.probeableVariables(ofPopulation: p)
         guard vars.contains(parts[1]) else {
@@ -182,6 +222,7 @@ struct Probe {
         population = p
         variable = parts[1]
         neuron = n
+        isSynapse = false
     }
 }
 

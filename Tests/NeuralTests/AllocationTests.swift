@@ -20,12 +20,14 @@ let optimised = true
         // (homogeneous and per synapse), Izhikevich, Poisson and spike-time
         // sources, STDP (all-to-all and nearest, additive and multiplicative,
         // equal and per-synapse delays, onto g_e and v), reward-modulated STDP
-        // with rewards and a learning-rate change.
+        // with rewards and a learning-rate change; Izhikevich noise currents;
+        // rewards earned by spike pairings.
         let cell = LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 5, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
         let spec = NetworkSpec(dt: 0.1, seed: 2, precision: precision, populations: [
             PopulationSpec(name: "exc", size: 400, model: .lif(cell)),
             PopulationSpec(name: "inh", size: 100, model: .lif(cell)),
-            PopulationSpec(name: "izh", size: 50, model: .izhikevich(IzhikevichParameters(a: 0.02, b: 0.2, c: -65, d: 8, iExt: .constant(10)))),
+            PopulationSpec(name: "izh", size: 50, model: .izhikevich(IzhikevichParameters(a: 0.02, b: 0.2, c: -65, d: 8, iExt: .constant(10),
+                                                                                              iNoise: CurrentNoise(lo: -5, hi: 5, every: 0.3)))),
             PopulationSpec(name: "noise", size: 100, model: .poisson(rates: .constant(50))),
             PopulationSpec(name: "times", size: 10, model: .spikeTimes((0..<10).map { i in (0..<50).map { Double($0 * 20 + i) } })),
             PopulationSpec(name: "encoded", size: 20, model: .input),
@@ -48,7 +50,8 @@ let optimised = true
                            plasticity: .rewardSTDP(RewardSTDPRule(timing: STDPRule(aPre: 0.01, aPost: -0.0105, tauPre: 20, tauPost: 20,
                                                                                    wMin: 0, wMax: 1),
                                                                   tauC: 1000, tauD: 200, baseline: 0.001))),
-        ])
+        ], rewards: [SpikePairingRewardSpec(pre: NeuronAddress(population: "times", index: 0), post: NeuronAddress(population: "noise", index: 0),
+                                            within: 5, reward: 1, delay: 1...30)])
         let net = try Network(spec)
         let spikeInput = try #require(net.spikeInput(population: 5))
         let current = try #require(net.currentInput(population: 1))
@@ -69,6 +72,7 @@ let optimised = true
         let allocations = sl_alloc_counting_end()
         #expect(allocations == 0, "\(allocations) heap allocations in 10,000 steps")
         #expect(spikes > 0)
+        #expect(net.earnedRewards.delivered > 0, "no reward was earned by a pairing")
         // The plastic projections did learn.
         for name in ["stdp", "stdp-soft", "rstdp"] {
             let p = try #require(net.projectionNames.firstIndex(of: name))
