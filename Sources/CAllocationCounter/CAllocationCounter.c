@@ -1,11 +1,14 @@
 // Counts heap allocations per thread by interposing the allocator entry points
 // of the process and forwarding them to glibc's internal implementations.
 // Linked only into test and benchmark executables.
+#define _GNU_SOURCE
 #include "CAllocationCounter.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t count, size_t size);
@@ -16,14 +19,34 @@ extern void __libc_free(void *pointer);
 // initial-exec: reading the counters must never call into the allocator.
 static __thread int sl_counting __attribute__((tls_model("initial-exec")));
 static __thread uint64_t sl_count __attribute__((tls_model("initial-exec")));
+// Who made the first counted allocation: a failing test names its source.
+static __thread void *sl_first_caller __attribute__((tls_model("initial-exec")));
 
-static inline void sl_note(void) {
-    if (sl_counting) sl_count += 1;
-}
+#define sl_note()                                                                   \
+    do {                                                                            \
+        if (sl_counting) {                                                          \
+            if (sl_count == 0) sl_first_caller = __builtin_return_address(0);       \
+            sl_count += 1;                                                          \
+        }                                                                           \
+    } while (0)
 
 void sl_alloc_counting_begin(void) {
     sl_count = 0;
+    sl_first_caller = NULL;
     sl_counting = 1;
+}
+
+int sl_alloc_first_caller(char *buffer, size_t length) {
+    if (sl_first_caller == NULL || length == 0) return 0;
+    Dl_info info;
+    if (dladdr(sl_first_caller, &info) && info.dli_fname != NULL) {
+        uintptr_t offset = (uintptr_t)sl_first_caller - (uintptr_t)info.dli_fbase;
+        snprintf(buffer, length, "%s+0x%lx (%s)", info.dli_fname, (unsigned long)offset,
+                 info.dli_sname != NULL ? info.dli_sname : "no symbol");
+    } else {
+        snprintf(buffer, length, "%p", sl_first_caller);
+    }
+    return 1;
 }
 
 uint64_t sl_alloc_counting_end(void) {

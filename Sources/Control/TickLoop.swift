@@ -42,6 +42,16 @@ public final class TickLoop {
     public static let receiveBufferSize = 64 * 1024
     /// Realtime: frames queued on the SUB socket (its receive high-water mark).
     public static let frameQueueLength = 64
+    /// Realtime: commands queued on the PUB socket (its send high-water mark)
+    /// while libzmq's I/O thread is behind; then the newest are dropped.
+    ///
+    /// Not CONFLATE: a conflating PUB posts a command to the I/O thread's
+    /// mailbox on every send, and when that thread is starved of CPU the
+    /// mailbox grows by malloc on the loop's thread (seen under load: 1–18
+    /// allocations in 10,000 ticks, all in libzmq). A plain pipe below
+    /// libzmq's 256-message chunk posts once per wake-up and never grows.
+    /// Robots still take the newest command by CONFLATE on their SUB.
+    public static let commandQueueLength: Int32 = 16
 
     public init(config: ControllerConfiguration, controller: Controller, shared: LoopShared,
                 statistics: StatisticsExchange, clock: TickClock) {

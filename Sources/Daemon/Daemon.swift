@@ -109,7 +109,7 @@ public final class Daemon: @unchecked Sendable {
                     try frames.subscribe()
                     try bindSecure(frames, config.endpoints.frames)
                     let commands = try ZMQSocket(context, .pub)
-                    try commands.setConflate(true)
+                    try commands.setSendHighWaterMark(TickLoop.commandQueueLength)
                     try bindSecure(commands, config.endpoints.commands!)
                     bound.succeeded()
                     // Held while the loop runs; the kernel drops it when the file closes.

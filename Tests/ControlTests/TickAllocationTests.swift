@@ -77,15 +77,18 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         // Only the daemon's side is counted: the simulator's REQ socket may grow
         // its own pipe now and then (libzmq), which is not the tick's doing.
         var allocations: UInt64 = 0
+        var firstCaller = ""
         for i in 1000..<101_000 {
             try encoded[i % 100].withUnsafeBytes { _ = try req.send($0, .wait) }
             sl_alloc_counting_begin()
             try loop.serveOne(rep)
-            allocations += sl_alloc_counting_end()
+            let counted = sl_alloc_counting_end()
+            if counted > 0 && allocations == 0 { firstCaller = firstAllocationCaller() }
+            allocations += counted
             let got = try req.receive(into: reply, .wait)!
             _ = HotCodec.decode(UnsafeRawBufferPointer(rebasing: reply[0..<got.byteCount]), into: command)
         }
-        #expect(allocations == 0, "\(allocations) heap allocations in 100,000 ticks")
+        #expect(allocations == 0, "\(allocations) heap allocations in 100,000 ticks; the first from \(firstCaller)")
         #expect(loop.repliesCopied == 0)
         #expect(loop.controller.ticks == 101_000)
         if let reader {
@@ -134,7 +137,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         try frames.subscribe()
         try frames.bind("tcp://127.0.0.1:*")
         let commands = try ZMQSocket(context, .pub)
-        try commands.setConflate(true)
+        try commands.setSendHighWaterMark(TickLoop.commandQueueLength)  // as the daemon
         try commands.bind("tcp://127.0.0.1:*")
         let robot = try ZMQSocket(context, .pub)
         try robot.connect(try frames.lastEndpoint)
@@ -177,6 +180,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         }
         let before = loop.controller.ticks
         var allocations: UInt64 = 0
+        var firstCaller = ""
         commandsSeen = 0
         for _ in 0..<10_000 {
             try publish(i)
@@ -184,14 +188,24 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             clock.advance(by: 1_000_000)
             sl_alloc_counting_begin()
             try loop.realtimeTick(frames: frames, commands: commands, start: clock.now(), deadline: clock.now())
-            allocations += sl_alloc_counting_end()
+            let counted = sl_alloc_counting_end()
+            if counted > 0 && allocations == 0 { firstCaller = firstAllocationCaller() }
+            allocations += counted
             while try robotCommands.receive(into: commandBytes, .dontWait) != nil { commandsSeen += 1 }
             i += 1
         }
-        #expect(allocations == 0, "\(allocations) heap allocations in 10,000 realtime ticks")
+        #expect(allocations == 0, "\(allocations) heap allocations in 10,000 realtime ticks; the first from \(firstCaller)")
         #expect(loop.repliesCopied == 0)
-        #expect(commandsSeen > 5000)  // the robot heard the loop (CONFLATE keeps the newest)
+        #expect(commandsSeen > 5000)  // the robot heard the loop (its CONFLATE keeps the newest)
         #expect(loop.controller.ticks - before == 10_000)
         #expect(!loop.safety.isSafeStopped)
     }
+}
+
+/// Where the first allocation of the last counting window came from
+/// (library+offset and nearest symbol): a failure names its source.
+func firstAllocationCaller() -> String {
+    var buffer = [CChar](repeating: 0, count: 512)
+    guard sl_alloc_first_caller(&buffer, buffer.count) != 0 else { return "unknown" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

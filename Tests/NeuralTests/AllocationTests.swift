@@ -136,5 +136,13 @@ let optimised = true
         let n = sl_alloc_counting_end()
         #expect(a.count >= 100)
         #expect(n >= 1)
+        // It names the first allocation's caller: the Swift runtime's allocator entry.
+        var buffer = [CChar](repeating: 0, count: 512)
+        #expect(sl_alloc_first_caller(&buffer, buffer.count) == 1)
+        let caller = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(caller.contains("libswiftCore") || caller.contains("swift_slowAlloc"), "first caller: \(caller)")
+        sl_alloc_counting_begin()
+        _ = sl_alloc_counting_end()
+        #expect(sl_alloc_first_caller(&buffer, buffer.count) == 0, "no allocation, no caller")
     }
 }

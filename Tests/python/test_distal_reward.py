@@ -159,11 +159,14 @@ def test_synapse_probes_and_probe_every(tmp_path):
 
 
 def test_the_distal_reward_tool_runs_and_reports(tmp_path):
-    """A short run of Tools/distal-reward (the full hour is a demo, about
-    2.5 min): its network builds, rewards are earned, the table and plot appear."""
-    result = subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "Tools/distal-reward"), "--duration", "60",
+    """A short run of Tools/distal-reward with the paper's algorithm beside
+    it (the full hour is a demo, about 2.5 + 6 min): its network builds,
+    rewards are earned, the table and plot appear."""
+    result = subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "Tools/distal-reward"), "--duration", "60", "--paper",
                              "--out", str(tmp_path), "--plot", str(tmp_path / "plot.png")], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "| its weight at the end |" in result.stdout and (tmp_path / "plot.png").stat().st_size > 10_000
-    earned, delivered = map(int, re.search(r"\| rewards \| (\d+) earned by spike pairings, (\d+) delivered", result.stdout).groups())
+    assert "| | spikeloop | the paper's algorithm (NumPy) |" in result.stdout, result.stdout
+    assert "| chosen synapse at the end |" in result.stdout and (tmp_path / "plot.png").stat().st_size > 10_000
+    earned, delivered = map(int, re.search(r"rewards +(\d+) earned by spike pairings, (\d+) delivered", result.stdout).groups())
+    assert re.search(rf"\| rewards earned \| {earned} \|", result.stdout), result.stdout
     assert 0 < delivered <= earned, result.stdout
