@@ -50,8 +50,10 @@ public struct SimEpisodeResult: Sendable {
     public var badCommands: Int
     /// Ticks in which the daemon's command had safe_stop set.
     public var safeStopTicks: Int
-    /// Sensor values clamped to their channel's range before sending.
+    /// Sensor values clamped to their channel's range before sending (after disturbances).
     public var saturatedValues: Int
+    /// Pushes begun (simulator.disturbances.push).
+    public var pushes: Int = 0
     /// Realtime: commands received, and the largest age of the applied command in ticks.
     public var commandsReceived: Int
     public var maxCommandAge: Int
@@ -74,6 +76,10 @@ public final class SimRobot<Model: SimModel> {
     private let sensorMin: UnsafeMutablePointer<Float>, sensorMax: UnsafeMutablePointer<Float>
     private let motorMin: UnsafeMutablePointer<Float>, motorMax: UnsafeMutablePointer<Float>
     private let motorSafe: UnsafeMutablePointer<Float>
+    /// What the plant gets: the command after the actuator delay, plus pushes.
+    private let appliedValues: UnsafeMutablePointer<Float>
+    private let disturbances: DisturbanceState
+    private let disturbed: Bool
     private let stateValues: UnsafeMutablePointer<Double>
     private let sendBuffer: UnsafeMutableRawBufferPointer
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -104,6 +110,10 @@ public final class SimRobot<Model: SimModel> {
         motorMin = .allocate(capacity: motorCount); motorMax = .allocate(capacity: motorCount)
         motorSafe = .allocate(capacity: motorCount)
         for (i, m) in robot.motors.enumerated() { motorMin[i] = m.min; motorMax[i] = m.max; motorSafe[i] = m.safe }
+        appliedValues = .allocate(capacity: motorCount); appliedValues.initialize(repeating: 0, count: motorCount)
+        let spec = try Disturbances(robot.simulator, sensors: robot.sensors.map(\.name), motors: robot.motors.map(\.name))
+        disturbances = DisturbanceState(spec, sensors: sensorCount, motors: motorCount)
+        disturbed = !spec.isEmpty
         stateValues = .allocate(capacity: max(1, Model.stateNames.count))
         stateValues.initialize(repeating: 0, count: max(1, Model.stateNames.count))
         sendBuffer = .allocate(byteCount: 64 + 5 * sensorCount, alignment: 16)
@@ -118,7 +128,7 @@ public final class SimRobot<Model: SimModel> {
     deinit {
         sensorValues.deallocate(); motorValues.deallocate()
         sensorMin.deallocate(); sensorMax.deallocate()
-        motorMin.deallocate(); motorMax.deallocate(); motorSafe.deallocate()
+        motorMin.deallocate(); motorMax.deallocate(); motorSafe.deallocate(); appliedValues.deallocate()
         stateValues.deallocate()
         sendBuffer.deallocate(); receiveBuffer.deallocate()
     }
@@ -129,6 +139,7 @@ public final class SimRobot<Model: SimModel> {
         let seed = options.seed &+ UInt64(episode)
         model.reset(seed: seed)
         for i in 0..<motorCount { motorValues[i] = motorSafe[i] }
+        disturbances.reset(seed: seed, safe: motorSafe)
         current = SimEpisodeResult(episode: episode, seed: seed, steps: 0, simulatedSeconds: 0, wallSeconds: 0,
                                    failed: false, statistics: [], sequenceErrors: 0, badCommands: 0,
                                    safeStopTicks: 0, saturatedValues: 0, commandsReceived: 0, maxCommandAge: 0)
@@ -139,6 +150,7 @@ public final class SimRobot<Model: SimModel> {
     @inline(__always)
     private func encodeFrame(firstOfEpisode: Bool) -> UnsafeRawBufferPointer {
         model.readSensors(into: sensorValues)
+        if disturbed { disturbances.sense(sensorValues) }
         sequence += 1
         frame.reset()
         frame.protocolVersion = wireProtocolVersion
@@ -184,14 +196,16 @@ public final class SimRobot<Model: SimModel> {
 
     @inline(__always)
     private func step() {
-        model.advance(motors: motorValues, period: options.period, substeps: options.substeps)
+        appliedValues.update(from: motorValues, count: motorCount)
+        if disturbed { disturbances.actuate(appliedValues, time: Double(current.steps) * options.period) }
+        model.advance(motors: appliedValues, period: options.period, substeps: options.substeps)
         tick += 1
         current.steps += 1
         if let csv {
             model.readState(into: stateValues)
             csv.row(episode: current.episode, tick: current.steps, time: Double(current.steps) * options.period,
                     state: stateValues, stateCount: Model.stateNames.count,
-                    motors: motorValues, motorCount: motorCount, reward: model.reward)
+                    motors: appliedValues, motorCount: motorCount, reward: model.reward)
         }
     }
 
@@ -200,6 +214,7 @@ public final class SimRobot<Model: SimModel> {
         current.wallSeconds = Double(monotonicNanoseconds() - wallStart) / 1e9
         current.failed = model.failed
         current.statistics = model.statistics()
+        current.pushes = disturbances.pushes
         return current
     }
 
@@ -386,6 +401,8 @@ private func make<M: SimModel>(_ type: M.Type, robot: RobotFile, options: SimOpt
 public protocol SimRobotProtocol: AnyObject {
     var layout: Spikeloop_V1_RobotLayout { get }
     var modelName: String { get }
+    /// The episode conditions of `simulator.disturbances`, nil if none.
+    var disturbanceSummary: String? { get }
     func runLockstep(endpoint: String, report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
     func runLockstep(endpoint: String, beforeEpisode: (Int) throws -> Void,
                      report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
@@ -396,4 +413,7 @@ public protocol SimRobotProtocol: AnyObject {
 
 extension SimRobot: SimRobotProtocol {
     public var modelName: String { Model.modelName }
+    public var disturbanceSummary: String? {
+        disturbances.spec.summary(sensors: robot.sensors.map(\.name), motors: robot.motors.map(\.name))
+    }
 }

@@ -125,6 +125,7 @@ struct Sim: ParsableCommand {
         print("robot        \(sim.layout.robot) (\(sim.modelName) simulator, layout \(hex(sim.layout.layoutHash)))")
         print("loop         \(mode.rawValue), \(format(options.rate)) Hz control, \(options.substeps) RK4 substep\(options.substeps == 1 ? "" : "s") per tick, "
             + "\(format(options.duration)) s × \(episodes) episode\(episodes == 1 ? "" : "s") from seed \(seed)")
+        if let d = sim.disturbanceSummary { print("disturbances \(d)") }
 
         var local: LinearFeedback?
         if let controller {
@@ -185,6 +186,7 @@ struct Sim: ParsableCommand {
         if r.badCommands > 0 { line += "  bad commands \(r.badCommands)" }
         if r.safeStopTicks > 0 { line += "  safe-stop ticks \(r.safeStopTicks)" }
         if r.saturatedValues > 0 { line += "  saturated sensor values \(r.saturatedValues)" }
+        if r.pushes > 0 { line += "  pushes \(r.pushes)" }
         if mode == .realtime { line += "  commands \(r.commandsReceived)  max command age \(r.maxCommandAge) ticks" }
         print(line)
     }
