@@ -36,17 +36,18 @@ void sl_alloc_counting_begin(void) {
     sl_counting = 1;
 }
 
-int sl_alloc_first_caller(char *buffer, size_t length) {
-    if (sl_first_caller == NULL || length == 0) return 0;
+const char *sl_alloc_first_caller(void) {
+    static __thread char description[512];
+    if (sl_first_caller == NULL) return NULL;
     Dl_info info;
     if (dladdr(sl_first_caller, &info) && info.dli_fname != NULL) {
         uintptr_t offset = (uintptr_t)sl_first_caller - (uintptr_t)info.dli_fbase;
-        snprintf(buffer, length, "%s+0x%lx (%s)", info.dli_fname, (unsigned long)offset,
+        snprintf(description, sizeof description, "%s+0x%lx (%s)", info.dli_fname, (unsigned long)offset,
                  info.dli_sname != NULL ? info.dli_sname : "no symbol");
     } else {
-        snprintf(buffer, length, "%p", sl_first_caller);
+        snprintf(description, sizeof description, "%p", sl_first_caller);
     }
-    return 1;
+    return description;
 }
 
 uint64_t sl_alloc_counting_end(void) {

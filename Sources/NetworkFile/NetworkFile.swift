@@ -111,11 +111,9 @@ public enum NetworkFile {
         var delay: ClosedRange<Double>?
         if let e = r.required(keys, "delay", in: item, "a time or {uniform: [lo, hi]}, e.g. delay: {uniform: [1 s, 3 s]}") {
             if case .mapping = e.node {
-                if let u = r.mapping(e, allowed: ["uniform"]), let b = r.required(u, "uniform", in: e, "[lo, hi]"), let bounds = r.sequence(b) {
-                    if bounds.count != 2 { r.report(b, "expected [lo, hi], e.g. uniform: [1 s, 3 s]") }
-                    else if let lo = r.quantity(bounds[0], .time, positive: true), let hi = r.quantity(bounds[1], .time, positive: true) {
-                        if lo > hi { r.report(b, "lo must not exceed hi") } else { delay = lo...hi }
-                    }
+                if let u = r.mapping(e, allowed: ["uniform"]), let b = r.required(u, "uniform", in: e, "[lo, hi]"),
+                   let (lo, hi) = range(b, r, example: "uniform: [1 s, 3 s]", value: { r.quantity($0, .time, positive: true) }) {
+                    delay = lo...hi
                 }
             } else if let x = r.quantity(e, .time, positive: true) {
                 delay = x...x
@@ -279,16 +277,24 @@ public enum NetworkFile {
         guard case .mapping = e.node else { r.report(e, "expected {uniform: [lo, hi]} and optionally every: TIME, \(example)"); return nil }
         guard let keys = r.mapping(e, allowed: ["uniform", "every"]),
               let u = r.required(keys, "uniform", in: e, "the range of the noise current, \(example)"),
-              let bounds = r.sequence(u) else { return nil }
-        guard bounds.count == 2 else { r.report(u, "expected [lo, hi], \(example)"); return nil }
-        guard let lo = r.number(bounds[0]), let hi = r.number(bounds[1]) else { return nil }
-        if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
+              let (lo, hi) = range(u, r, example: "uniform: [-6.5, 6.5]", value: { r.number($0) }) else { return nil }
         var every: Double?
         if let x = keys["every"] {
             guard let t = r.quantity(x, .time, positive: true) else { return nil }
             every = t
         }
         return CurrentNoise(lo: lo, hi: hi, every: every)
+    }
+
+    /// `[lo, hi]` with lo ≤ hi: the value of a `uniform:` key.
+    static func range(_ u: Entry, _ r: DocumentReader, example: String, value: (Entry) -> Double?) -> (lo: Double, hi: Double)? {
+        guard let bounds = r.sequence(u), bounds.count == 2 else {
+            r.report(u, "expected [lo, hi], e.g. \(example)")
+            return nil
+        }
+        guard let lo = value(bounds[0]), let hi = value(bounds[1]) else { return nil }
+        if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
+        return (lo, hi)
     }
 
     /// A scalar, a list with one value per neuron, or `{uniform: [lo, hi]}`.
@@ -311,13 +317,8 @@ public enum NetworkFile {
             let values = items.compactMap(value)
             return values.count == size ? .values(values) : nil
         case .mapping:
-            guard let keys = r.mapping(e, allowed: ["uniform"]), let u = keys["uniform"] else { return nil }
-            guard let bounds = r.sequence(u), bounds.count == 2 else {
-                r.report(u, "expected [lo, hi], e.g. uniform: [-60 mV, -50 mV]")
-                return nil
-            }
-            guard let lo = value(bounds[0]), let hi = value(bounds[1]) else { return nil }
-            if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
+            guard let keys = r.mapping(e, allowed: ["uniform"]), let u = keys["uniform"],
+                  let (lo, hi) = range(u, r, example: "uniform: [-60 mV, -50 mV]", value: value) else { return nil }
             return .uniform(lo, hi)
         default:
             r.report(e, "expected a value such as '\(example)', a list, or {uniform: [lo, hi]}")
@@ -499,10 +500,9 @@ public enum NetworkFile {
                 return nil
             }
             if let u = keys["uniform"] {
-                guard let b = r.sequence(u), b.count == 2 else { r.report(u, "expected [lo, hi]"); return nil }
-                guard let lo = r.quantity(b[0], dim, nonNegative: nonNegative), let hi = r.quantity(b[1], dim, nonNegative: nonNegative) else { return nil }
-                if lo > hi { r.report(u, "lo must not exceed hi"); return nil }
-                return .uniform(lo, hi)
+                return range(u, r, example: "uniform: [\(dim.example), \(dim.example)]") {
+                    r.quantity($0, dim, nonNegative: nonNegative)
+                }.map { .uniform($0.lo, $0.hi) }
             }
             if let n = keys["normal"] {
                 guard let nk = r.mapping(n, allowed: ["mean", "sd", "min", "max"]) else { return nil }

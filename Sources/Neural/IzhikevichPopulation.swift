@@ -21,7 +21,8 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
     /// `i_ext` plus the noise current, redrawn every `noiseSteps` steps.
     private let noisyCurrent: StateBuffer<S>?
     private let noiseLo: Double, noiseSpan: Double, noiseSteps: Int64
-    private let noiseSeed: UInt64
+    /// The noise's generator as built, for `restoreInitialState`.
+    private let initialNoiseRNG: RandomSource
     private var noiseRNG: RandomSource
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
@@ -48,8 +49,8 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
         noiseLo = p.iNoise?.lo ?? 0
         noiseSpan = (p.iNoise?.hi ?? 0) - noiseLo
         noiseSteps = max(1, Int64(((p.iNoise?.every ?? dt) / dt).rounded()))
-        noiseSeed = seed
-        noiseRNG = RandomSource(seed: seed, stream: "noise/\(name)")
+        initialNoiseRNG = RandomSource(seed: seed, stream: "noise/\(name)")
+        noiseRNG = initialNoiseRNG
         restoreInitialState()
     }
 
@@ -130,6 +131,6 @@ final class IzhikevichPopulation<S: NeuralScalar>: SynapseHost {
         }
         spikeCount = 0
         ringV?.clear()
-        noiseRNG = RandomSource(seed: noiseSeed, stream: "noise/\(name)")
+        noiseRNG = initialNoiseRNG
     }
 }

@@ -120,9 +120,7 @@ public final class Network {
         resettingTable = ObjectTable(populationTable.objects.filter { $0.population.resetsAfterSpike })
         var rules: [SpikePairingReward] = []
         for (k, r) in spec.rewards.enumerated() {
-            rules.append(try SpikePairingReward(r, index: k, dt: dt, seed: spec.seed,
-                                                populationIndex: { name in built.firstIndex { $0.name == name } },
-                                                size: { built[$0].size }))
+            rules.append(try SpikePairingReward(r, index: k, dt: dt, seed: spec.seed, populations: built))
         }
         if !rules.isEmpty && rewardedTable.count == 0 {
             throw NetworkBuildError("rewards: no projection learns from rewards; give one `plasticity: {rule: reward_stdp, ...}`")

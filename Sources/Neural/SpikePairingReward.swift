@@ -13,7 +13,8 @@ final class SpikePairingReward {
     private let delayLo: Int64, delayCount: Int
     private let due: StateBuffer<Double>
     private let slots: Int64
-    private let seed: UInt64, stream: String
+    /// The delays' generator as built, for `restoreInitialState`.
+    private let initialRNG: RandomSource
     private var rng: RandomSource
     /// The step of `pre`'s last spike (long before the start if none).
     private var lastPre = SpikePairingReward.never
@@ -22,15 +23,15 @@ final class SpikePairingReward {
     private(set) var delivered = 0
 
     init(_ spec: SpikePairingRewardSpec, index: Int, dt: Double, seed: UInt64,
-         populationIndex: (String) -> Int?, size: (Int) -> Int) throws(NetworkBuildError) {
+         populations: [any PopulationDynamics]) throws(NetworkBuildError) {
         self.spec = spec
         let what = "rewards[\(index)]"
         func locate(_ address: NeuronAddress, _ role: String) throws(NetworkBuildError) -> Int {
-            guard let p = populationIndex(address.population) else {
+            guard let p = populations.firstIndex(where: { $0.name == address.population }) else {
                 throw NetworkBuildError("\(what).\(role): no population named '\(address.population)'")
             }
-            guard address.index >= 0, address.index < size(p) else {
-                throw NetworkBuildError("\(what).\(role): \(address) is outside '\(address.population)' (0..<\(size(p)))")
+            guard address.index >= 0, address.index < populations[p].size else {
+                throw NetworkBuildError("\(what).\(role): \(address) is outside '\(address.population)' (0..<\(populations[p].size))")
             }
             return p
         }
@@ -49,9 +50,8 @@ final class SpikePairingReward {
         delayCount = Int(hi - lo) + 1
         slots = Int64(hi) + 1
         due = StateBuffer(count: Int(slots), filling: 0)
-        self.seed = seed
-        stream = "reward/\(index)"
-        rng = RandomSource(seed: seed, stream: stream)
+        initialRNG = RandomSource(seed: seed, stream: "reward/\(index)")
+        rng = initialRNG
     }
 
     /// The reward falling due at `step` (0 if none), taken from the ring.
@@ -81,6 +81,6 @@ final class SpikePairingReward {
         lastPre = Self.never
         earned = 0
         delivered = 0
-        rng = RandomSource(seed: seed, stream: stream)
+        rng = initialRNG
     }
 }

@@ -3,9 +3,6 @@
 // built-in simulator takes them from `simulator.disturbances` (robot file, or
 // `spikeloop sim --set 'disturbances={...}'`), drawn from the episode's seed.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 import Yams
 
 /// An external force or torque added to a motor channel's applied value
@@ -194,14 +191,6 @@ final class DisturbanceState {
         pushes = 0
     }
 
-    /// A standard normal draw (Box–Muller, one value per call).
-    @inline(__always)
-    private func gaussian() -> Double {
-        var u = random.unit()
-        while u == 0 { u = random.unit() }
-        return (-2 * log(u)).squareRoot() * cos(2 * .pi * random.unit())
-    }
-
     /// Replaces `values` (the true reading) with what the robot reports:
     /// the reading of `sensorDelay` ticks ago, biased, noisy and quantised.
     @inline(__always)
@@ -209,7 +198,7 @@ final class DisturbanceState {
         let slot = sensorLine + sensorHead * sensors
         for i in 0..<sensors {
             var x = Double(values[i]) + spec.bias[i]
-            if spec.noise[i] > 0 { x += spec.noise[i] * gaussian() }
+            if spec.noise[i] > 0 { x += spec.noise[i] * random.normal() }
             let q = spec.quantum[i]
             if q > 0 { x = (x / q).rounded() * q }
             slot[i] = Float(x)

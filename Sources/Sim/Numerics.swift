@@ -1,6 +1,10 @@
 // Numerical building blocks of the simulators: the classical Runge–Kutta
 // integrator and the seeded generator every initial state is drawn from.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One classical fourth-order Runge–Kutta step of `dy/dt = f(y)` (autonomous:
 /// the inputs are held constant over the step, as a motor command is held
 /// over a control period). Works on SIMD vectors so that a step allocates
@@ -41,6 +45,14 @@ public struct SimRandom: Sendable {
     @inline(__always)
     public mutating func uniform(center: Double = 0, halfWidth: Double) -> Double {
         center + halfWidth * (2 * unit() - 1)
+    }
+
+    /// Standard normal (Box–Muller, one value per call).
+    @inline(__always)
+    public mutating func normal() -> Double {
+        var u = unit()
+        while u == 0 { u = unit() }
+        return (-2 * log(u)).squareRoot() * cos(2 * .pi * unit())
     }
 }
 

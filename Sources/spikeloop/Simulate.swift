@@ -174,16 +174,19 @@ struct Simulate: ParsableCommand {
 /// One `POP:VAR:INDEX` (neuron) or `PROJ:VAR:PRE-POST` (synapse) probe,
 /// checked against the built network.
 struct Probe {
-    /// A population's index, or a projection's for a synapse probe.
-    let population: Int
+    enum Source {
+        case neuron(population: Int, index: Int)
+        /// A synapse by its CSR index.
+        case synapse(projection: Int, index: Int)
+    }
+    let source: Source
     let variable: String
-    /// A neuron, or the synapse's CSR index.
-    let neuron: Int
-    let isSynapse: Bool
 
     func read(_ net: Network) -> Double {
-        isSynapse ? net.value(projection: population, variable: variable, synapse: neuron)!
-            : net.value(population: population, variable: variable, neuron: neuron)!
+        switch source {
+        case .neuron(let p, let j): net.value(population: p, variable: variable, neuron: j)!
+        case .synapse(let q, let s): net.value(projection: q, variable: variable, synapse: s)!
+        }
     }
 
     init(parsing text: String, in net: Network) throws {
@@ -191,6 +194,7 @@ struct Probe {
         guard parts.count == 3 else {
             throw ValidationError("--probe '\(text)': expected POP:VAR:INDEX, e.g. neurons:v:0, or PROJ:w:PRE-POST")
         }
+        variable = parts[1]
         if net.populationIndex(named: parts[0]) == nil, let q = net.projectionIndex(named: parts[0]) {
             let vars = net.synapseVariables(ofProjection: q)
             guard vars.contains(parts[1]) else {
@@ -203,10 +207,7 @@ struct Probe {
             guard let s = net.synapse(ofProjection: q, pre: pre, post: post) else {
                 throw ValidationError("--probe '\(text)': '\(parts[0])' has no synapse from \(pre) to \(post)")
             }
-            population = q
-            variable = parts[1]
-            neuron = s
-            isSynapse = true
+            source = .synapse(projection: q, index: s)
             return
         }
         guard let p = net.populationIndex(named: parts[0]) else {
@@ -219,10 +220,7 @@ struct Probe {
         guard let n = Int(parts[2]), n >= 0, n < net.size(ofPopulation: p) else {
             throw ValidationError("--probe '\(text)': neuron index must be in 0..<\(net.size(ofPopulation: p))")
         }
-        population = p
-        variable = parts[1]
-        neuron = n
-        isSynapse = false
+        source = .neuron(population: p, index: n)
     }
 }
 

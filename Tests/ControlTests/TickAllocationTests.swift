@@ -83,7 +83,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             sl_alloc_counting_begin()
             try loop.serveOne(rep)
             let counted = sl_alloc_counting_end()
-            if counted > 0 && allocations == 0 { firstCaller = firstAllocationCaller() }
+            if counted > 0 && allocations == 0 { firstCaller = sl_alloc_first_caller().map { String(cString: $0) } ?? "unknown" }
             allocations += counted
             let got = try req.receive(into: reply, .wait)!
             _ = HotCodec.decode(UnsafeRawBufferPointer(rebasing: reply[0..<got.byteCount]), into: command)
@@ -189,7 +189,7 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             sl_alloc_counting_begin()
             try loop.realtimeTick(frames: frames, commands: commands, start: clock.now(), deadline: clock.now())
             let counted = sl_alloc_counting_end()
-            if counted > 0 && allocations == 0 { firstCaller = firstAllocationCaller() }
+            if counted > 0 && allocations == 0 { firstCaller = sl_alloc_first_caller().map { String(cString: $0) } ?? "unknown" }
             allocations += counted
             while try robotCommands.receive(into: commandBytes, .dontWait) != nil { commandsSeen += 1 }
             i += 1
@@ -200,12 +200,4 @@ let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         #expect(loop.controller.ticks - before == 10_000)
         #expect(!loop.safety.isSafeStopped)
     }
-}
-
-/// Where the first allocation of the last counting window came from
-/// (library+offset and nearest symbol): a failure names its source.
-func firstAllocationCaller() -> String {
-    var buffer = [CChar](repeating: 0, count: 512)
-    guard sl_alloc_first_caller(&buffer, buffer.count) != 0 else { return "unknown" }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -1,7 +1,6 @@
 #ifndef C_ALLOCATION_COUNTER_H
 #define C_ALLOCATION_COUNTER_H
 
-#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -15,10 +14,11 @@ void sl_alloc_counting_begin(void);
 /// Stops counting on the calling thread and returns the number of allocation
 /// calls made by it since sl_alloc_counting_begin().
 uint64_t sl_alloc_counting_end(void);
-/// Describes the caller of the first allocation counted since the last
-/// sl_alloc_counting_begin() (library, offset, nearest symbol) into buffer;
-/// returns 0 if there was none. Call after sl_alloc_counting_end().
-int sl_alloc_first_caller(char *buffer, size_t length);
+/// The caller of the first allocation counted since the last
+/// sl_alloc_counting_begin() (library+offset and nearest symbol), in a
+/// buffer of the calling thread valid until the next call; NULL if there was
+/// none. Call after sl_alloc_counting_end().
+const char *sl_alloc_first_caller(void);
 
 #ifdef __cplusplus
 }
