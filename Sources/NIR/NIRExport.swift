@@ -11,11 +11,11 @@ import Glibc
 /// `Output`. A layer's reset, which NIR cannot say, is kept in the node's
 /// `metadata` (`reset`), where ``NIRImport`` finds it again.
 ///
-/// Hand-built networks (Brian2-style `lif`, `izhikevich`, projections) are
-/// refused: NIR has no refractory period, no synaptic delay of whole steps and
-/// no exact integration, so such an export would run differently.
+/// A hand-built network (`lif` populations, projections) is turned into
+/// layers by ``LayerForm`` first.
 public enum NIRExport {
-    public static func write(_ spec: NetworkSpec, to path: String) throws(NIRError) {
+    /// Layers that feed no other layer get an `Output`, and so do `outputs`.
+    public static func write(_ spec: NetworkSpec, to path: String, outputs: Set<String> = []) throws(NIRError) {
         var nodes: [(name: String, type: String, fields: [(String, Field)])] = []
         var edges: [(String, String)] = []
         var fed = Set<String>()
@@ -23,6 +23,7 @@ public enum NIRExport {
             // A layer that feeds only itself (a recurrent output layer) is still an output.
             if case .layer(let l) = p.model { for i in l.inputs where i.source != p.name { fed.insert(i.source) } }
         }
+        fed.subtract(outputs)
         var names = Set(spec.populations.map(\.name))
         func fresh(_ base: String) -> String {
             var name = base, k = 1
@@ -64,7 +65,7 @@ public enum NIRExport {
                     edges.append((p.name, output))
                 }
             default:
-                throw NIRError(file: path, "population '\(p.name)' is a \(p.model.name) population; NIR export takes networks of layers (imported from NIR, or written as layers: docs/network-file.md): NIR has no refractory period, no delays of whole steps and no exact integration, so a hand-built network would run differently there")
+                throw NIRError(file: path, "population '\(p.name)' is a \(p.model.name) population; NIRExport.write takes networks of layers (LayerForm makes them from hand-built networks)")
             }
         }
         try writeFile(path, nodes: nodes, edges: edges)

@@ -44,6 +44,8 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     /// `v_rest + R·I_ext` per neuron and `R`, to add injected current.
     private let baseRest: [S]
     private let currentGain: S
+    /// The same and the initial `v` as drawn, before rounding to `S` (NIR export).
+    let restingState: (rest: [Double], v: [Double])?
     private let spikeIndices: StateBuffer<UInt32>
     private(set) var spikeCount = 0
     /// The kernel's arguments (`LIFStep`): its buffers and its constants.
@@ -60,12 +62,8 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         self.name = name
         self.size = size
         self.parameters = p
-        let decayM = exp(-dt / p.tauM)
-        func coupling(_ tau: Double?) -> Double {
-            guard let tau else { return 0 }
-            if abs(tau - p.tauM) < 1e-12 * tau { return dt / p.tauM * decayM }
-            return tau / (tau - p.tauM) * (exp(-dt / tau) - decayM)
-        }
+        let decayM = p.membraneDecay(dt: dt)
+        func coupling(_ tau: Double?) -> Double { tau.map { p.coupling(synapseTau: $0, dt: dt) } ?? 0 }
         // The kernel's constants (`LIFStep`): the propagators for one step of dt
         // (pvv, pve, pvi, pee, pii), v_threshold, and for COBA `dt/τ_m` and each
         // synapse's drive `g·(a − b·v)`: `a = E, b = 1` for a conductance,
@@ -99,14 +97,17 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         for (k, x) in constants.enumerated() { kernelConstants[k] = S(x) }
 
         let currents = p.iExt.resolve(count: size, rng: &rng)
+        let restValues = currents.map { p.vRest + p.rM * $0 }
         for j in 0..<rest.count {
             // Padding neurons rest far below any threshold, so they never spike.
-            rest[j] = j < size ? S(p.vRest + p.rM * currents[j]) : Self.padding
+            rest[j] = j < size ? S(restValues[j]) : Self.padding
         }
         let restBuffer = rest
         baseRest = (0..<size).map { restBuffer[$0] }
         currentGain = S(p.rM)
-        initialV = (p.vInit ?? .constant(p.vRest)).resolve(count: size, rng: &rng).map { S($0) }
+        let vValues = (p.vInit ?? .constant(p.vRest)).resolve(count: size, rng: &rng)
+        initialV = vValues.map { S($0) }
+        restingState = (restValues, vValues)
         restoreInitialState()
     }
 

@@ -226,6 +226,9 @@ public final class Network {
     }
 
     public func probeableVariables(ofPopulation index: Int) -> [String] { populations[index].probeableVariables }
+    /// A LIF population's `v_rest + R·I_ext` and initial `v` per neuron, mV, as
+    /// built (values drawn from the seed included); nil for other models.
+    public func restingState(ofPopulation index: Int) -> (rest: [Double], v: [Double])? { populations[index].restingState }
 
     public var neuronCount: Int { populations.reduce(0) { $0 + $1.size } }
     public var synapseCount: Int { projections.reduce(0) { $0 + $1.synapseCount } }
@@ -271,6 +274,8 @@ public final class Network {
     }
     public func weights(ofProjection index: Int) -> [Float] { projections[index].weightValues }
     public func connections(ofProjection index: Int) -> [(pre: Int, post: Int)] { projections[index].connections }
+    /// Each synapse's delay in whole steps, in CSR order.
+    public func delaySteps(ofProjection index: Int) -> [Int] { projections[index].delaySteps }
     public func synapseCount(ofProjection index: Int) -> Int { projections[index].synapseCount }
     public func preCount(ofProjection index: Int) -> Int { projections[index].preCount }
     public func postCount(ofProjection index: Int) -> Int { projections[index].postCount }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The model of a network, separate from how it is executed (as in Brian2).
 ///
 /// All values are in the engine's internal units: **ms, mV, nA, MΩ, Hz**
@@ -192,6 +198,18 @@ public struct LIFParameters: Sendable, Equatable {
 
     /// Whether the population has conductance-based synapses (and its step is forward Euler).
     public var conductanceBased: Bool { eE != nil || eI != nil }
+
+    /// `e^(−dt/τ_m)`: what one step of `dt` leaves of `v − rest` (CUBA, exact).
+    public func membraneDecay(dt: Double) -> Double { exp(-dt / tauM) }
+
+    /// What one step of `dt` adds to `v` per unit of a current synapse's
+    /// variable (time constant `tau`) at the step's start: the exact
+    /// propagator of `dv/dt = (… + g)/τ_m`, `dg/dt = −g/τ`.
+    public func coupling(synapseTau tau: Double, dt: Double) -> Double {
+        let decayM = membraneDecay(dt: dt)
+        if abs(tau - tauM) < 1e-12 * tau { return dt / tauM * decayM }
+        return tau / (tau - tauM) * (exp(-dt / tau) - decayM)
+    }
 
     public init(tauM: Double, vRest: Double, vThreshold: Double, vReset: Double, tRef: Double = 0,
                 tauE: Double? = nil, tauI: Double? = nil, rM: Double = 1,

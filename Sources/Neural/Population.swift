@@ -26,10 +26,14 @@ protocol PopulationDynamics: AnyObject {
     /// Values that layers read instead of spikes (an `analog_input`, a layer
     /// without spikes); nil for populations whose output is their spikes.
     var analogOutput: UnsafePointer<Float>? { get }
+    /// A LIF population's `v_rest + R·I_ext` and initial `v` per neuron, as
+    /// built (drawn values included); nil for other models.
+    var restingState: (rest: [Double], v: [Double])? { get }
 }
 
 extension PopulationDynamics {
     var analogOutput: UnsafePointer<Float>? { nil }
+    var restingState: (rest: [Double], v: [Double])? { nil }
 }
 
 /// A population that projections add into, computing in `Scalar`.

@@ -262,6 +262,11 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
         }
     }
 
+    var delaySteps: [Int] {
+        guard let delays else { return Array(repeating: constantDelay, count: synapseCount) }
+        return (0..<synapseCount).map { Int(delays[$0]) }
+    }
+
     /// (pre, post) of every synapse in CSR order.
     var connections: [(pre: Int, post: Int)] {
         var result: [(pre: Int, post: Int)] = []
@@ -521,6 +526,8 @@ protocol ProjectionDynamics: AnyObject {
     var learningRate: Float { get set }
     var weightValues: [Float] { get }
     var connections: [(pre: Int, post: Int)] { get }
+    /// Each synapse's delay in steps, in CSR order.
+    var delaySteps: [Int] { get }
     var synapseVariables: [String] { get }
     func synapse(pre: Int, post: Int) -> Int?
     func value(of variable: String, synapse: Int) -> Double?
