@@ -62,6 +62,16 @@ public final class CartPole: SimModel {
                   initRate: try p.number("init_rate", default: 0, min: 0))
     }
 
+    public static let initialStateKeys = stateNames
+
+    public func reset(seed: UInt64, initial: [String: Double]) {
+        reset(seed: seed)
+        guard !initial.isEmpty else { return }
+        var s = state
+        for (i, key) in Self.initialStateKeys.enumerated() { if let x = initial[key] { s[i] = x } }
+        reset(state: s)
+    }
+
     public func reset(seed: UInt64) {
         var random = SimRandom(seed: seed)
         // Drawn in a fixed order: angle first, so that only init_angle ≠ 0

@@ -160,11 +160,16 @@ public final class DiffDrive: SimModel {
         return nil
     }
 
-    public func reset(seed: UInt64) {
+    public static let initialStateKeys = ["x", "y", "heading"]
+
+    public func reset(seed: UInt64) { reset(seed: seed, initial: [:]) }
+
+    public func reset(seed: UInt64, initial: [String: Double]) {
         var random = SimRandom(seed: seed)
         lightX = startLight.x; lightY = startLight.y
         let start = drawStart(&random) ?? (0, 0, 0)
-        reset(x: start.0, y: start.1, heading: start.2, lights: random)   // the same seed places the same lights
+        // The same seed places the same lights, whatever the start.
+        reset(x: initial["x"] ?? start.0, y: initial["y"] ?? start.1, heading: initial["heading"] ?? start.2, lights: random)
     }
 
     /// An exact start; `lights` is the stream the light's new places are drawn

@@ -17,9 +17,16 @@ public protocol SimModel: AnyObject {
     /// A model with parameters from the robot file's `simulator:` mapping.
     init(parameters: SimParameters) throws
 
+    /// State components an episode can start from exactly (`simulator.initial_state`).
+    static var initialStateKeys: [String] { get }
+    /// The robot file's `simulator:` keys (checked by `init(parameters:)`).
+    static var parameterKeys: [String] { get }
+
     /// Starts an episode: initial state drawn from a generator seeded with
     /// `seed`, time and episode statistics zeroed.
     func reset(seed: UInt64)
+    /// As `reset(seed:)`, with the components in `initial` set exactly.
+    func reset(seed: UInt64, initial: [String: Double])
     /// Holds `motors` (in motor units, already within the actuator limits)
     /// for `period` seconds, integrated in `substeps` RK4 steps.
     func advance(motors: UnsafePointer<Float>, period: Double, substeps: Int)

@@ -55,6 +55,16 @@ public final class Pendulum: SimModel {
                   uprightDegrees: try p.number("upright_deg", default: 10, positive: true))
     }
 
+    public static let initialStateKeys = stateNames
+
+    public func reset(seed: UInt64, initial: [String: Double]) {
+        reset(seed: seed)
+        guard !initial.isEmpty else { return }
+        var s = state
+        for (i, key) in Self.initialStateKeys.enumerated() { if let x = initial[key] { s[i] = x } }
+        reset(state: s)
+    }
+
     public func reset(seed: UInt64) {
         var random = SimRandom(seed: seed)
         let angle = random.uniform(center: initAngle, halfWidth: initAngleSpread)

@@ -165,8 +165,8 @@ public struct SimParameters: @unchecked Sendable {
     public func checkKeys(_ allowed: [String]) throws {
         for (key, _) in mapping {
             guard let k = key.string else { continue }
-            if k != "model" && k != "disturbances" && !allowed.contains(k) {
-                throw SimError("\(location(k)): unknown parameter; this model takes \(allowed.joined(separator: ", ")) (and disturbances, docs/simulators.md)")
+            if !["model", "disturbances", "initial_state", "randomize"].contains(k) && !allowed.contains(k) {
+                throw SimError("\(location(k)): unknown parameter; this model takes \(allowed.joined(separator: ", ")) (and disturbances, initial_state, randomize: docs/simulators.md)")
             }
         }
     }

@@ -54,6 +54,8 @@ public struct SimEpisodeResult: Sendable {
     public var saturatedValues: Int
     /// Pushes begun (simulator.disturbances.push).
     public var pushes: Int = 0
+    /// The plant parameters drawn for this episode (simulator.randomize).
+    public var parameters: [(String, Double)] = []
     /// Realtime: commands received, and the largest age of the applied command in ticks.
     public var commandsReceived: Int
     public var maxCommandAge: Int
@@ -63,7 +65,7 @@ public struct SimEpisodeResult: Sendable {
 
 /// A simulator connected to the daemon as its robot.
 public final class SimRobot<Model: SimModel> {
-    public let model: Model
+    public private(set) var model: Model
     public let robot: RobotFile
     public let layout: Spikeloop_V1_RobotLayout
     public let options: SimOptions
@@ -80,6 +82,7 @@ public final class SimRobot<Model: SimModel> {
     private let appliedValues: UnsafeMutablePointer<Float>
     private let disturbances: DisturbanceState
     private let disturbed: Bool
+    private let conditions: EpisodeConditions
     private let stateValues: UnsafeMutablePointer<Double>
     private let sendBuffer: UnsafeMutableRawBufferPointer
     private let receiveBuffer: UnsafeMutableRawBufferPointer
@@ -114,6 +117,7 @@ public final class SimRobot<Model: SimModel> {
         let spec = try Disturbances(robot.simulator, sensors: robot.sensors.map(\.name), motors: robot.motors.map(\.name))
         disturbances = DisturbanceState(spec, sensors: sensorCount, motors: motorCount)
         disturbed = !spec.isEmpty
+        conditions = try EpisodeConditions(robot.simulator, model: Model.self)
         stateValues = .allocate(capacity: max(1, Model.stateNames.count))
         stateValues.initialize(repeating: 0, count: max(1, Model.stateNames.count))
         sendBuffer = .allocate(byteCount: 64 + 5 * sensorCount, alignment: 16)
@@ -135,14 +139,17 @@ public final class SimRobot<Model: SimModel> {
 
     // MARK: - Shared per tick
 
-    private func beginEpisode(_ episode: Int) {
+    private func beginEpisode(_ episode: Int) throws {
         let seed = options.seed &+ UInt64(episode)
-        model.reset(seed: seed)
+        let parameters = conditions.draw(seed: seed)
+        if !parameters.isEmpty { model = try Model(parameters: robot.simulator.setting(parameters)) }
+        model.reset(seed: seed, initial: conditions.initialState)
         for i in 0..<motorCount { motorValues[i] = motorSafe[i] }
         disturbances.reset(seed: seed, safe: motorSafe)
         current = SimEpisodeResult(episode: episode, seed: seed, steps: 0, simulatedSeconds: 0, wallSeconds: 0,
                                    failed: false, statistics: [], sequenceErrors: 0, badCommands: 0,
                                    safeStopTicks: 0, saturatedValues: 0, commandsReceived: 0, maxCommandAge: 0)
+        current.parameters = parameters
     }
 
     /// Fills `frame` with the model's sensors (clamped to the channel ranges)
@@ -265,7 +272,7 @@ public final class SimRobot<Model: SimModel> {
         let ticks = options.ticksPerEpisode
         for episode in 0..<options.episodes {
             try beforeEpisode(episode)
-            beginEpisode(episode)
+            try beginEpisode(episode)
             let wallStart = monotonicNanoseconds()
             var first = true
             while current.steps < ticks {
@@ -301,7 +308,7 @@ public final class SimRobot<Model: SimModel> {
         let ticks = options.ticksPerEpisode
         for episode in 0..<options.episodes {
             reset(episode)
-            beginEpisode(episode)
+            try beginEpisode(episode)
             let wallStart = monotonicNanoseconds()
             var first = true
             while current.steps < ticks {
@@ -342,7 +349,7 @@ public final class SimRobot<Model: SimModel> {
         let period = options.periodNanoseconds
         var lastAnswered: UInt64 = 0
         for episode in 0..<options.episodes {
-            beginEpisode(episode)
+            try beginEpisode(episode)
             let wallStart = monotonicNanoseconds()
             var deadline = wallStart
             var first = true
@@ -403,6 +410,8 @@ public protocol SimRobotProtocol: AnyObject {
     var modelName: String { get }
     /// The episode conditions of `simulator.disturbances`, nil if none.
     var disturbanceSummary: String? { get }
+    /// `simulator.initial_state` and `simulator.randomize`, nil if none.
+    var conditionSummary: String? { get }
     func runLockstep(endpoint: String, report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
     func runLockstep(endpoint: String, beforeEpisode: (Int) throws -> Void,
                      report: (SimEpisodeResult) -> Void) throws -> [SimEpisodeResult]
@@ -416,4 +425,5 @@ extension SimRobot: SimRobotProtocol {
     public var disturbanceSummary: String? {
         disturbances.spec.summary(sensors: robot.sensors.map(\.name), motors: robot.motors.map(\.name))
     }
+    public var conditionSummary: String? { conditions.summary }
 }

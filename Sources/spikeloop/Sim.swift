@@ -126,6 +126,7 @@ struct Sim: ParsableCommand {
         print("loop         \(mode.rawValue), \(format(options.rate)) Hz control, \(options.substeps) RK4 substep\(options.substeps == 1 ? "" : "s") per tick, "
             + "\(format(options.duration)) s × \(episodes) episode\(episodes == 1 ? "" : "s") from seed \(seed)")
         if let d = sim.disturbanceSummary { print("disturbances \(d)") }
+        if let c = sim.conditionSummary { print("episodes     \(c)") }
 
         var local: LinearFeedback?
         if let controller {
@@ -187,6 +188,7 @@ struct Sim: ParsableCommand {
         if r.safeStopTicks > 0 { line += "  safe-stop ticks \(r.safeStopTicks)" }
         if r.saturatedValues > 0 { line += "  saturated sensor values \(r.saturatedValues)" }
         if r.pushes > 0 { line += "  pushes \(r.pushes)" }
+        for (key, value) in r.parameters { line += "  \(key) \(String(format: "%.4g", value))" }
         if mode == .realtime { line += "  commands \(r.commandsReceived)  max command age \(r.maxCommandAge) ticks" }
         print(line)
     }
