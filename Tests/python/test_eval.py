@@ -118,3 +118,41 @@ def test_cartpole_policy_converted_from_an_ann_balances(tmp):
     for e in result["snn controller.yaml"]["episodes"]:
         assert not e["failed"] and e["ticks"] == 10000 and e["balanced"] == 10, e
         assert e["angle"] < 1.5 * CONVERTED_CARTPOLE_ANGLE, e
+
+
+def test_robustness_table_bounds_are_the_last_that_hold(tmp):
+    """Tools/robustness (delay and push rows, 2 episodes × 5 s) on the robust SNN and the
+    LQR: both rows are printed for both, and each LQR bound is checked here with
+    `spikeloop sim` itself: the reported value holds (every episode balanced) and the
+    first failing value the tool found, one resolution step above, does not."""
+    text = (ROOT / "Config" / "cartpole-robust.yaml").read_text()
+    text = text.replace("robot: ../Robots/cartpole.yaml", f"robot: {ROOT}/Robots/cartpole.yaml")
+    text = text.replace("network: networks/", f"network: {ROOT}/Config/networks/")
+    for key in ("frames", "control"):
+        line = next(l for l in text.splitlines() if l.strip().startswith(key + ":"))
+        text = text.replace(line, f"  {key}: ipc://{tmp}/{key}")
+    (tmp / "robust.yaml").write_text(text)
+    out = tmp / "robustness.json"
+    env = dict(os.environ, SPIKELOOP=str(spikeloop_binary()))
+    run = subprocess.run([sys.executable, str(ROOT / "Tools" / "robustness"), "--rows", "delay,push", "--episodes", "2",
+                          "--duration", "5s", "--no-build", "--config", str(tmp / "robust.yaml"), "--json", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "| snn robust.yaml |" in run.stdout and "| lqr (in sim process) |" in run.stdout, run.stdout
+    result = json.loads(out.read_text())
+    print("\nrobustness (2 × 5 s): " + json.dumps(result))
+    lqr = result["lqr (in sim process)"]
+
+    def holds(setting):
+        p = subprocess.run([str(spikeloop_binary()), "sim", "--robot", str(ROOT / "Robots" / "cartpole.yaml"), "--controller", "lqr",
+                            "--duration", "5s", "--episodes", "2", "--seed", "1", "--set", setting],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return "FAILED" not in p.stdout
+    assert lqr["delay_fails"] == lqr["delay"] + 1 and 0 < lqr["push_fails"] - lqr["push"] <= 0.25, lqr
+    assert holds(f"disturbances={{sensor_delay: {int(lqr['delay'])}}}"), lqr
+    assert not holds(f"disturbances={{sensor_delay: {int(lqr['delay_fails'])}}}"), lqr
+    push = "disturbances={push: {motor: cart.force, value: %r, duration: 0.1, every: 2, sign: random}}"
+    assert holds(push % lqr["push"]) and not holds(push % lqr["push_fails"]), lqr
+    for name, measured in result.items():
+        assert measured["delay"] == measured["delay"] and measured["push"] == measured["push"], (name, measured)  # not NaN
