@@ -35,13 +35,8 @@ public enum LayerForm {
         let spec = network.spec
         let dt = network.dt
         var notes: [String] = []
-        var names = Set(spec.populations.map(\.name))
-        func fresh(_ base: String) -> String {
-            var name = base, k = 1
-            while names.contains(name) { k += 1; name = "\(base)\(k)" }
-            names.insert(name)
-            return name
-        }
+        var names = NodeNames(taken: spec.populations.map(\.name))
+        func fresh(_ base: String) -> String { names.fresh(base) }
         func refuse(_ message: String) -> NIRError { NIRError(file: file, message + "; nothing was exported") }
 
         // The synapses into each (population, variable), grouped by delay.
@@ -141,5 +136,19 @@ extension LayerInput {
         rows.append(UInt32(row))
         columns.append(UInt32(column))
         weights.append(weight)
+    }
+}
+
+/// Names for new nodes that no population or earlier node has.
+struct NodeNames {
+    private var taken: Set<String>
+    init(taken: [String]) { self.taken = Set(taken) }
+
+    /// `base`, or `base2`, `base3`, … if it is taken.
+    mutating func fresh(_ base: String) -> String {
+        var name = base, k = 1
+        while taken.contains(name) { k += 1; name = "\(base)\(k)" }
+        taken.insert(name)
+        return name
     }
 }

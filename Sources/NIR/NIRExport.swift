@@ -24,13 +24,8 @@ public enum NIRExport {
             if case .layer(let l) = p.model { for i in l.inputs where i.source != p.name { fed.insert(i.source) } }
         }
         fed.subtract(outputs)
-        var names = Set(spec.populations.map(\.name))
-        func fresh(_ base: String) -> String {
-            var name = base, k = 1
-            while names.contains(name) { k += 1; name = "\(base)\(k)" }
-            names.insert(name)
-            return name
-        }
+        var names = NodeNames(taken: spec.populations.map(\.name))
+        func fresh(_ base: String) -> String { names.fresh(base) }
         for p in spec.populations {
             switch p.model {
             case .analogInput, .input, .poisson:

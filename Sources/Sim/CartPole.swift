@@ -10,7 +10,7 @@
 // θ = 0 is upright, positive clockwise (a positive force pushes the pole
 // towards negative θ). Integrated with RK4 instead of their Euler steps.
 
-public final class CartPole: SimModel {
+public final class CartPole: VectorStateModel {
     public static let modelName = "cartpole"
     public static let sensors = [SimChannel("cart.x", "m"), SimChannel("cart.v", "m/s"),
                                  SimChannel("pole.angle", "rad"), SimChannel("pole.rate", "rad/s")]
@@ -63,14 +63,6 @@ public final class CartPole: SimModel {
     }
 
     public static let initialStateKeys = stateNames
-
-    public func reset(seed: UInt64, initial: [String: Double]) {
-        reset(seed: seed)
-        guard !initial.isEmpty else { return }
-        var s = state
-        for (i, key) in Self.initialStateKeys.enumerated() { if let x = initial[key] { s[i] = x } }
-        reset(state: s)
-    }
 
     public func reset(seed: UInt64) {
         var random = SimRandom(seed: seed)

@@ -43,6 +43,24 @@ public protocol SimModel: AnyObject {
     func statistics() -> [SimStatistic]
 }
 
+/// A model whose state is one vector, in `initialStateKeys` order, and that
+/// starts from any such vector: `initial_state` is then the same for all.
+public protocol VectorStateModel: SimModel {
+    associatedtype State: SIMD where State.Scalar == Double
+    var state: State { get }
+    func reset(state: State)
+}
+
+extension VectorStateModel {
+    public func reset(seed: UInt64, initial: [String: Double]) {
+        reset(seed: seed)
+        guard !initial.isEmpty else { return }
+        var s = state
+        for (i, key) in Self.initialStateKeys.enumerated() { if let x = initial[key] { s[i] = x } }
+        reset(state: s)
+    }
+}
+
 /// One number of an episode summary.
 public struct SimStatistic: Sendable, Equatable {
     public var key: String

@@ -9,7 +9,7 @@
 // Pendulum): −(θ² + 0.1 θ̇² + 0.001 u²)·Δt/0.05 with θ wrapped to (−π, π], i.e.
 // the Gymnasium cost rescaled so that one second costs the same at any rate.
 
-public final class Pendulum: SimModel {
+public final class Pendulum: VectorStateModel {
     public static let modelName = "pendulum"
     public static let sensors = [SimChannel("pendulum.angle", "rad"), SimChannel("pendulum.rate", "rad/s")]
     public static let motors = [SimChannel("pendulum.torque", "N m")]
@@ -56,14 +56,6 @@ public final class Pendulum: SimModel {
     }
 
     public static let initialStateKeys = stateNames
-
-    public func reset(seed: UInt64, initial: [String: Double]) {
-        reset(seed: seed)
-        guard !initial.isEmpty else { return }
-        var s = state
-        for (i, key) in Self.initialStateKeys.enumerated() { if let x = initial[key] { s[i] = x } }
-        reset(state: s)
-    }
 
     public func reset(seed: UInt64) {
         var random = SimRandom(seed: seed)
