@@ -26,8 +26,8 @@ public enum LayerForm {
         public var network: NetworkSpec
         /// One line per thing the layers do differently from the network.
         public var approximations: [String]
-        /// The layers that were the network's populations: each gets an `Output`,
-        /// since any of them may be read (decoders, probes).
+        /// The populations that feed no other population (their own synapse and
+        /// delay layers aside), or the last one if all do: each gets an `Output`.
         public var outputs: Set<String>
     }
 
@@ -59,6 +59,7 @@ public enum LayerForm {
         }
 
         var populations: [PopulationSpec] = []
+        let feeding = Set(spec.projections.filter { $0.source != $0.target }.map(\.source))
         var outputs = Set<String>()
         /// Inputs of `variable` in `target`: the undelayed ones, and one delay layer per delay.
         func inputs(_ target: String, _ variable: TargetVariable, size: Int) -> [LayerInput] {
@@ -106,7 +107,7 @@ public enum LayerForm {
                         r: Array(repeating: 1 / (1 - alpha), count: n), vLeak: Array(repeating: 0, count: n), inputs: synapse))))
                     membrane.append(.identity(from: name, size: n, weight: Float(params.coupling(synapseTau: tau, dt: dt))))
                 }
-                outputs.insert(p.name)
+                if !feeding.contains(p.name) { outputs.insert(p.name) }
                 // Voltages from v_rest, so that NIR's start at 0 is the population's rest.
                 let initial = state.v.map { $0 - params.vRest }
                 populations.append(PopulationSpec(name: p.name, size: n, model: .layer(LayerSpec(
@@ -117,6 +118,10 @@ public enum LayerForm {
             }
         }
         if !spec.rewards.isEmpty { notes.append("the network's rewards (rewards:) are dropped: NIR has no reward") }
+        // NIR's reader needs an Output; with every population feeding another, the last one's.
+        if outputs.isEmpty, let last = spec.populations.last(where: { if case .lif = $0.model { true } else { false } }) {
+            outputs.insert(last.name)
+        }
         var layers = spec
         layers.populations = populations
         layers.projections = []

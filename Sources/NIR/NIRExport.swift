@@ -14,7 +14,8 @@ import Glibc
 /// A hand-built network (`lif` populations, projections) is turned into
 /// layers by ``LayerForm`` first.
 public enum NIRExport {
-    /// Layers that feed no other layer get an `Output`, and so do `outputs`.
+    /// Layers that feed no other layer get an `Output`, and so do `outputs`;
+    /// if that is none, the last layer does.
     public static func write(_ spec: NetworkSpec, to path: String, outputs: Set<String> = []) throws(NIRError) {
         var nodes: [(name: String, type: String, fields: [(String, Field)])] = []
         var edges: [(String, String)] = []
@@ -62,6 +63,14 @@ public enum NIRExport {
             default:
                 throw NIRError(file: path, "population '\(p.name)' is a \(p.model.name) population; NIRExport.write takes networks of layers (LayerForm makes them from hand-built networks)")
             }
+        }
+        // NIR's reader needs an Output: where every layer feeds another (a
+        // recurrent network imported from a hand-built export), the last layer's.
+        if !nodes.contains(where: { $0.type == "Output" }),
+           let last = spec.populations.last(where: { if case .layer = $0.model { true } else { false } }) {
+            let output = fresh("\(last.name).output")
+            nodes.append((output, "Output", [("shape", .integers([last.size]))]))
+            edges.append((last.name, output))
         }
         try writeFile(path, nodes: nodes, edges: edges)
     }
