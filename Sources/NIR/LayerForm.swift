@@ -27,7 +27,8 @@ public enum LayerForm {
         /// One line per thing the layers do differently from the network.
         public var approximations: [String]
         /// The populations that feed no other population (their own synapse and
-        /// delay layers aside), or the last one if all do: each gets an `Output`.
+        /// delay layers aside): each gets an `Output` (``NIRExport`` gives the
+        /// last layer one if there is none).
         public var outputs: Set<String>
     }
 
@@ -76,9 +77,7 @@ public enum LayerForm {
 
         for (index, p) in spec.populations.enumerated() {
             switch p.model {
-            case .input, .poisson, .analogInput:
-                populations.append(p)
-            case .layer:
+            case .input, .poisson, .analogInput, .layer:
                 populations.append(p)
             case .spikeTimes:
                 notes.append("population '\(p.name)' (spike_times) becomes an Input: its times are not in NIR; they come from outside (encoders, simulate --input-values)")
@@ -118,10 +117,6 @@ public enum LayerForm {
             }
         }
         if !spec.rewards.isEmpty { notes.append("the network's rewards (rewards:) are dropped: NIR has no reward") }
-        // NIR's reader needs an Output; with every population feeding another, the last one's.
-        if outputs.isEmpty, let last = spec.populations.last(where: { if case .lif = $0.model { true } else { false } }) {
-            outputs.insert(last.name)
-        }
         var layers = spec
         layers.populations = populations
         layers.projections = []

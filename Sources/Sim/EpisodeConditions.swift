@@ -16,8 +16,6 @@ public struct EpisodeConditions: Sendable, Equatable {
         public var hi: Double
     }
 
-    public var isEmpty: Bool { initialState.isEmpty && randomized.isEmpty }
-
     public init<M: SimModel>(_ p: SimParameters, model: M.Type) throws {
         if let node = p.mapping["initial_state"] {
             let here = p.location("initial_state")
