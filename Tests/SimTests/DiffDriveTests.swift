@@ -244,6 +244,20 @@ extension DiffDrive {
     }
 }
 
+/// Checks that the simulator refuses `file` with an error that starts with
+/// `prefix` (where the bad value came from) and contains `expected`.
+func expectRefused(_ file: RobotFile, _ expected: String, prefix: String, _ what: String) {
+    do {
+        _ = try makeSimRobot(robot: file, options: SimOptions())
+        Issue.record("accepted \(what)")
+    } catch let e as SimError {
+        #expect(e.description.contains(expected), "\(what): \(e.description)")
+        #expect(e.description.hasPrefix(prefix), "\(e.description)")
+    } catch {
+        Issue.record("\(what): \(error)")
+    }
+}
+
 /// Robots/ of the repository (tests run from anywhere).
 let robotsDirectory: String = {
     var url = URL(fileURLWithPath: #filePath)

@@ -112,13 +112,7 @@ import Testing
             ("3", "disturbances: expected a mapping"),
         ]
         for (text, expected) in cases {
-            do {
-                _ = try makeSimRobot(robot: try robot(text), options: SimOptions())
-                Issue.record("accepted \(text)")
-            } catch let e as SimError {
-                #expect(e.description.contains(expected), "\(text): \(e.description)")
-                #expect(e.description.hasPrefix("--set disturbances"), "\(e.description)")
-            }
+            expectRefused(try robot(text), expected, prefix: "--set disturbances", text)
         }
     }
 }
