@@ -20,13 +20,11 @@ onto the wheel's forward/backward integrate-and-fire populations
            towards the light (vehicle 2b, "aggression").
 
 Standard library only. Run from anywhere: python3 Config/networks/diffdrive.py
+(--out, --name, --frames, --control: a copy of your own elsewhere; --help).
 """
-import os
 
-from fieldnet import (DV, MAX_RATE, S, fmt, input_population, integrator_population, preferred,
-                      push_pull_projections)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from fieldnet import (DV, MAX_RATE, S, command_line, fmt, input_population, integrator_population, preferred,
+                      push_pull_projections, write)
 
 CRUISE = 0.3           # m/s, both wheels with nothing ahead
 STOP = 0.2             # m ahead (from the rim) where go() crosses zero
@@ -136,7 +134,4 @@ decoders:   # wheel speed = {fmt(DECODER_GAIN)} m/s per Hz of (forward - backwar
 
 
 if __name__ == "__main__":
-    with open(os.path.join(HERE, "diffdrive.yaml"), "w") as f:
-        f.write(network())
-    with open(os.path.join(HERE, "..", "diffdrive.yaml"), "w") as f:
-        f.write(configuration())
+    write(command_line("Write the differential-drive SNN controller (network and configuration).", "diffdrive").parse_args(), "diffdrive", network(), configuration())

@@ -19,14 +19,12 @@ the light in each tick: a turn the right way is rewarded, the wrong way
 punished, and the eligibility traces tie it to the synapses that chose it.
 
 Standard library only. Run from anywhere: python3 Config/networks/diffdrive_learning.py
+(--out, --name, --frames, --control: a copy of your own elsewhere; --help).
 """
-import os
 
 from diffdrive import BETA, CHANNELS, MOTOR, WHEELS, decoders
-from fieldnet import (MAX_RATE, V_RESET, V_REST, V_THRESHOLD, fmt, input_population, integrator_population,
-                      preferred, projection, push_pull_projections)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from fieldnet import (MAX_RATE, V_RESET, V_REST, V_THRESHOLD, command_line, fmt, input_population,
+                      integrator_population, preferred, projection, push_pull_projections, write)
 
 INNATE = CHANNELS[:3]        # the range channels: cruise and obstacle reflexes
 # The light channels, learned: rate coded over [0, 0.5] (readings fall as 1/(1 + d²), so
@@ -160,7 +158,4 @@ decoders:
 
 
 if __name__ == "__main__":
-    with open(os.path.join(HERE, "diffdrive-learning.yaml"), "w") as f:
-        f.write(network())
-    with open(os.path.join(HERE, "..", "diffdrive-learning.yaml"), "w") as f:
-        f.write(configuration())
+    write(command_line("Write the learning differential-drive SNN controller (network and configuration).", "diffdrive-learning").parse_args(), "diffdrive-learning", network(), configuration())

@@ -11,9 +11,17 @@ integrate-and-fire neurons (1 s leak, no refractory period) makes them fire
 at beta S F(x) / DV Hz. Negative parts of F go to an opposing population
 (push-pull), so every weight is excitatory.
 
+Also the generators' shared command line (`command_line`, `write`): where the
+files go, under which name, with which endpoints.
+
 Standard library only.
 """
+import argparse
 import math
+import os
+import re
+
+CONFIG = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 MAX_RATE = 1000.0                       # Hz at a field's preferred value
 S = math.sqrt(2 * math.pi) * MAX_RATE   # sum_j r_j(x), fields one spacing wide
@@ -120,3 +128,37 @@ def signed_projection(fields, mus, function, target, size, beta, label):
     """fields -> target with beta c_j, negative weights included (an inhibitory
     share of the drive): the target's drive is beta S F(x)."""
     return projection(f"{fields}->{target}", fields, target, [beta * c for c in fit(mus, function)], size, label)
+
+
+def command_line(description, name):
+    """The options every generator takes; a generator adds its own to the parser."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--out", default=CONFIG, help="folder of the configuration, OUT/NAME.yaml; the network goes "
+                                                  "to OUT/networks/NAME.yaml (default: Config/)")
+    ap.add_argument("--name", help=f"the files' and the network's name (default: {name})")
+    ap.add_argument("--frames", help="the configuration's frames endpoint (default: the committed one)")
+    ap.add_argument("--control", help="the configuration's control endpoint (default: the committed one)")
+    return ap
+
+
+def write(args, name, network_text, configuration_text):
+    """OUT/networks/NAME.yaml and OUT/NAME.yaml. The texts are written for Config/ (robot:
+    ../Robots/..., network: networks/...); the configuration's robot: is rewritten to point
+    there from OUT, network: to the new file, and the endpoints to --frames and --control."""
+    out, name = os.path.abspath(args.out), args.name or name
+    os.makedirs(os.path.join(out, "networks"), exist_ok=True)
+    network_text = re.sub(r"^name: .*$", f"name: {name}", network_text, count=1, flags=re.M)
+    robot = re.search(r"^robot: (\S+)", configuration_text, flags=re.M)
+    robot_path = os.path.relpath(os.path.normpath(os.path.join(CONFIG, robot.group(1))), out)
+    configuration_text = configuration_text.replace(robot.group(0), f"robot: {robot_path}", 1)
+    configuration_text = re.sub(r"^network: \S+", f"network: networks/{name}.yaml", configuration_text,
+                                count=1, flags=re.M)
+    for key in ("frames", "control"):
+        if getattr(args, key):
+            configuration_text = re.sub(rf"^(  {key}: )\S+", lambda m: m.group(1) + getattr(args, key),
+                                        configuration_text, count=1, flags=re.M)
+    files = (os.path.join(out, "networks", f"{name}.yaml"), os.path.join(out, f"{name}.yaml"))
+    for path, text in zip(files, (network_text, configuration_text)):
+        with open(path, "w") as f:
+            f.write(text)
+    print("wrote " + " and ".join(os.path.relpath(p) for p in files))

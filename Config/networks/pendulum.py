@@ -29,14 +29,12 @@ The angle term -k1 th [upright] goes straight from the angle fields to
 push/pull. The torque is decoded push-pull from the two motor populations.
 
 Standard library only. Run from anywhere: python3 Config/networks/pendulum.py
+(--out, --name, --frames, --control: a copy of your own elsewhere; --help).
 """
 import math
-import os
 
-from fieldnet import (DV, MAX_RATE, S, fmt, input_population, integrator_population, preferred,
-                      push_pull_projections, signed_projection)
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from fieldnet import (DV, MAX_RATE, S, command_line, fmt, input_population, integrator_population, preferred,
+                      push_pull_projections, signed_projection, write)
 
 G = 9.81               # m/s^2 (the simulator's m = l = 1, so torque = angular acceleration)
 E_UP = 2 * G           # energy upright at rest, J per kg m^2
@@ -160,7 +158,4 @@ decoders:   # torque = {fmt(DECODER_GAIN)} N m per Hz of (push - pull) rate per 
 
 
 if __name__ == "__main__":
-    with open(os.path.join(HERE, "pendulum.yaml"), "w") as f:
-        f.write(network())
-    with open(os.path.join(HERE, "..", "pendulum.yaml"), "w") as f:
-        f.write(configuration())
+    write(command_line("Write the pendulum swing-up SNN controller (network and configuration).", "pendulum").parse_args(), "pendulum", network(), configuration())

@@ -194,3 +194,33 @@ def test_a_pd_law_from_the_command_line_balances_the_built_in_cart_pole(tmp_path
         daemon.stop()
     episodes = [line for line in p.stdout.splitlines() if line.startswith("episode")]
     assert len(episodes) == 2 and not any("FAILED" in line for line in episodes), p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("generator, args, name", [
+    ("cartpole.py", [], "cartpole"), ("cartpole.py", ["--variant", "robust"], "cartpole-robust"),
+    ("diffdrive.py", [], "diffdrive"), ("pendulum.py", [], "pendulum"),
+    ("diffdrive_learning.py", [], "diffdrive-learning")])
+def test_generators_write_the_committed_controllers_anywhere(tmp_path, generator, args, name):
+    """Each generator, run with --out elsewhere, writes the committed network byte for byte
+    and the committed configuration with only its robot: path (now from the other folder)
+    and its --name and --control changed."""
+    p = subprocess.run([PYTHON, str(ROOT / "Config" / "networks" / generator), *args, "--out", str(tmp_path),
+                        "--name", "mine", "--control", "ipc:///tmp/mine-control"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    committed = ROOT / "Config"
+    network = (tmp_path / "networks" / "mine.yaml").read_text()
+    assert network == re.sub(r"^name: .*$", "name: mine", (committed / "networks" / f"{name}.yaml").read_text(),
+                             count=1, flags=re.M)
+    ours = (tmp_path / "mine.yaml").read_text().splitlines()
+    theirs = (committed / f"{name}.yaml").read_text().splitlines()
+    differ = [(a, b) for a, b in zip(ours, theirs) if a != b]
+    assert len(ours) == len(theirs)
+    for a, b in differ:
+        key = a.split(":")[0].strip()
+        assert key in ("robot", "network", "control", "#") or a.startswith("#"), (a, b)
+    robot = next(line for line in ours if line.startswith("robot:")).split()[1]
+    assert (tmp_path / robot).resolve() == (committed / next(line for line in theirs if line.startswith("robot:")).split()[1]).resolve()
+    assert "network: networks/mine.yaml" in ours and "  control: ipc:///tmp/mine-control" in ours
+    check = subprocess.run([str(spikeloop_binary()), "check", "--config", str(tmp_path / "mine.yaml")],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
