@@ -9,6 +9,7 @@ import mujoco
 from spikeloop_client import SpikeloopError
 from spikeloop_client.bridge import SimLink
 from spikeloop_client.cli import episode_line, quantity, total_lines
+from spikeloop_client.disturbances import Settings, SimSettingError
 
 from .mapping import MappingError, load_setup
 from .runner import MujocoRobot
@@ -42,6 +43,10 @@ def parse(argv):
     ap.add_argument("--rate", default="1kHz", help="control rate; must equal the daemon's loop.tick_rate")
     ap.add_argument("--timeout", default="5s", help="lockstep: give up when the daemon does not answer")
     ap.add_argument("--no-hello", action="store_true", help="lockstep: skip the Hello handshake")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a simulator: key over the robot file's (YAML value), e.g. "
+                         "'disturbances={sensor_delay: 2}', 'initial_state={angle: 0.2}', "
+                         "'randomize={pole_mass: {uniform: [0.05, 0.2]}}', init_angle=0.05 (repeatable)")
     args = ap.parse_args(argv)
     if not (args.robot or args.map):
         ap.error("--robot Robots/NAME.yaml (or --map FILE naming it) is required")
@@ -64,20 +69,28 @@ def main(argv=None):
     args = parse(argv)
     try:
         setup = load_setup(args.robot, args.model, args.map)
+        try:
+            settings = Settings(setup.robot.path, dict(setup.robot.simulator)).setting(args.set)
+        except SimSettingError as e:
+            raise MappingError(str(e)) from None
+        setup.robot.simulator = settings.mapping   # the task's parameters too (init_angle, …)
         task = make_task(setup)
-        robot = MujocoRobot(setup, task, args.rate_hz)
+        robot = MujocoRobot(setup, task, args.rate_hz, settings)
     except MappingError as e:
         sys.exit(f"error: {e}")
     layout = setup.robot.layout
     print(f"robot        {layout.robot} (MuJoCo {mujoco.__version__}, {setup.model_path}, layout {layout.hash:#018x})")
     print(f"loop         {args.mode}, {args.rate_hz:g} Hz control, {robot.substeps} mj_step{'s' if robot.substeps != 1 else ''} "
           f"of {setup.model.opt.timestep:g} s per tick, task {task.name}, {args.duration_s:g} s × {args.episodes} "
-          f"episode{'s' if args.episodes != 1 else ''} from seed {args.seed}", flush=True)
+          f"episode{'s' if args.episodes != 1 else ''} from seed {args.seed}")
+    for line in robot.conditions.summary():
+        print(line)
+    sys.stdout.flush()
     realtime = args.mode == "realtime"
 
     def report(r):
-        print(episode_line(r.episode, r.seed, r.steps, r.simulated_seconds, r.failed, r.statistics,
-                           r.counters.describe(realtime)), flush=True)
+        extra = "  ".join(x for x in (r.counters.describe(realtime), r.describe()) if x)
+        print(episode_line(r.episode, r.seed, r.steps, r.simulated_seconds, r.failed, r.statistics, extra), flush=True)
 
     start = time.monotonic()
     try:

@@ -3,13 +3,15 @@ one MotorCommand into the mapped actuators' ctrl, then period/timestep
 mj_steps with the command held (one step batch per daemon tick)."""
 
 import time
-from dataclasses import dataclass
-from typing import Callable, List, Optional
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
 
 import mujoco
 
 from spikeloop_client.bridge import LinkCounters, SimLink
+from spikeloop_client.disturbances import Settings
 
+from .conditions import EpisodeConditionsInMujoco
 from .mapping import BridgeSetup, MappingError
 from .tasks import Statistic, Task
 
@@ -24,6 +26,13 @@ class EpisodeResult:
     failed: bool
     statistics: List[Statistic]
     counters: LinkCounters
+    pushes: int = 0
+    parameters: List[Tuple[str, float]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """`spikeloop sim`'s ending of an episode line: pushes begun, the parameters drawn."""
+        parts = [f"pushes {self.pushes}"] if self.pushes else []
+        return "  ".join(parts + [f"{key} {value:.4g}" for key, value in self.parameters])
 
 
 def steps_per_tick(setup: BridgeSetup, rate_hz: float) -> int:
@@ -37,7 +46,8 @@ def steps_per_tick(setup: BridgeSetup, rate_hz: float) -> int:
 
 
 class MujocoRobot:
-    def __init__(self, setup: BridgeSetup, task: Task, rate_hz: float):
+    def __init__(self, setup: BridgeSetup, task: Task, rate_hz: float, settings: Optional[Settings] = None):
+        """settings: the robot file's simulator: with any `--set` (default: the file's)."""
         self.setup = setup
         self.task = task
         self.model = setup.model
@@ -45,19 +55,24 @@ class MujocoRobot:
         self.rate_hz = rate_hz
         self.period = 1.0 / rate_hz
         self.substeps = steps_per_tick(setup, rate_hz)
+        self.conditions = EpisodeConditionsInMujoco(setup, task, settings)
+        self.time = 0.0
 
     def sensors(self) -> List[float]:
+        """The frame's values: the mapped sensors after mj_forward, through the disturbances."""
         mujoco.mj_forward(self.model, self.data)  # mj_step leaves sensordata of the state before its last step
-        return [reader.read(self.data) for reader in self.setup.sensors]
+        return self.conditions.sense([reader.read(self.data) for reader in self.setup.sensors])
 
     def apply(self, motors: List[float]) -> None:
+        applied, plant = self.conditions.actuate(self.data, motors, self.time)
         ctrl = self.data.ctrl
-        for index, value in zip(self.setup.actuators, motors):
+        for index, value in zip(self.setup.actuators, applied):
             ctrl[index] = value
         mj_step, m, d = mujoco.mj_step, self.model, self.data
         for _ in range(self.substeps):
             mj_step(m, d)
-        self.task.after_tick(d, motors, self.period)
+        self.time += self.period
+        self.task.after_tick(d, plant, self.period)
 
     def run(self, link: SimLink, *, episodes: int, duration: float, seed: int,
             report: Callable[[EpisodeResult], None] = lambda r: None) -> List[EpisodeResult]:
@@ -66,7 +81,8 @@ class MujocoRobot:
         for episode in range(episodes):
             episode_seed = seed + episode
             link.begin_episode()
-            self.task.reset(self.data, episode_seed)
+            drawn = self.conditions.begin(self.data, episode_seed)
+            self.time = 0.0
             start = time.monotonic()
             reward: Optional[float] = None  # absent on an episode's first frame
             steps = 0
@@ -78,7 +94,8 @@ class MujocoRobot:
                 if self.task.failed:
                     break
             result = EpisodeResult(episode, episode_seed, steps, steps * self.period, time.monotonic() - start,
-                                   self.task.failed, self.task.statistics(), link.counters)
+                                   self.task.failed, self.task.statistics(), link.counters,
+                                   self.conditions.state.pushes, drawn)
             results.append(result)
             report(result)
         return results

@@ -10,28 +10,9 @@ from typing import Any, Dict, List, Tuple
 import mujoco
 import numpy as np
 
+from spikeloop_client.disturbances import SimRandom
+
 from .mapping import BridgeSetup, MappingError
-
-_MASK = 0xFFFFFFFFFFFFFFFF
-
-
-class SimRandom:
-    """The built-in simulators' generator (Sources/Sim/Numerics.swift, SplitMix64
-    with a scrambled seed): episode k draws the same initial state here as there."""
-
-    def __init__(self, seed: int):
-        self.state = ((seed * 0xD1B54A32D192ED03) & _MASK) ^ 0x5851F42D4C957F2D
-
-    def next(self) -> int:
-        self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        return z ^ (z >> 31)
-
-    def uniform(self, half_width: float, center: float = 0.0) -> float:
-        return center + half_width * (2 * ((self.next() >> 11) * 2.0 ** -53) - 1)
-
 
 Statistic = Tuple[str, float, str]
 
@@ -40,6 +21,16 @@ class Task:
     """No task: the model's initial state (keyframe 0 if there is one), no failure, reward 0."""
 
     name = "none"
+    # initial_state components this task sets after drawing a start, and its named
+    # parameters for randomize (besides MuJoCo's own: body.NAME.mass, …; ModelParameters).
+    state_keys: Tuple[str, ...] = ()
+    parameter_keys: Tuple[str, ...] = ()
+
+    def set_state(self, data: "mujoco.MjData", values: Dict[str, float]) -> None:
+        pass
+
+    def set_parameter(self, parameters: "ModelParameters", key: str, value: float) -> None:
+        raise MappingError(f"{self.setup.robot.path}: no parameter '{key}' in the task {self.name}")
 
     def __init__(self, setup: BridgeSetup, params: Dict[str, Any]):
         self.setup = setup
@@ -77,6 +68,9 @@ class CartPoleTask(Task):
     the built-in simulator's order."""
 
     name = "cartpole"
+    state_keys = ("x", "v", "angle", "rate")
+    parameter_keys = ("cart_mass", "pole_mass", "pole_half_length", "gravity", "cart_friction", "pole_friction",
+                      "fail_angle_deg", "fail_x")
 
     def __init__(self, setup, params):
         super().__init__(setup, params)
@@ -90,10 +84,43 @@ class CartPoleTask(Task):
             if channel not in joints:
                 raise MappingError(f"{setup.model_path}: the cart-pole task needs the channel {channel} from a jointpos "
                                    f"sensor (it finds the cart's slide and the pole's hinge through it)")
+        self.x_joint, self.angle_joint = joints["cart.x"], joints["pole.angle"]
         self.x_qpos = int(self.model.jnt_qposadr[joints["cart.x"]])
         self.x_dof = int(self.model.jnt_dofadr[joints["cart.x"]])
         self.angle_qpos = int(self.model.jnt_qposadr[joints["pole.angle"]])
         self.angle_dof = int(self.model.jnt_dofadr[joints["pole.angle"]])
+
+    def set_state(self, data, values):
+        for key, value in values.items():
+            index = {"x": self.x_qpos, "angle": self.angle_qpos}.get(key)
+            if index is not None:
+                data.qpos[index] = value
+            else:
+                data.qvel[self.x_dof if key == "v" else self.angle_dof] = value
+
+    def set_parameter(self, parameters, key, value):
+        """The built-in cart-pole's parameters in the MJCF: the bodies of the slide and the hinge,
+        the pole's centre of mass at its half-length (inertia scaled as a rod's), Coulomb
+        friction of the cart as the slide's frictionloss, viscous friction of the pole as the
+        hinge's damping."""
+        m = self.model
+        cart, pole = int(m.jnt_bodyid[self.x_joint]), int(m.jnt_bodyid[self.angle_joint])
+        if key == "cart_mass":
+            parameters.set_mass(cart, value)
+        elif key == "pole_mass":
+            parameters.set_mass(pole, value)
+        elif key == "pole_half_length":
+            parameters.set_length(pole, value)
+        elif key == "gravity":
+            m.opt.gravity[:] = (0.0, 0.0, -value)
+        elif key == "cart_friction":
+            m.dof_frictionloss[self.x_dof] = value
+        elif key == "pole_friction":
+            m.dof_damping[self.angle_dof] = value
+        elif key == "fail_angle_deg":
+            self.fail_angle = math.radians(value)
+        elif key == "fail_x":
+            self.fail_x = value
 
     def reset(self, data, seed):
         super().reset(data, seed)
@@ -138,6 +165,7 @@ class DiffDriveTask(Task):
     approached to the light − collision_penalty per collision."""
 
     name = "diffdrive"
+    state_keys = ("x", "y", "heading")
 
     def __init__(self, setup, params):
         super().__init__(setup, params)
@@ -209,6 +237,13 @@ class DiffDriveTask(Task):
         else:
             raise MappingError(f"{self.setup.robot.path}: simulator: no start position with init_clearance "
                                f"{self.init_clearance} m in {self.setup.model_path}")
+        self._start(data, x, y, heading)
+
+    def set_state(self, data, values):
+        x, y, heading = (values.get(k, float(data.qpos[q])) for k, q in zip(self.state_keys, self.qpos))
+        self._start(data, x, y, heading)
+
+    def _start(self, data, x, y, heading):
         data.qpos[self.qpos[0]], data.qpos[self.qpos[1]], data.qpos[self.qpos[2]] = x, y, heading
         mujoco.mj_forward(self.model, data)
         self.collisions = 0
