@@ -29,11 +29,12 @@ Standard library only. Run from anywhere:
 """
 import math
 
-from fieldnet import DV, command_line, fmt, input_population, integrator_population, projection, write
+from fieldnet import (DV, command_line, fmt, if_layer_population, input_population, integrator_population, num,
+                      projection, write)
 
 CHANNELS = ["cart.x", "cart.v", "pole.angle", "pole.rate"]
 POPULATION = {"cart.x": "x_fields", "cart.v": "v_fields", "pole.angle": "angle_fields", "pole.rate": "rate_fields"}
-DECODER_GAIN = 0.02    # N per Hz of (r_push - r_pull), per neuron
+DECODER_GAIN = 0.02    # N per Hz of (r_push - r_pull), per neuron (the default)
 
 # The committed controllers. Gains: N per unit of each channel, from a discrete
 # LQR (docs/controllers.md). Ranges: encoded [-R, R] per channel, linear within
@@ -49,6 +50,11 @@ VARIANTS = {
                    knees={"pole.angle": (0.19, 31.0), "pole.rate": (1.12, 8.1)},
                    fields=31, motor=256, filter_tau=5.0, max_rate=8000.0, control="ipc:///tmp/spikeloop-cartpole-robust-control"),
 }
+
+def gain(v):
+    """The decoder's N per Hz of (r_push − r_pull), per neuron."""
+    return v.get("decoder_gain", DECODER_GAIN)
+
 
 def field_sum(v):
     """sum_j r_j(x) per unit of x (Hz), fields one spacing wide."""
@@ -77,16 +83,26 @@ def network(v):
            "populations:"]
     for channel, pop in POPULATION.items():
         out += input_population(pop, FIELDS, f"{channel}, fields over ±{v['ranges'][CHANNELS.index(channel)]}")
+    inputs = {"push": [], "pull": []}     # weights in thresholds (Δv)
+    for channel, pop in POPULATION.items():
+        R = v["ranges"][CHANNELS.index(channel)]
+        for target, sign in (("push", 1), ("pull", -1)):
+            inputs[target].append((pop, [max(force(v, channel, -R + j * 2 * R / (FIELDS - 1)) * sign, 0)
+                                         / (gain(v) * field_sum(v)) for j in range(FIELDS)]))
+    if v.get("neuron", "lif") == "if":
+        for name in ("push", "pull"):
+            out += if_layer_population(name, MOTOR, inputs[name])
+        return "\n".join(out) + "\n"
     for name in ("push", "pull"):
         out += integrator_population(name, MOTOR)
     out.append("projections:")
     for channel, pop in POPULATION.items():
-        k, R = v["gains"][CHANNELS.index(channel)], v["ranges"][CHANNELS.index(channel)]
-        beta = k * DV / (DECODER_GAIN * field_sum(v))      # mV per unit of the channel
-        for target, sign in (("push", 1), ("pull", -1)):
-            weights = [max(DV / (DECODER_GAIN * field_sum(v)) * force(v, channel, -R + j * 2 * R / (FIELDS - 1)) * sign, 0)
-                       for j in range(FIELDS)]
-            out += projection(f"{pop}->{target}", pop, target, weights, MOTOR, f"{fmt(beta)} mV per {channel} unit")
+        k = v["gains"][CHANNELS.index(channel)]
+        beta = k * DV / (gain(v) * field_sum(v))      # mV per unit of the channel
+        for target in ("push", "pull"):
+            weights = dict(inputs[target])[pop]
+            out += projection(f"{pop}->{target}", pop, target, [DV * w for w in weights], MOTOR,
+                              f"{fmt(beta)} mV per {channel} unit")
     return "\n".join(out) + "\n"
 
 
@@ -119,7 +135,7 @@ endpoints:
 encoders:
 {chr(10).join(enc)}
 decoders:
-  - {{motor: cart.force, kind: push_pull, population: push, opposing: pull, gain: {fmt(DECODER_GAIN)}, offset: 0, filter: {{tau: {fmt(v['filter_tau'])} ms}}}}
+  - {{motor: cart.force, kind: push_pull, population: push, opposing: pull, gain: {num(gain(v))}, offset: 0, filter: {{tau: {fmt(v['filter_tau'])} ms}}}}
 """
 
 
@@ -133,6 +149,9 @@ def main():
     ap.add_argument("--fields", type=int, help="receptive fields per channel (odd)")
     ap.add_argument("--motor", type=int, help="neurons per motor population")
     ap.add_argument("--filter", type=float, help="decoder filter time constant, ms")
+    ap.add_argument("--neuron", choices=("lif", "if"), help="motor neurons: lif (τ_m 1 s, reset to v_reset; the committed "
+                                                          "default) or if (an IF layer, reset by subtraction)")
+    ap.add_argument("--decoder-gain", type=float, help=f"N per Hz of push − pull rate per neuron (default {DECODER_GAIN})")
     ap.add_argument("--max-rate", type=float, help="a field's rate at its preferred value, Hz (at most one spike per step)")
     args = ap.parse_args()
     v = dict(VARIANTS[args.variant])
@@ -161,7 +180,7 @@ def main():
             ap.error(f"--knee {item}: CHANNEL=KNEE:SLOPE, e.g. pole.angle=0.19:31")
         if channel not in CHANNELS:
             ap.error(f"--knee {item}: channel one of {', '.join(CHANNELS)}")
-    for key in ("name", "fields", "motor"):
+    for key in ("name", "fields", "motor", "neuron", "decoder_gain"):
         if getattr(args, key) is not None:
             v[key] = getattr(args, key)
     if args.filter is not None:

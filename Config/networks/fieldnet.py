@@ -54,6 +54,31 @@ def integrator_population(name, size, tau_m="1000 ms", comment=""):
             f"    init: {{v: [{stagger}]}}   # staggered phases"]
 
 
+def num(x):
+    """Weights and gains with 6 significant digits (fmt keeps 4 decimals: too few for 0.00025)."""
+    t = f"{x:.6g}"
+    return "0" if t in ("-0", "0.0") else t
+
+
+def if_layer_population(name, size, inputs, dt_ms=0.1, comment=""):
+    """Integrate-and-fire neurons as an `if` layer with reset by subtraction: v += input each
+    step, rate = drive / threshold exactly (a reset to v_reset, as `lif` does, drops the
+    overshoot above threshold: a few percent of the gain, more with large weights).
+    inputs: [(source population, weight per source neuron, in thresholds)], the same for
+    every neuron; initial potentials staggered over the threshold."""
+    stagger = ", ".join(num((i + 0.5) / size) for i in range(size))
+    out = [f"  - name: {name}" + (f"   # {comment}" if comment else ""),
+           "    model: layer",
+           f"    size: {size}",
+           f"    params: {{kind: if, reset: subtract, r: {num(1 / (dt_ms * 1e-3))}, v_threshold: 1, v_reset: 0, "
+           f"v_initial: [{stagger}]}}   # v += input each step; staggered phases",
+           "    inputs:"]
+    for source, weights in inputs:
+        row = "[" + ", ".join(num(w) for w in weights) + "]"
+        out += [f"      - from: {source}", f"        weights: [{', '.join([row] * size)}]"]
+    return out
+
+
 def projection(name, source, target, weights, target_size, comment=""):
     """source neuron j -> every neuron of target with weights[j] mV (zeros left out)."""
     pairs, values = [], []
