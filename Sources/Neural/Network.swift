@@ -232,6 +232,11 @@ public final class Network {
 
     public var neuronCount: Int { populations.reduce(0) { $0 + $1.size } }
     public var synapseCount: Int { projections.reduce(0) { $0 + $1.synapseCount } }
+    /// Entries of layers' input weights (`model: layer`): the connections of imported,
+    /// converted and generated layer networks, which are not projections.
+    public var layerWeightCount: Int {
+        populations.reduce(0) { n, p in n + ((p as? LayerPopulation)?.spec.inputs.reduce(0) { $0 + $1.weights.count } ?? 0) }
+    }
     /// Synapses of projections whose weights learn.
     public var plasticSynapseCount: Int { projections.filter(\.isPlastic).reduce(0) { $0 + $1.synapseCount } }
 

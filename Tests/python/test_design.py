@@ -224,3 +224,11 @@ def test_generators_write_the_committed_controllers_anywhere(tmp_path, generator
     check = subprocess.run([str(spikeloop_binary()), "check", "--config", str(tmp_path / "mine.yaml")],
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_check_counts_the_weights_of_layers():
+    """`spikeloop check` counts a layer network's connections (its input weights), not 0:
+    2 motor populations × 64 neurons × 4 channels × 21 fields."""
+    p = subprocess.run([str(spikeloop_binary()), "check", "--config", str(PLANTS / "inverted-pendulum" / "controller.yaml")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "212 neurons, 0 synapses and 10752 layer weights" in p.stdout, p.stdout + p.stderr
