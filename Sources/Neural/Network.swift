@@ -237,6 +237,12 @@ public final class Network {
     public var layerWeightCount: Int {
         populations.reduce(0) { n, p in n + ((p as? LayerPopulation)?.spec.inputs.reduce(0) { $0 + $1.weights.count } ?? 0) }
     }
+    /// "N synapses", and the layers' input weights when there are any: a
+    /// network of layers (NIR, converted ANNs) has weights but no projections.
+    public var connectionsDescription: String {
+        let layerWeights = layerWeightCount
+        return "\(synapseCount) synapses" + (layerWeights > 0 ? " and \(layerWeights) layer weights" : "")
+    }
     /// Synapses of projections whose weights learn.
     public var plasticSynapseCount: Int { projections.filter(\.isPlastic).reduce(0) { $0 + $1.synapseCount } }
 

@@ -111,7 +111,7 @@ extension Bench {
             let c50 = Int64(compute.valueAtPercentile(50)), c99 = Int64(compute.valueAtPercentile(99))
             print("lockstep sensor-to-command round trip over tcp://127.0.0.1, \(ours.count) rounds each in alternating blocks of \(block); "
                   + "\(c.robot.sensors.count) sensors, \(c.robot.motors.count) motors")
-            print("network: \(daemon.loop.controller.network.neuronCount) neurons, \(daemon.loop.controller.network.synapseCount) synapses, \(c.loop.stepsPerTick) steps per tick")
+            print("network: \(daemon.loop.controller.network.neuronCount) neurons, \(daemon.loop.controller.network.connectionsDescription), \(c.loop.stepsPerTick) steps per tick")
             print("                                   p50 µs    p99 µs")
             print("spikeloop daemon (lockstep tick)  " + us(pct(ours, 0.5)) + "  " + us(pct(ours, 0.99)))
             print("raw libzmq REQ/REP (same sizes)   " + us(pct(raw, 0.5)) + "  " + us(pct(raw, 0.99)))

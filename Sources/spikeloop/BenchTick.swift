@@ -62,7 +62,7 @@ extension Bench {
             }
             let steps = Double(controller.stepsPerTick)
             let p50 = Double(histogram.valueAtPercentile(50)), p99 = Double(histogram.valueAtPercentile(99))
-            print("controller   \(config): \(controller.network.neuronCount) neurons, \(controller.network.synapseCount) synapses, "
+            print("controller   \(config): \(controller.network.neuronCount) neurons, \(controller.network.connectionsDescription), "
                   + "\(controller.stepsPerTick) steps per tick at \(String(format: "%g", c.loop.tickRate)) Hz")
             print(String(format: "per tick     p50 %.2f µs, p99 %.2f µs, max %.2f µs (%d ticks)",
                          p50 / 1000, p99 / 1000, Double(histogram.max) / 1000, ticks))

@@ -24,9 +24,7 @@ struct Check: ParsableCommand {
             let controller = try Controller(c)
             print("\(config): valid")
             print("  robot      \(c.robot.name): \(c.robot.sensors.count) sensors, \(c.robot.motors.count) motors")
-            let layerWeights = controller.network.layerWeightCount
-            print("  network    \(controller.network.neuronCount) neurons, \(controller.network.synapseCount) synapses"
-                + (layerWeights > 0 ? " and \(layerWeights) layer weights" : "") + ", dt \(c.network.dt) ms")
+            print("  network    \(controller.network.neuronCount) neurons, \(controller.network.connectionsDescription), dt \(c.network.dt) ms")
             let populations = c.network.populations.map { p -> String in
                 if case .layer(let l) = p.model { return "\(p.name) (\(p.size), \(l.kind.rawValue))" }
                 return "\(p.name) (\(p.size), \(p.model.name))"

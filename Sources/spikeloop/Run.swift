@@ -85,7 +85,7 @@ struct Run: ParsableCommand {
         let service = notifier.map { ServiceLink(notifier: $0, daemon: daemon) }
         let l = configuration.loop
         log("ready: \(l.mode.rawValue) at \(l.tickRate) Hz, \(l.stepsPerTick) steps of \(configuration.network.dt) ms per tick, "
-            + "\(daemon.loop.controller.network.neuronCount) neurons, \(daemon.loop.controller.network.synapseCount) synapses; "
+            + "\(daemon.loop.controller.network.neuronCount) neurons, \(daemon.loop.controller.network.connectionsDescription); "
             + "frames on \(configuration.endpoints.frames)"
             + (configuration.endpoints.commands.map { ", commands on \($0)" } ?? "")
             + ", control on \(configuration.endpoints.control)")

@@ -149,6 +149,7 @@ struct Simulate: ParsableCommand {
         print("neurons      \(net.neuronCount)")
         print("synapses     \(net.synapseCount)  (" + String(format: "%.1f", net.bytesPerSynapse) + " bytes each"
               + (net.plasticSynapseCount > 0 ? ", \(net.plasticSynapseCount) plastic)" : ")"))
+        if net.layerWeightCount > 0 { print("layer weights \(net.layerWeightCount)") }
         print("simulated    \(String(format: "%.3f", seconds)) s  (\(steps) steps)")
         print("spikes       \(counts.reduce(0, +))")
         for (p, name) in net.populationNames.enumerated() {

@@ -226,9 +226,10 @@ def test_generators_write_the_committed_controllers_anywhere(tmp_path, generator
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_check_counts_the_weights_of_layers():
-    """`spikeloop check` counts a layer network's connections (its input weights), not 0:
-    2 motor populations × 64 neurons × 4 channels × 21 fields."""
-    p = subprocess.run([str(spikeloop_binary()), "check", "--config", str(PLANTS / "inverted-pendulum" / "controller.yaml")],
-                       capture_output=True, text=True)
-    assert p.returncode == 0 and "212 neurons, 0 synapses and 10752 layer weights" in p.stdout, p.stdout + p.stderr
+def test_check_and_bench_count_the_weights_of_layers():
+    """`spikeloop check` and `bench tick` count a layer network's connections (its input
+    weights), not 0: 2 motor populations × 64 neurons × 4 channels × 21 fields."""
+    config = str(PLANTS / "inverted-pendulum" / "controller.yaml")
+    for args in (["check", "--config", config], ["bench", "tick", "--config", config, "--ticks", "200"]):
+        p = subprocess.run([str(spikeloop_binary()), *args], capture_output=True, text=True)
+        assert p.returncode == 0 and "212 neurons, 0 synapses and 10752 layer weights" in p.stdout, p.stdout + p.stderr
