@@ -3,11 +3,15 @@
 #   make                       release build (.build/release/spikeloop)
 #   sudo make install          binary, systemd unit, default configuration
 #   sudo make uninstall        removes them again (edited configuration stays)
+#   sudo make install-cpu-latency
+#                              lets the service hold a CPU wake-up latency
+#                              (loop.realtime.cpu_latency): the group spikeloop-rt,
+#                              a udev rule for /dev/cpu_dma_latency, a drop-in
 #   make check-unit            systemd-analyze verify + security (CI: Tools/test)
 #
 # Variables: PREFIX=/usr/local, BINDIR=$(PREFIX)/bin, SYSCONFDIR=/etc,
 # SYSTEMDUNITDIR=$(SYSCONFDIR)/systemd/system, DOCDIR=$(PREFIX)/share/doc/spikeloop,
-# DESTDIR (staging root for packages and tests).
+# UDEVRULESDIR=$(SYSCONFDIR)/udev/rules.d, DESTDIR (staging root for packages and tests).
 #
 # `make install` installs exactly these files and nothing else:
 #   $(BINDIR)/spikeloop
@@ -25,6 +29,7 @@ BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
 SYSTEMDUNITDIR ?= $(SYSCONFDIR)/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/spikeloop
+UDEVRULESDIR ?= $(SYSCONFDIR)/udev/rules.d
 DESTDIR ?=
 SHELL = /bin/bash
 
@@ -40,7 +45,7 @@ SOURCES := Package.swift $(shell find Sources -type f 2>/dev/null)
 # What the configuration looks like installed: the robot beside it.
 CONFIG_FILES = spikeloop.yaml robots/cartpole.yaml networks/cartpole.yaml
 
-.PHONY: all build install uninstall check-unit clean-stage FORCE
+.PHONY: all build install uninstall install-cpu-latency uninstall-cpu-latency check-unit clean-stage FORCE
 FORCE:
 
 all: build
@@ -99,17 +104,39 @@ uninstall: $(addprefix $(STAGE)/,$(CONFIG_FILES))
 	-@rmdir $(DESTDIR)$(CONFDIR)/robots $(DESTDIR)$(CONFDIR)/networks $(DESTDIR)$(CONFDIR) 2>/dev/null || true
 	@[ -n "$(DESTDIR)" ] || echo "next: systemctl daemon-reload"
 
+DROPIN = $(SYSTEMDUNITDIR)/spikeloop.service.d/cpu-latency.conf
+UDEVRULE = $(UDEVRULESDIR)/60-spikeloop-cpu-latency.rules
+
+# What loop.realtime.cpu_latency needs under the unit (docs/service.md, "Wake-up latency").
+install-cpu-latency:
+	@if [ -z "$(DESTDIR)" ] && ! getent group spikeloop-rt >/dev/null; then \
+	    echo "groupadd --system spikeloop-rt"; groupadd --system spikeloop-rt || exit 1; \
+	fi
+	install -D -m 0644 systemd/60-spikeloop-cpu-latency.rules $(DESTDIR)$(UDEVRULE)
+	install -D -m 0644 systemd/cpu-latency.conf $(DESTDIR)$(DROPIN)
+	@[ -n "$(DESTDIR)" ] || echo "next: udevadm control --reload && udevadm trigger --sysname-match=cpu_dma_latency" \
+	    "&& systemctl daemon-reload && systemctl restart spikeloop"
+
+uninstall-cpu-latency:
+	rm -f $(DESTDIR)$(UDEVRULE) $(DESTDIR)$(DROPIN)
+	-rmdir $(DESTDIR)$(SYSTEMDUNITDIR)/spikeloop.service.d 2>/dev/null
+	@[ -n "$(DESTDIR)" ] || echo "next: systemctl daemon-reload (the group spikeloop-rt stays: groupdel spikeloop-rt)"
+
 # The unit as installed: `systemd-analyze verify` (syntax, dependencies, and
 # that ExecStart= names an executable: here the built binary, or /bin/true
 # before a build) and `security --offline=yes`, which fails above MAX_EXPOSURE.
 check-unit: $(STAGE)/spikeloop.service
 	@set -o pipefail; dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
 	exe=$(abspath $(BINARY)); [ -x "$$exe" ] || exe=/bin/true; \
-	sed -e "s|^ExecStart=$(BINDIR)/spikeloop|ExecStart=$$exe|" $(STAGE)/spikeloop.service > "$$dir/spikeloop.service" && \
-	systemd-analyze verify "$$dir/spikeloop.service" && \
-	echo "systemd-analyze verify: ok" && \
-	systemd-analyze security --offline=yes --no-pager \
-	    --threshold=$$(awk 'BEGIN {print int($(MAX_EXPOSURE) * 10 + 0.5)}') "$$dir/spikeloop.service" | tail -1 && \
+	threshold=$$(awk 'BEGIN {print int($(MAX_EXPOSURE) * 10 + 0.5)}'); \
+	for form in unit "unit with systemd/cpu-latency.conf"; do \
+	    mkdir -p "$$dir/$$form" && \
+	    sed -e "s|^ExecStart=$(BINDIR)/spikeloop|ExecStart=$$exe|" $(STAGE)/spikeloop.service > "$$dir/$$form/spikeloop.service" && \
+	    if [ "$$form" != unit ]; then install -D -m 0644 systemd/cpu-latency.conf "$$dir/$$form/spikeloop.service.d/cpu-latency.conf"; fi && \
+	    out=$$(systemd-analyze verify "$$dir/$$form/spikeloop.service" 2>&1) && [ -z "$$out" ] || { echo "$$form: $$out"; exit 1; }; \
+	    echo "systemd-analyze verify ($$form): ok" && \
+	    systemd-analyze security --offline=yes --no-pager --threshold=$$threshold "$$dir/$$form/spikeloop.service" | tail -1 || exit 1; \
+	done && \
 	echo "limit: $(MAX_EXPOSURE) (MAX_EXPOSURE)"
 
 clean-stage:

@@ -100,3 +100,21 @@ def test_an_edited_configuration_survives_reinstall_and_uninstall(root):
     make("uninstall", f"DESTDIR={root}")
     assert files(root) == {"etc/spikeloop/spikeloop.yaml"}
     assert config.read_text() == edited
+
+
+def test_install_cpu_latency_adds_the_drop_in_and_the_udev_rule(root):
+    """`make install-cpu-latency`: the drop-in beside the unit and the udev rule, and the
+    unit with the drop-in is what docs/service.md describes (the device, the group)."""
+    make("install", f"DESTDIR={root}")
+    make("install-cpu-latency", f"DESTDIR={root}")
+    added = {"etc/systemd/system/spikeloop.service.d/cpu-latency.conf", "etc/udev/rules.d/60-spikeloop-cpu-latency.rules"}
+    assert files(root) == DOCUMENTED | added
+    drop_in = (root / "etc/systemd/system/spikeloop.service.d/cpu-latency.conf").read_text()
+    assert "DeviceAllow=/dev/cpu_dma_latency rw" in drop_in and "SupplementaryGroups=spikeloop-rt" in drop_in
+    rule = (root / "etc/udev/rules.d/60-spikeloop-cpu-latency.rules").read_text()
+    assert 'KERNEL=="cpu_dma_latency", GROUP="spikeloop-rt", MODE="0660"' in rule
+    guide = (ROOT / "docs" / "service.md").read_text()
+    assert "make install-cpu-latency" in guide and "cpu-latency.conf" in guide
+    make("uninstall-cpu-latency", f"DESTDIR={root}")
+    make("uninstall", f"DESTDIR={root}")
+    assert files(root) == set()
