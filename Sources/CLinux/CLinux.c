@@ -1,13 +1,17 @@
 // GNU extensions that Swift's Glibc module does not export (as swift-nio's CNIOLinux).
 #define _GNU_SOURCE
 #include "CLinux.h"
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 
 int sl_pin_current_thread(int cpu) {
@@ -19,6 +23,37 @@ int sl_pin_current_thread(int cpu) {
 #else
     (void)cpu;
     return ENOSYS;
+#endif
+}
+
+int sl_move_other_threads_off_cpu(int cpu) {
+#ifdef __linux__
+    if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
+    cpu_set_t fallback;
+    if (sched_getaffinity(getpid(), sizeof fallback, &fallback) != 0) return -errno;
+    CPU_CLR(cpu, &fallback);
+    if (CPU_COUNT(&fallback) == 0) return -EINVAL;
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return -errno;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    int moved = 0, failure = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        pid_t tid = (pid_t)atoi(entry->d_name);
+        if (tid <= 0 || tid == self) continue;
+        cpu_set_t set;
+        if (sched_getaffinity(tid, sizeof set, &set) != 0) continue;  /* exited meanwhile */
+        if (!CPU_ISSET(cpu, &set)) continue;
+        CPU_CLR(cpu, &set);
+        if (CPU_COUNT(&set) == 0) set = fallback;
+        if (sched_setaffinity(tid, sizeof set, &set) == 0) moved++;
+        else if (errno != ESRCH) failure = errno;
+    }
+    closedir(tasks);
+    return failure != 0 ? -failure : moved;
+#else
+    (void)cpu;
+    return -ENOSYS;
 #endif
 }
 

@@ -24,6 +24,18 @@ public enum RealtimeSetup {
         return rc == 0 ? nil : "cannot pin the loop thread to CPU \(cpu) (\(String(cString: strerror(rc))))"
     }
 
+    /// Moves the process's other threads (ZeroMQ's I/O threads, the control
+    /// server, the recorder, …) off `cpu`, which the calling thread is pinned
+    /// to: a thread woken on the loop's CPU delays the loop's wake-up even at
+    /// lower priority (the switch, the caches). Threads started later by them
+    /// inherit their CPU sets. Returns how many moved, or why none could.
+    public static func moveOtherThreads(offCPU cpu: Int) -> Result<Int, RealtimeWarning> {
+        let rc = sl_move_other_threads_off_cpu(Int32(cpu))
+        if rc >= 0 { return .success(Int(rc)) }
+        let reason = rc == -EINVAL ? "no other CPU is allowed to this process" : String(cString: strerror(-rc))
+        return .failure(RealtimeWarning("the loop shares CPU \(cpu) with the daemon's other threads (\(reason))"))
+    }
+
     /// Lets the kernel wake the calling thread at most 1 µs late (instead of
     /// the 50 µs timer slack of normal threads); SCHED_FIFO threads have none.
     public static func tightenTimerSlack() { _ = sl_set_timer_slack(1000) }

@@ -87,13 +87,26 @@ public final class Daemon: @unchecked Sendable {
             RealtimeSetup.tightenTimerSlack()
             let l = config.loop
             if let p = l.realtimePriority, let w = RealtimeSetup.setFIFO(priority: p) { log("warning: \(w)") }
-            if let c = l.cpu, let w = RealtimeSetup.pin(cpu: c) { log("warning: \(w)") }
+            var pinned: Int?
+            if let c = l.cpu {
+                if let w = RealtimeSetup.pin(cpu: c) { log("warning: \(w)") } else { pinned = c }
+            }
+            // Once the sockets exist (ZeroMQ starts its threads with the first,
+            // on this thread's CPU) and before the main thread starts more.
+            func keepCPUToItself() {
+                guard let c = pinned else { return }
+                switch RealtimeSetup.moveOtherThreads(offCPU: c) {
+                case .success(let n): log("the loop has CPU \(c) to itself (\(n) other threads moved off it)")
+                case .failure(let warning): log("warning: \(warning)")
+                }
+            }
             do {
                 switch l.mode {
                 case .lockstep:
                     let socket = try ZMQSocket(context, .rep)
                     try socket.setMaxMessageSize(Int64(Self.messageSizeLimit))
                     try bindSecure(socket, config.endpoints.frames)
+                    keepCPUToItself()
                     bound.succeeded()
                     try loop.runLockstep(socket: socket, maxTicks: maxTicks)
                 case .realtime:
@@ -111,6 +124,7 @@ public final class Daemon: @unchecked Sendable {
                     let commands = try ZMQSocket(context, .pub)
                     try commands.setSendHighWaterMark(TickLoop.commandQueueLength)
                     try bindSecure(commands, config.endpoints.commands!)
+                    keepCPUToItself()
                     bound.succeeded()
                     // Held while the loop runs; the kernel drops it when the file closes.
                     var latency: CPULatencyRequest?

@@ -10,20 +10,29 @@
 /// exports the same signature:
 /// - `buffers`: `v`, `g_e`, `g_i`, the refractory counters (integers as wide
 ///   as the scalar), `rest`, and the spike indices written (`UInt32`);
-/// - `constants`: `pvv, pve, pvi, pee, pii, v_threshold, k, a_e, b_e, a_i, b_i`
-///   in the scalar;
-/// - `count`: neurons, padded to whole vectors of 16.
+/// - `constants`: `pvv, pve, pvi, pee, pii, v_threshold, k, a_e, b_e, a_i, b_i,
+///   rest` in the scalar (the last used with `uniformRest`);
+/// - `count`: neurons, padded to whole vectors of 16;
+/// - `form`: `conductance` and `uniformRest` or'ed. Each form is its own loop.
 ///
 /// Returns the number of spikes written.
 public enum LIFStep {
+    // Computed, not stored: a stored static is initialised lazily, on first
+    // use, which may be inside a tick.
+    /// COBA: forward Euler on `g·(E − v)`; otherwise CUBA's propagators.
+    @inlinable public static var conductance: Int { 1 }
+    /// Every neuron has the same `rest` (constant 11): the loop does not read
+    /// the rest buffer, one memory stream of five fewer.
+    @inlinable public static var uniformRest: Int { 2 }
+
     public static func float(_ buffers: UnsafePointer<UnsafeMutableRawPointer>, _ constants: UnsafeRawPointer,
-                             count: Int, conductance: Bool, refractorySteps: Int64) -> Int {
-        step(Float.self, buffers, constants, count: count, conductance: conductance, refractorySteps: refractorySteps)
+                             count: Int, form: Int, refractorySteps: Int64) -> Int {
+        step(Float.self, buffers, constants, count: count, form: form, refractorySteps: refractorySteps)
     }
 
     public static func double(_ buffers: UnsafePointer<UnsafeMutableRawPointer>, _ constants: UnsafeRawPointer,
-                              count: Int, conductance: Bool, refractorySteps: Int64) -> Int {
-        step(Double.self, buffers, constants, count: count, conductance: conductance, refractorySteps: refractorySteps)
+                              count: Int, form: Int, refractorySteps: Int64) -> Int {
+        step(Double.self, buffers, constants, count: count, form: form, refractorySteps: refractorySteps)
     }
 }
 
@@ -61,34 +70,70 @@ public func anyLane<T: SIMD>(_ mask: T) -> Bool {
     }
 }
 
+/// Bit j set where lane j of `mask` (all ones or zero) is set, reduced in
+/// registers. Read back through memory, the lanes wait for the vector store
+/// to retire (about a hundred cycles per spiking vector under perf); `<<`
+/// instead of `&<<` keeps LLVM from vectorising (it checks the shift).
+@inline(__always)
+func laneBits<T: SIMD>(_ mask: T) -> UInt32 where T.Scalar: FixedWidthInteger {
+    var result: UInt32 = 0
+    for j in 0..<T.scalarCount { result |= (UInt32(truncatingIfNeeded: mask[j]) & 1) &<< UInt32(j) }
+    return result
+}
+
+/// One loop per form, each with its branches folded away. With a uniform
+/// rest the last vector still reads the rest buffer: its padding lanes rest
+/// far below threshold there, which keeps them from spiking.
 @inline(__always)
 private func step<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMutableRawPointer>, _ constants: UnsafeRawPointer,
-                                   count: Int, conductance: Bool, refractorySteps: Int64) -> Int {
+                                   count: Int, form: Int, refractorySteps: Int64) -> Int {
+    let last = count - SIMD16<S>.scalarCount
+    let uniform = form & LIFStep.uniformRest != 0 && last > 0
+    @inline(__always) func run(conductance: Bool) -> Int {
+        guard uniform else {
+            return loop(S.self, buffers, constants, lanes: 0..<count, conductance: conductance, uniformRest: false,
+                        refractorySteps: refractorySteps, written: 0)
+        }
+        let n = loop(S.self, buffers, constants, lanes: 0..<last, conductance: conductance, uniformRest: true,
+                     refractorySteps: refractorySteps, written: 0)
+        return loop(S.self, buffers, constants, lanes: last..<count, conductance: conductance, uniformRest: false,
+                    refractorySteps: refractorySteps, written: n)
+    }
+    return form & LIFStep.conductance != 0 ? run(conductance: true) : run(conductance: false)
+}
+
+/// The lanes `range` (whole vectors); spike indices are written from
+/// `written` on, and the count so far is returned.
+@inline(__always)
+private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMutableRawPointer>, _ constants: UnsafeRawPointer,
+                                   lanes range: Range<Int>, conductance: Bool, uniformRest: Bool, refractorySteps: Int64,
+                                   written: Int) -> Int {
     typealias L = SIMD16<S>
     typealias Counter = S.SIMDMaskScalar
     typealias C = SIMD16<Counter>
     let constant = constants.assumingMemoryBound(to: S.self)
     let pvv = L(repeating: constant[0]), pve = L(repeating: constant[1]), pvi = L(repeating: constant[2])
     let pee = L(repeating: constant[3]), pii = L(repeating: constant[4])
-    let vThreshold = constant[5], threshold = L(repeating: vThreshold)
+    let threshold = L(repeating: constant[5])
     let k = L(repeating: constant[6])
     let aE = L(repeating: constant[7]), bE = L(repeating: constant[8])
     let aI = L(repeating: constant[9]), bI = L(repeating: constant[10])
+    let commonRest = L(repeating: constant[11])
     let signShift = C(repeating: Counter(Counter.bitWidth - 1))
+    let refractoryAfterSpike = C(repeating: Counter(truncatingIfNeeded: refractorySteps))
     let vp = buffers[0], gep = buffers[1], gip = buffers[2], rp = buffers[3], dp = UnsafeRawPointer(buffers[4])
     let out = buffers[5].assumingMemoryBound(to: UInt32.self)
-    let voltage = vp.assumingMemoryBound(to: S.self), refractory = rp.assumingMemoryBound(to: Counter.self)
-    let steps = Counter(truncatingIfNeeded: refractorySteps)
     @inline(__always) func bits(_ x: L) -> C { unsafeBitCast(x, to: C.self) }
-    var n = 0
-    var offset = 0
-    let bytes = count * MemoryLayout<S>.stride
+    var n = written
+    var offset = range.lowerBound * MemoryLayout<S>.stride
+    var first = UInt32(range.lowerBound)
+    let bytes = range.upperBound * MemoryLayout<S>.stride
     while offset < bytes {
         let v0 = vp.load(fromByteOffset: offset, as: L.self)
         let e0 = gep.load(fromByteOffset: offset, as: L.self)
         let i0 = gip.load(fromByteOffset: offset, as: L.self)
         let r0 = rp.load(fromByteOffset: offset, as: C.self)
-        let c = dp.load(fromByteOffset: offset, as: L.self)
+        let c = uniformRest ? commonRest : dp.load(fromByteOffset: offset, as: L.self)
         // 1. State update; v is frozen while refractory ("unless refractory").
         //    Masks are built with integer arithmetic: SIMD's generic
         //    `replacing(with:where:)` runs lane by lane.
@@ -103,23 +148,25 @@ private func step<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
             updated = c + (v0 - c) * pvv + pve * e0 + pvi * i0
         }
         let v1 = unsafeBitCast((bits(updated) & integrating) | (bits(v0) & ~integrating), to: L.self)
+        // 2. Threshold, v > v_threshold. A spiking neuron is refractory from
+        //    now on, so input delivered later in this step is dropped.
+        let spiking = S.lanes(v1, above: threshold) & integrating
         vp.storeBytes(of: v1, toByteOffset: offset, as: L.self)
         gep.storeBytes(of: pee * e0, toByteOffset: offset, as: L.self)
         gip.storeBytes(of: pii * i0, toByteOffset: offset, as: L.self)
-        rp.storeBytes(of: r1, toByteOffset: offset, as: C.self)
-        // 2. Threshold, v > v_threshold. A spiking neuron is refractory from
-        //    now on, so input delivered later in this step is dropped.
-        if anyLane(S.lanes(v1, above: threshold) & integrating) {
-            // Rare: re-test lane by lane from memory, which keeps the mask
-            // above a pure vector compare.
-            let first = offset / MemoryLayout<S>.stride
-            for j in first..<first + L.scalarCount where voltage[j] > vThreshold && refractory[j] == 0 {
-                out[n] = UInt32(j)
-                refractory[j] = steps
+        rp.storeBytes(of: r1 | (spiking & refractoryAfterSpike), toByteOffset: offset, as: C.self)
+        if anyLane(spiking) {
+            // Rare: the spiking lanes as bits, written out lowest first
+            // (a branch per spike rather than per lane).
+            var lanes = laneBits(spiking)
+            while lanes != 0 {
+                out[n] = first + UInt32(lanes.trailingZeroBitCount)
                 n += 1
+                lanes &= lanes &- 1
             }
         }
         offset += MemoryLayout<L>.size
+        first &+= UInt32(L.scalarCount)
     }
     return n
 }

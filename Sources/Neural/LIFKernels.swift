@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// The LIF state update (`LIFStep`), as built for one instruction set.
-typealias LIFStepFunction = @convention(c) (UnsafePointer<UnsafeMutableRawPointer>, UnsafeRawPointer, Int, Bool, Int64) -> Int
+typealias LIFStepFunction = @convention(c) (UnsafePointer<UnsafeMutableRawPointer>, UnsafeRawPointer, Int, Int, Int64) -> Int
 
 /// Which build of the LIF state update steps LIF populations: the widest the
 /// CPU has, chosen once per process. `SPIKELOOP_LIF_KERNEL` (baseline, avx2,
@@ -50,24 +50,24 @@ public enum LIFKernelBuild: String, CaseIterable, Sendable {
     static let float: LIFStepFunction = {
         switch current {
         #if canImport(LIFKernelAVX512)
-        case .avx512: return { LIFKernelAVX512.LIFStep.float($0, $1, count: $2, conductance: $3, refractorySteps: $4) }
+        case .avx512: return { LIFKernelAVX512.LIFStep.float($0, $1, count: $2, form: $3, refractorySteps: $4) }
         #endif
         #if canImport(LIFKernelAVX2)
-        case .avx2: return { LIFKernelAVX2.LIFStep.float($0, $1, count: $2, conductance: $3, refractorySteps: $4) }
+        case .avx2: return { LIFKernelAVX2.LIFStep.float($0, $1, count: $2, form: $3, refractorySteps: $4) }
         #endif
-        default: return { LIFKernel.LIFStep.float($0, $1, count: $2, conductance: $3, refractorySteps: $4) }
+        default: return { LIFKernel.LIFStep.float($0, $1, count: $2, form: $3, refractorySteps: $4) }
         }
     }()
 
     static let double: LIFStepFunction = {
         switch current {
         #if canImport(LIFKernelAVX512)
-        case .avx512: return { LIFKernelAVX512.LIFStep.double($0, $1, count: $2, conductance: $3, refractorySteps: $4) }
+        case .avx512: return { LIFKernelAVX512.LIFStep.double($0, $1, count: $2, form: $3, refractorySteps: $4) }
         #endif
         #if canImport(LIFKernelAVX2)
-        case .avx2: return { LIFKernelAVX2.LIFStep.double($0, $1, count: $2, conductance: $3, refractorySteps: $4) }
+        case .avx2: return { LIFKernelAVX2.LIFStep.double($0, $1, count: $2, form: $3, refractorySteps: $4) }
         #endif
-        default: return { LIFKernel.LIFStep.double($0, $1, count: $2, conductance: $3, refractorySteps: $4) }
+        default: return { LIFKernel.LIFStep.double($0, $1, count: $2, form: $3, refractorySteps: $4) }
         }
     }()
 }

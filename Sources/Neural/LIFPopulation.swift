@@ -1,3 +1,4 @@
+import LIFKernel
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -52,6 +53,9 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     private let kernel: LIFStepFunction = S.lifStep
     private let kernelBuffers: UnsafeMutablePointer<UnsafeMutableRawPointer>
     private let kernelConstants: StateBuffer<S>
+    /// `LIFStep`'s form: COBA or CUBA, and whether every neuron rests alike
+    /// (then the kernel does not read `rest`; injected current ends that).
+    private var kernelForm = 0
     /// Delay rings per target variable, present only when some projection into it has a delay.
     var ringV: DelayRing<S>?, ringE: DelayRing<S>?, ringI: DelayRing<S>?
 
@@ -72,10 +76,10 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         conductance = p.conductanceBased
         if conductance {
             constants = [0, 0, 0, p.tauE.map { 1 - dt / $0 } ?? 0, p.tauI.map { 1 - dt / $0 } ?? 0, p.vThreshold,
-                         dt / p.tauM, p.eE ?? 1, p.eE == nil ? 0 : 1, p.eI ?? 1, p.eI == nil ? 0 : 1]
+                         dt / p.tauM, p.eE ?? 1, p.eE == nil ? 0 : 1, p.eI ?? 1, p.eI == nil ? 0 : 1, 0]
         } else {
             constants = [decayM, coupling(p.tauE), coupling(p.tauI), p.tauE.map { exp(-dt / $0) } ?? 0,
-                         p.tauI.map { exp(-dt / $0) } ?? 0, p.vThreshold, 0, 0, 0, 0, 0]
+                         p.tauI.map { exp(-dt / $0) } ?? 0, p.vThreshold, 0, 0, 0, 0, 0, 0]
         }
         vReset = S(p.vReset)
         // Beyond 2³¹ steps a refractory period is forever, which is what it says.
@@ -117,7 +121,7 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
 
     /// Phases 1 and 2 in the LIF kernel built for this CPU (LIFKernelBuild).
     func updateAndThreshold(step: Int64) {
-        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, conductance, Int64(refractorySteps))
+        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, kernelForm, Int64(refractorySteps))
     }
 
     /// Injected current (nA) on top of `i_ext`, from the next step on.
@@ -125,7 +129,9 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     @_specialize(where S == Double)
     func inject(_ neuron: Int, nanoamps: Float) {
         guard neuron >= 0, neuron < size else { return }
-        rest[neuron] = baseRest.withUnsafeBufferPointer { $0[neuron] } + currentGain * S(nanoamps)
+        let value = baseRest.withUnsafeBufferPointer { $0[neuron] } + currentGain * S(nanoamps)
+        rest[neuron] = value
+        if value != kernelConstants[11] { kernelForm &= ~LIFStep.uniformRest }
     }
 
     @_specialize(where S == Float)
@@ -177,14 +183,18 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     func restoreInitialState() {
+        var uniform = true
         for j in 0..<size {
             v[j] = initialV[j]
             rest[j] = baseRest[j]
+            uniform = uniform && rest[j] == rest[0]
         }
         ge.fill(0)
         gi.fill(0)
         refractory.fill(0)
         spikeCount = 0
+        kernelConstants[11] = rest[0]
+        kernelForm = (conductance ? LIFStep.conductance : 0) | (uniform ? LIFStep.uniformRest : 0)
         ringV?.clear()
         ringE?.clear()
         ringI?.clear()

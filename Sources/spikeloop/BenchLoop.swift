@@ -20,8 +20,10 @@ extension Bench {
             the last stretch of each wait as the daemon's loop does (the fair peer: same busy \
             wait, priority and CPU); then the daemon's realtime loop runs a network of \
             --neurons LIF neurons for the same time, fed by a robot thread publishing frames \
-            at the tick rate. Prints wake-up lateness and tick compute time (p50, p99, max), \
-            the overruns, and the CPU share of the bare loops (what the busy wait costs).
+            at the tick rate. The four run in turn in each of --rounds rounds, so that all of \
+            them meet the same machine. Prints wake-up lateness and tick compute time (p50, \
+            p99, max) over all rounds, the overruns, the CPU share of the bare loops (what the \
+            busy wait costs), and the spread of the p99 ratios over the rounds.
 
             Examples:
               spikeloop bench loop --rate 1kHz --neurons 1000 --duration 60s
@@ -37,13 +39,13 @@ extension Bench {
         @Option(help: "LIF neurons in the network (80 % excitatory, CUBA dynamics).")
         var neurons: Int = 1000
 
-        @Option(help: "How long each of the two loops runs, with a unit.")
+        @Option(help: "How long each loop runs in all (split over the rounds), with a unit.")
         var duration: String = "10 s"
 
-        @Option(help: "SCHED_FIFO priority for both loops (needs rtprio permission; 0: normal scheduling).")
+        @Option(help: "SCHED_FIFO priority for every loop (needs rtprio permission; 0: normal scheduling).")
         var priority: Int32 = 0
 
-        @Option(help: "Pin both loops to this CPU.")
+        @Option(help: "Pin every loop to this CPU (the daemon then moves its other threads off it).")
         var cpu: Int?
 
         @Option(help: "The daemon's loop.realtime.busy_wait, with a unit (0: sleep all the way); a second bare loop runs with it too.")
@@ -52,13 +54,17 @@ extension Bench {
         @Option(help: "Hold this CPU wake-up latency (PM QoS, /dev/cpu_dma_latency) while the loops run, with a unit, as loop.realtime.cpu_latency does (e.g. 0us); default: none. cyclictest runs with its own hold then, and with --laptop (none) otherwise.")
         var cpuLatency: String?
 
-        @Flag(inversion: .prefixedNo, help: "Run cyclictest (Debian rt-tests) first with the same rate, priority, CPU and duration, when it is installed.")
+        @Option(help: "Alternate the loops in this many rounds, each a share of --duration, so that they all meet the same machine; per-round p99 ratios are printed beside the whole run's.")
+        var rounds: Int = 5
+
+        @Flag(inversion: .prefixedNo, help: "Run cyclictest (Debian rt-tests) first in each round with the same rate, priority, CPU and duration, when it is installed.")
         var cyclictest = true
 
         func run() throws {
             let hz = try cliQuantity(rate, .rate, option: "--rate")
             let seconds = try cliQuantity(duration, .time, option: "--duration") / 1000
             guard neurons >= 10 else { throw ValidationError("--neurons must be at least 10") }
+            guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
             let period = Int64((1e9 / hz).rounded())
             let ticks = Int64(seconds * hz)
 
@@ -73,60 +79,83 @@ extension Bench {
                 latencyMicroseconds = Int32(us.rounded())
             }
 
-            // 0. cyclictest, the field's reference, with the same settings.
-            var reference: Cyclictest.Result?
-            if cyclictest {
-                if let path = Cyclictest.find() {
-                    reference = try Cyclictest.run(path, periodNs: period, ticks: ticks, priority: priority, cpu: cpu,
-                                                   holdsLatency: latencyMicroseconds != nil)
-                } else {
-                    FileHandle.standardError.write(Data("note: cyclictest is not installed (Debian: apt install rt-tests); its row is left out\n".utf8))
-                }
+            // Every loop runs in each round, one after the other, for its share
+            // of the duration: all of them meet the same machine, and the
+            // per-round ratios show how much of a difference is the machine's.
+            let roundTicks = ticks / Int64(rounds)
+            guard roundTicks >= 100 else { throw ValidationError("--duration must give each of the --rounds at least 100 ticks") }
+            let cyclictestPath = cyclictest ? Cyclictest.find() : nil
+            if cyclictest && cyclictestPath == nil {
+                FileHandle.standardError.write(Data("note: cyclictest is not installed (Debian: apt install rt-tests); its row is left out\n".utf8))
             }
+            var cyclictestRounds: [Cyclictest.Result] = [], bareRounds: [BareLoopResult] = [], spinningRounds: [BareLoopResult] = []
+            var ours = TickHistograms(), oursRounds: [TickHistograms] = [], ourTicks: Int64 = 0, ourOverruns: Int64 = 0
+            var synapses = 0, stepsPerTick = 0, busyWaitNs: Int64 = 0
+            for _ in 0..<rounds {
+                // 0. cyclictest, the field's reference, with the same settings.
+                if let cyclictestPath {
+                    cyclictestRounds.append(try Cyclictest.run(cyclictestPath, periodNs: period, ticks: roundTicks, priority: priority, cpu: cpu,
+                                                               holdsLatency: latencyMicroseconds != nil))
+                }
+                // 1. The bare loop, sleeping all the way, and (with --busy-wait)
+                // the same bare loop spinning as the daemon's does: the fair
+                // peer. Both hold the wake-up latency the daemon's loop holds.
+                var held: CPULatencyRequest?
+                if let us = latencyMicroseconds {
+                    switch CPULatencyRequest.hold(microseconds: us) {
+                    case .success(let request): held = request
+                    case .failure(let warning): FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+                    }
+                }
+                withExtendedLifetime(held) {
+                    bareRounds.append(Self.bareLoop(period: period, ticks: roundTicks, busyWait: 0, priority: priority, cpu: cpu))
+                    if spinNs > 0 {
+                        spinningRounds.append(Self.bareLoop(period: period, ticks: roundTicks, busyWait: spinNs, priority: priority, cpu: cpu))
+                    }
+                }
+                held = nil  // released before the daemon takes its own
 
-            // 1. The bare loop, sleeping all the way, and (with --busy-wait) the
-            // same bare loop spinning as the daemon's does: the fair peer. Both
-            // hold the wake-up latency the daemon's loop is told to hold.
-            var held: CPULatencyRequest?
-            if let us = latencyMicroseconds {
-                switch CPULatencyRequest.hold(microseconds: us) {
-                case .success(let request): held = request
-                case .failure(let warning): FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+                // 2. The daemon's realtime loop, in-process, with a robot thread.
+                var config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu, busyWait: spinNs)
+                config.loop.cpuLatency = latencyMicroseconds
+                let daemon = try Daemon(config: config, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
+                let robot = WorkerThread {
+                    do {
+                        try Self.publishFrames(endpoint: config.endpoints.frames, hz: hz, seconds: Double(roundTicks) / hz + 1,
+                                               layout: daemon.loop.layout)
+                    } catch {
+                        FileHandle.standardError.write(Data("robot: \(error)\n".utf8))
+                    }
                 }
+                try daemon.start(maxTicks: roundTicks)
+                daemon.waitUntilStopped(signals: false)
+                robot.join()
+                let stats = daemon.loopStats()
+                ourTicks += Int64(stats.ticks)
+                ourOverruns += Int64(stats.overruns)
+                oursRounds.append(daemon.totalHistograms)
+                ours.add(daemon.totalHistograms)
+                synapses = daemon.loop.controller.network.synapseCount
+                stepsPerTick = config.loop.stepsPerTick
+                busyWaitNs = config.loop.busyWait
             }
-            let (bare, bareSpinning) = withExtendedLifetime(held) {
-                (Self.bareLoop(period: period, ticks: ticks, busyWait: 0, priority: priority, cpu: cpu),
-                 spinNs > 0 ? Self.bareLoop(period: period, ticks: ticks, busyWait: spinNs, priority: priority, cpu: cpu) : nil)
-            }
-            held = nil  // released before the daemon takes its own
-
-            // 2. The daemon's realtime loop, in-process, with a robot thread.
-            var config = try Self.configuration(hz: hz, neurons: neurons, priority: priority, cpu: cpu, busyWait: spinNs)
-            config.loop.cpuLatency = latencyMicroseconds
-            let daemon = try Daemon(config: config, log: { FileHandle.standardError.write(Data("\($0)\n".utf8)) })
-            let robot = WorkerThread {
-                do { try Self.publishFrames(endpoint: config.endpoints.frames, hz: hz, seconds: seconds + 1, layout: daemon.loop.layout) } catch {
-                    FileHandle.standardError.write(Data("robot: \(error)\n".utf8))
-                }
-            }
-            try daemon.start(maxTicks: ticks)
-            daemon.waitUntilStopped(signals: false)
-            robot.join()
-            let stats = daemon.loopStats()
 
             func us(_ ns: UInt64) -> String { String(format: "%9.1f", Double(ns) / 1000) }
-            let hist = daemon.totalHistograms
             print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",
-                         hz, seconds, neurons, daemon.loop.controller.network.synapseCount, config.loop.stepsPerTick))
+                         hz, seconds, neurons, synapses, stepsPerTick)
+                  + (rounds > 1 ? ", in \(rounds) alternating rounds" : ""))
             if let us = latencyMicroseconds {
                 print("wake-up latency: every loop holds a PM QoS request of \(us) µs (\(CPULatencyRequest.device)) while it runs")
             }
-            if config.loop.busyWait > 0 {
-                print(String(format: "busy wait: the spikeloop loop and the second bare loop spin the last %.0f µs of each wait", Double(config.loop.busyWait) / 1000))
+            if busyWaitNs > 0 {
+                print(String(format: "busy wait: the spikeloop loop and the second bare loop spin the last %.0f µs of each wait", Double(busyWaitNs) / 1000))
             }
+            let bare = BareLoopResult(merging: bareRounds)
+            let bareSpinning = spinningRounds.isEmpty ? nil : BareLoopResult(merging: spinningRounds)
+            let reference = cyclictestRounds.isEmpty ? nil : Cyclictest.Result(merging: cyclictestRounds)
             print("loop                          ticks  overruns  lateness p50 µs    p99 µs    max µs  compute p50 µs    p99 µs    max µs   CPU")
             func bareRow(_ name: String, _ b: BareLoopResult) {
-                print(name.padding(toLength: 25, withPad: " ", startingAt: 0) + String(format: "%11lld %9lld", ticks, b.overruns)
+                print(name.padding(toLength: 25, withPad: " ", startingAt: 0) + String(format: "%11lld %9lld", b.ticks, b.overruns)
                       + "     " + us(b.histograms.lateness.valueAtPercentile(50)) + " " + us(b.histograms.lateness.valueAtPercentile(99))
                       + " " + us(b.histograms.lateness.max) + "               -         -         -"
                       + String(format: "  %3.0f %%", 100 * b.cpuShare))
@@ -139,35 +168,73 @@ extension Bench {
             }
             bareRow("bare clock_nanosleep loop", bare)
             if let bareSpinning { bareRow("bare loop, same busy wait", bareSpinning) }
-            print("spikeloop realtime loop  " + String(format: "%11lld %9lld", Int64(stats.ticks), Int64(stats.overruns))
-                  + "     " + us(hist.lateness.valueAtPercentile(50)) + " " + us(hist.lateness.valueAtPercentile(99)) + " " + us(hist.lateness.max)
-                  + "       " + us(hist.compute.valueAtPercentile(50)) + " " + us(hist.compute.valueAtPercentile(99)) + " " + us(hist.compute.max))
+            print("spikeloop realtime loop  " + String(format: "%11lld %9lld", ourTicks, ourOverruns)
+                  + "     " + us(ours.lateness.valueAtPercentile(50)) + " " + us(ours.lateness.valueAtPercentile(99)) + " " + us(ours.lateness.max)
+                  + "       " + us(ours.compute.valueAtPercentile(50)) + " " + us(ours.compute.valueAtPercentile(99)) + " " + us(ours.compute.max))
             let peer = bareSpinning ?? bare
-            let ratio = Double(hist.lateness.valueAtPercentile(99)) / Double(max(1, peer.histograms.lateness.valueAtPercentile(99)))
+            let ratio = Double(ours.lateness.valueAtPercentile(99)) / Double(max(1, peer.histograms.lateness.valueAtPercentile(99)))
             print(String(format: "lateness p99 ratio spikeloop/bare%@: %.2f; overruns %.3f %%", bareSpinning == nil ? "" : " (same busy wait)", ratio,
-                         100 * Double(stats.overruns) / Double(max(1, stats.ticks))))
+                         100 * Double(ourOverruns) / Double(max(1, ourTicks))))
+            if rounds > 1 {
+                let peerRounds = spinningRounds.isEmpty ? bareRounds : spinningRounds
+                print("  per round: " + Self.spread(zip(oursRounds, peerRounds).map {
+                    Double($0.lateness.valueAtPercentile(99)) / Double(max(1, $1.histograms.lateness.valueAtPercentile(99)))
+                }))
+            }
             if bareSpinning != nil {
                 print(String(format: "cost of the busy wait: %.0f %% of a core (bare loop with it vs without)", 100 * (peer.cpuShare - bare.cpuShare)))
             }
             if let reference {
-                let ours = hist.lateness.valueAtPercentile(99)
-                print(String(format: "lateness p99 spikeloop %.1f µs vs cyclictest %.1f µs: %@", Double(ours) / 1000, Double(reference.percentile(99)) / 1000,
-                             ours <= reference.percentile(99) ? "at least as punctual" : "later"))
+                // cyclictest counts whole microseconds (truncated); ours are
+                // compared at the same resolution.
+                func whole(_ ns: UInt64) -> UInt64 { ns / 1000 * 1000 }
+                let mine = whole(ours.lateness.valueAtPercentile(99))
+                print(String(format: "lateness p99 spikeloop %.0f µs vs cyclictest %.0f µs: %@", Double(mine) / 1000, Double(reference.percentile(99)) / 1000,
+                             mine <= reference.percentile(99) ? "at least as punctual" : "later"))
+                if rounds > 1 {
+                    print("  per round, spikeloop/cyclictest: " + Self.spread(zip(oursRounds, cyclictestRounds).map {
+                        Double(whole($0.lateness.valueAtPercentile(99))) / Double(max(1000, $1.percentile(99)))
+                    }))
+                }
             }
+        }
+
+        /// "median m (a–b), k of n rounds ≤ 1" for per-round p99 ratios.
+        static func spread(_ ratios: [Double]) -> String {
+            let sorted = ratios.sorted()
+            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            return String(format: "p99 ratio median %.2f (%.2f–%.2f), %d of %d rounds ≤ 1", median, sorted.first ?? 0, sorted.last ?? 0,
+                          ratios.filter { $0 <= 1 }.count, ratios.count)
         }
 
         struct BareLoopResult {
             var histograms: TickHistograms
+            var ticks: Int64
             var overruns: Int64
             /// Thread CPU time over wall time.
             var cpuShare: Double
+
+            init(histograms: TickHistograms, ticks: Int64, overruns: Int64, cpuShare: Double) {
+                (self.histograms, self.ticks, self.overruns, self.cpuShare) = (histograms, ticks, overruns, cpuShare)
+            }
+
+            /// Rounds of equal length as one run.
+            init(merging rounds: [BareLoopResult]) {
+                self.init(histograms: TickHistograms(), ticks: 0, overruns: 0, cpuShare: 0)
+                for r in rounds {
+                    histograms.add(r.histograms)
+                    ticks += r.ticks
+                    overruns += r.overruns
+                    cpuShare += r.cpuShare / Double(rounds.count)
+                }
+            }
         }
 
         /// A loop that only sleeps to absolute deadlines (spinning the last
         /// `busyWait` ns, as the daemon's loop does when configured), with the
         /// daemon loop's thread setup: the peer of the realtime loop.
         static func bareLoop(period: Int64, ticks: Int64, busyWait: Int64, priority: Int32, cpu: Int?) -> BareLoopResult {
-            var result = BareLoopResult(histograms: TickHistograms(), overruns: 0, cpuShare: 0)
+            var result = BareLoopResult(histograms: TickHistograms(), ticks: ticks, overruns: 0, cpuShare: 0)
             let thread = WorkerThread {
                 RealtimeSetup.tightenTimerSlack()  // as the daemon's loop thread
                 if priority > 0, let w = RealtimeSetup.setFIFO(priority: priority) { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
@@ -273,6 +340,16 @@ enum Cyclictest {
         var buckets: [Int]
         var overflows: Int
         var count: Int64 { Int64(buckets.reduce(0, +) + overflows) }
+
+        init(buckets: [Int], overflows: Int) { (self.buckets, self.overflows) = (buckets, overflows) }
+
+        init(merging rounds: [Result]) {
+            self.init(buckets: [Int](repeating: 0, count: rounds.map(\.buckets.count).max() ?? 0), overflows: 0)
+            for r in rounds {
+                for (us, n) in r.buckets.enumerated() { buckets[us] += n }
+                overflows += r.overflows
+            }
+        }
         /// ns, at the histogram's 1 µs resolution.
         func percentile(_ p: Double) -> UInt64 {
             let rank = Int((p / 100 * Double(count)).rounded(.up))

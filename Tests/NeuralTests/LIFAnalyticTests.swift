@@ -62,6 +62,46 @@ import Testing
         #expect(worst / peak < 1e-5, "largest error \(worst) mV for a \(peak) mV PSP")
     }
 
+    /// The kernel skips the rest buffer when every neuron rests alike. That
+    /// form must step exactly as the per-neuron one (which an injected current
+    /// selects for good, even after it is set back to 0), and the padding
+    /// lanes of a population that is not a multiple of 16 must stay silent
+    /// although the common rest lies above threshold.
+    @Test(arguments: [(Precision.float32, false), (.float64, false), (.float32, true), (.float64, true)])
+    func uniformRestStepsAsPerNeuronRest(precision: Precision, conductance: Bool) throws {
+        let size = 37
+        let cell = conductance
+            ? LIFParameters(tauM: 20, vRest: -60, vThreshold: -50, vReset: -60, tRef: 2, tauE: 5, tauI: 10,
+                            rM: 1, iExt: .constant(10.5), vInit: .uniform(-60, -50), eE: 0, eI: -80)
+            : LIFParameters(tauM: 20, vRest: -49, vThreshold: -50, vReset: -60, tRef: 2, tauE: 5, tauI: 10, vInit: .uniform(-60, -50))
+        func network() throws -> Network {
+            try Network(NetworkSpec(dt: 0.1, seed: 3, precision: precision, populations: [
+                PopulationSpec(name: "in", size: 20, model: .poisson(rates: .constant(200))),
+                PopulationSpec(name: "n", size: size, model: .lif(cell)),
+            ], projections: [
+                ProjectionSpec(source: "in", target: "n", variable: .ge, rule: .fixedProbability(0.3), weight: .constant(conductance ? 0.2 : 1)),
+                ProjectionSpec(source: "n", target: "n", variable: .gi, rule: .fixedProbability(0.2), weight: .constant(conductance ? 0.5 : -2)),
+            ]))
+        }
+        let uniform = try network(), perNeuron = try network()
+        let current = try #require(perNeuron.currentInput(population: 1))
+        current.set(5, nanoamps: 1)
+        current.set(5, nanoamps: 0)
+        var spikes = 0
+        for _ in 0..<5000 {
+            uniform.step()
+            perNeuron.step()
+            let a = Array(uniform.spikes(ofPopulation: 1).buffer), b = Array(perNeuron.spikes(ofPopulation: 1).buffer)
+            try #require(a == b, "step \(uniform.stepIndex - 1): \(a) against \(b)")
+            #expect(a.allSatisfy { $0 < size })
+            spikes += a.count
+        }
+        for j in 0..<size {
+            #expect(uniform.value(population: 1, variable: "v", neuron: j) == perNeuron.value(population: 1, variable: "v", neuron: j))
+        }
+        #expect(spikes > 500)
+    }
+
     /// A direct `v` input is dropped while the neuron is refractory and counts once it is free.
     @Test func directInputIgnoredWhileRefractory() throws {
         // Spike at step 0 (drive forces it), t_ref 2 ms = 20 steps: steps 0…19 refractory.

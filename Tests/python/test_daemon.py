@@ -308,3 +308,44 @@ def test_realtime_loop_holds_the_cpu_wakeup_latency_only_while_it_runs(tmp):
     assert held == 0, f"PM QoS target {held} µs while the loop ran"
     assert "holding a CPU wake-up latency of 0 µs" in log
     assert read_cpu_dma_latency() == before
+
+
+def allowed_cpus(text):
+    """The CPU set of a Cpus_allowed_list line ("0-1,3") as a set of ints."""
+    cpus = set()
+    for part in text.strip().split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs this process may use")
+def test_a_pinned_loop_has_its_cpu_to_itself(tmp):
+    """loop.realtime.cpu: the loop thread runs only there, and every other thread of the daemon
+    (ZeroMQ's I/O threads, started from the loop thread, included) only elsewhere."""
+    cpu = max(os.sched_getaffinity(0))
+    config = realtime_config(tmp)
+    text = config.read_text().replace("  auto_resume: true", f"  auto_resume: true\n  realtime: {{cpu: {cpu}}}")
+    config.write_text(text)
+    daemon = Daemon(config)
+    with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            robot.publish([0.5, 0.5])
+            c = robot.latest_command(timeout_ms=1)
+            if c is not None and not c.safe_stop:
+                break
+        else:
+            pytest.fail("the daemon never ran")
+        threads = {}
+        for task in pathlib.Path(f"/proc/{daemon.process.pid}/task").iterdir():
+            status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
+            threads[task.name] = (status["Name"].strip(), allowed_cpus(status["Cpus_allowed_list"]))
+        daemon.process.send_signal(signal.SIGTERM)
+        status, log = daemon.finish(timeout=5)
+    assert status == 0, log
+    loops = [cpus for name, cpus in threads.values() if name == "spikeloop-loop"]
+    assert loops == [{cpu}], threads
+    others = {tid: (name, cpus) for tid, (name, cpus) in threads.items() if name != "spikeloop-loop"}
+    assert len(others) >= 3 and all(cpu not in cpus for _, cpus in others.values()), others
+    assert f"the loop has CPU {cpu} to itself" in log

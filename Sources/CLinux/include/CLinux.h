@@ -6,6 +6,12 @@
 /// Pins the calling thread to one CPU; returns 0 or an errno value.
 int sl_pin_current_thread(int cpu);
 
+/// Moves every other thread of the process off `cpu` (their CPU sets minus
+/// it; a thread that may run only there gets the main thread's set minus it),
+/// so that a loop pinned to `cpu` has it to itself. Returns how many threads
+/// it moved, or a negative errno value (-EINVAL when no other CPU is allowed).
+int sl_move_other_threads_off_cpu(int cpu);
+
 /// Names the calling thread (15 characters at most), for top and gdb; returns 0 or an errno value.
 int sl_name_current_thread(const char *name);
 
