@@ -13,7 +13,8 @@
 /// - `constants`: `pvv, pve, pvi, pee, pii, v_threshold, k, a_e, b_e, a_i, b_i,
 ///   rest` in the scalar (the last used with `uniformRest`);
 /// - `count`: neurons, padded to whole vectors of 16;
-/// - `form`: `conductance` and `uniformRest` or'ed. Each form is its own loop.
+/// - `form`: `conductance`, `uniformRest` and `bothConductances` or'ed. Each
+///   form is its own loop.
 ///
 /// Returns the number of spikes written.
 public enum LIFStep {
@@ -24,6 +25,9 @@ public enum LIFStep {
     /// Every neuron has the same `rest` (constant 11): the loop does not read
     /// the rest buffer, one memory stream of five fewer.
     @inlinable public static var uniformRest: Int { 2 }
+    /// COBA with both synapses conductances (`b_e = b_i = 1`): `b·v` is `v`
+    /// itself, exactly, so the loop skips the two products.
+    @inlinable public static var bothConductances: Int { 4 }
 
     public static func float(_ buffers: UnsafePointer<UnsafeMutableRawPointer>, _ constants: UnsafeRawPointer,
                              count: Int, form: Int, refractorySteps: Int64) -> Int {
@@ -89,24 +93,35 @@ private func step<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
                                    count: Int, form: Int, refractorySteps: Int64) -> Int {
     let last = count - SIMD16<S>.scalarCount
     let uniform = form & LIFStep.uniformRest != 0 && last > 0
-    @inline(__always) func run(conductance: Bool) -> Int {
+    @inline(__always) func run(_ update: Update) -> Int {
         guard uniform else {
-            return loop(S.self, buffers, constants, lanes: 0..<count, conductance: conductance, uniformRest: false,
+            return loop(S.self, buffers, constants, lanes: 0..<count, update: update, uniformRest: false,
                         refractorySteps: refractorySteps, written: 0)
         }
-        let n = loop(S.self, buffers, constants, lanes: 0..<last, conductance: conductance, uniformRest: true,
+        let n = loop(S.self, buffers, constants, lanes: 0..<last, update: update, uniformRest: true,
                      refractorySteps: refractorySteps, written: 0)
-        return loop(S.self, buffers, constants, lanes: last..<count, conductance: conductance, uniformRest: false,
+        return loop(S.self, buffers, constants, lanes: last..<count, update: update, uniformRest: false,
                     refractorySteps: refractorySteps, written: n)
     }
-    return form & LIFStep.conductance != 0 ? run(conductance: true) : run(conductance: false)
+    if form & LIFStep.conductance == 0 { return run(.current) }
+    return form & LIFStep.bothConductances != 0 ? run(.conductances) : run(.conductance)
+}
+
+/// The state update a loop is specialised for.
+private enum Update {
+    /// CUBA: the exact propagators.
+    case current
+    /// COBA: forward Euler, each synapse's drive `g·(a − b·v)`.
+    case conductance
+    /// COBA with `b = 1` for both synapses: `g·(a − v)`, the same values.
+    case conductances
 }
 
 /// The lanes `range` (whole vectors); spike indices are written from
 /// `written` on, and the count so far is returned.
 @inline(__always)
 private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMutableRawPointer>, _ constants: UnsafeRawPointer,
-                                   lanes range: Range<Int>, conductance: Bool, uniformRest: Bool, refractorySteps: Int64,
+                                   lanes range: Range<Int>, update: Update, uniformRest: Bool, refractorySteps: Int64,
                                    written: Int) -> Int {
     typealias L = SIMD16<S>
     typealias Counter = S.SIMDMaskScalar
@@ -120,9 +135,10 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
     let aI = L(repeating: constant[9]), bI = L(repeating: constant[10])
     let commonRest = L(repeating: constant[11])
     let signShift = C(repeating: Counter(Counter.bitWidth - 1))
-    let refractoryAfterSpike = C(repeating: Counter(truncatingIfNeeded: refractorySteps))
     let vp = buffers[0], gep = buffers[1], gip = buffers[2], rp = buffers[3], dp = UnsafeRawPointer(buffers[4])
     let out = buffers[5].assumingMemoryBound(to: UInt32.self)
+    let refractory = rp.assumingMemoryBound(to: Counter.self)
+    let refractoryAfterSpike = Counter(truncatingIfNeeded: refractorySteps)
     @inline(__always) func bits(_ x: L) -> C { unsafeBitCast(x, to: C.self) }
     var n = written
     var offset = range.lowerBound * MemoryLayout<S>.stride
@@ -141,11 +157,13 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
         let r1 = counted & ~(counted &>> signShift)  // max(r0 − 1, 0)
         let integrating = (r1 &- 1) &>> signShift  // all ones where r1 == 0
         let updated: L
-        if conductance {
-            let drive = (c - v0) + e0 * (aE - bE * v0) + i0 * (aI - bI * v0)
-            updated = v0 + k * drive
-        } else {
+        switch update {
+        case .current:
             updated = c + (v0 - c) * pvv + pve * e0 + pvi * i0
+        case .conductance:
+            updated = v0 + k * ((c - v0) + e0 * (aE - bE * v0) + i0 * (aI - bI * v0))
+        case .conductances:
+            updated = v0 + k * ((c - v0) + e0 * (aE - v0) + i0 * (aI - v0))
         }
         let v1 = unsafeBitCast((bits(updated) & integrating) | (bits(v0) & ~integrating), to: L.self)
         // 2. Threshold, v > v_threshold. A spiking neuron is refractory from
@@ -154,13 +172,15 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
         vp.storeBytes(of: v1, toByteOffset: offset, as: L.self)
         gep.storeBytes(of: pee * e0, toByteOffset: offset, as: L.self)
         gip.storeBytes(of: pii * i0, toByteOffset: offset, as: L.self)
-        rp.storeBytes(of: r1 | (spiking & refractoryAfterSpike), toByteOffset: offset, as: C.self)
+        rp.storeBytes(of: r1, toByteOffset: offset, as: C.self)
         if anyLane(spiking) {
             // Rare: the spiking lanes as bits, written out lowest first
             // (a branch per spike rather than per lane).
             var lanes = laneBits(spiking)
             while lanes != 0 {
-                out[n] = first + UInt32(lanes.trailingZeroBitCount)
+                let j = first + UInt32(lanes.trailingZeroBitCount)
+                out[n] = j
+                refractory[Int(j)] = refractoryAfterSpike
                 n += 1
                 lanes &= lanes &- 1
             }

@@ -195,6 +195,7 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
         spikeCount = 0
         kernelConstants[11] = rest[0]
         kernelForm = (conductance ? LIFStep.conductance : 0) | (uniform ? LIFStep.uniformRest : 0)
+            | (parameters.eE != nil && parameters.eI != nil ? LIFStep.bothConductances : 0)
         ringV?.clear()
         ringE?.clear()
         ringI?.clear()
