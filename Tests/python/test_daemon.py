@@ -147,6 +147,24 @@ def realtime_config(tmp, watchdog="100 ms", auto_resume="true"):
     })
 
 
+def realtime_daemon_with(tmp, realtime):
+    """The realtime arm daemon with `loop.realtime` set to `realtime` (YAML flow mapping)."""
+    config = realtime_config(tmp)
+    config.write_text(config.read_text().replace("  auto_resume: true", f"  auto_resume: true\n  realtime: {realtime}"))
+    return Daemon(config)
+
+
+def wait_until_commanding(robot, values=(0.5, 0.5)):
+    """Publishes `values` until the daemon answers with a command that is not a safe stop."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        robot.publish(list(values))
+        c = robot.latest_command(timeout_ms=1)
+        if c is not None and not c.safe_stop:
+            return
+    pytest.fail("the daemon never ran")
+
+
 def test_watchdog_holds_motors_safe_within_timeout_plus_one_tick(tmp):
     """Frames stop mid-run: every motor is at its safe value within watchdog_timeout + one tick; resume needs an operator."""
     config = realtime_config(tmp, watchdog="50 ms", auto_resume="false")
@@ -202,14 +220,7 @@ def test_sigterm_sends_the_safe_command_last_and_exits_zero_within_a_second(tmp)
     config = realtime_config(tmp)
     daemon = Daemon(config)
     with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            robot.publish([0.9, -0.9])
-            c = robot.latest_command(timeout_ms=1)
-            if c is not None and not c.safe_stop:
-                break
-        else:
-            pytest.fail("the daemon never ran")
+        wait_until_commanding(robot, [0.9, -0.9])
         # Read while the daemon stops: once it has exited, libzmq may discard
         # what its closed pipe still held.
         received = []
@@ -288,19 +299,9 @@ def test_realtime_loop_holds_the_cpu_wakeup_latency_only_while_it_runs(tmp):
     """loop.realtime.cpu_latency: the kernel's PM QoS target is 0 µs while the loop runs, and back after."""
     before = read_cpu_dma_latency()
     assert before > 0, "another process already holds a 0 µs request; the check would prove nothing"
-    config = realtime_config(tmp)
-    text = config.read_text().replace("  auto_resume: true", "  auto_resume: true\n  realtime: {cpu_latency: 0 us}")
-    config.write_text(text)
-    daemon = Daemon(config)
+    daemon = realtime_daemon_with(tmp, "{cpu_latency: 0 us}")
     with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            robot.publish([0.5, 0.5])
-            c = robot.latest_command(timeout_ms=1)
-            if c is not None and not c.safe_stop:
-                break
-        else:
-            pytest.fail("the daemon never ran")
+        wait_until_commanding(robot)
         held = read_cpu_dma_latency()
         daemon.process.send_signal(signal.SIGTERM)
         status, log = daemon.finish(timeout=5)
@@ -324,19 +325,9 @@ def test_a_pinned_loop_has_its_cpu_to_itself(tmp):
     """loop.realtime.cpu: the loop thread runs only there, and every other thread of the daemon
     (ZeroMQ's I/O threads, started from the loop thread, included) only elsewhere."""
     cpu = max(os.sched_getaffinity(0))
-    config = realtime_config(tmp)
-    text = config.read_text().replace("  auto_resume: true", f"  auto_resume: true\n  realtime: {{cpu: {cpu}}}")
-    config.write_text(text)
-    daemon = Daemon(config)
+    daemon = realtime_daemon_with(tmp, f"{{cpu: {cpu}}}")
     with RealtimeRobot(f"ipc://{tmp}/frames", f"ipc://{tmp}/commands", ARM) as robot:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            robot.publish([0.5, 0.5])
-            c = robot.latest_command(timeout_ms=1)
-            if c is not None and not c.safe_stop:
-                break
-        else:
-            pytest.fail("the daemon never ran")
+        wait_until_commanding(robot)
         threads = {}
         for task in pathlib.Path(f"/proc/{daemon.process.pid}/task").iterdir():
             status = dict(line.split(":", 1) for line in (task / "status").read_text().splitlines() if ":" in line)
