@@ -89,8 +89,8 @@ extension Bench {
                 FileHandle.standardError.write(Data("note: cyclictest is not installed (Debian: apt install rt-tests); its row is left out\n".utf8))
             }
             var cyclictestRounds: [Cyclictest.Result] = [], bareRounds: [BareLoopResult] = [], spinningRounds: [BareLoopResult] = []
-            var ours = TickHistograms(), oursRounds: [TickHistograms] = [], ourTicks: Int64 = 0, ourOverruns: Int64 = 0
-            var synapses = 0, stepsPerTick = 0, busyWaitNs: Int64 = 0
+            var oursRounds: [TickHistograms] = [], ourTicks: Int64 = 0, ourOverruns: Int64 = 0
+            var synapses = 0, stepsPerTick = 0
             for _ in 0..<rounds {
                 // 0. cyclictest, the field's reference, with the same settings.
                 if let cyclictestPath {
@@ -134,11 +134,11 @@ extension Bench {
                 ourTicks += Int64(stats.ticks)
                 ourOverruns += Int64(stats.overruns)
                 oursRounds.append(daemon.totalHistograms)
-                ours.add(daemon.totalHistograms)
                 synapses = daemon.loop.controller.network.synapseCount
                 stepsPerTick = config.loop.stepsPerTick
-                busyWaitNs = config.loop.busyWait
             }
+            var ours = TickHistograms()
+            oursRounds.forEach { ours.add($0) }
 
             func us(_ ns: UInt64) -> String { String(format: "%9.1f", Double(ns) / 1000) }
             print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",
@@ -147,8 +147,8 @@ extension Bench {
             if let us = latencyMicroseconds {
                 print("wake-up latency: every loop holds a PM QoS request of \(us) µs (\(CPULatencyRequest.device)) while it runs")
             }
-            if busyWaitNs > 0 {
-                print(String(format: "busy wait: the spikeloop loop and the second bare loop spin the last %.0f µs of each wait", Double(busyWaitNs) / 1000))
+            if spinNs > 0 {
+                print(String(format: "busy wait: the spikeloop loop and the second bare loop spin the last %.0f µs of each wait", Double(spinNs) / 1000))
             }
             let bare = BareLoopResult(merging: bareRounds)
             let bareSpinning = spinningRounds.isEmpty ? nil : BareLoopResult(merging: spinningRounds)
