@@ -369,8 +369,8 @@ public struct NetworkSizeEstimate: Sendable, Equatable {
     /// What a plastic synapse adds at most: its weight even when all start
     /// equal (4; 8 in float64), the by-target index (8), a presynaptic trace
     /// and its last update step (12; 16), and reward_stdp's eligibility with
-    /// its compensation (12; 16).
-    public var bytesPerPlasticSynapse: Double { wide ? 48 : 36 }
+    /// the step it was last brought up to (12).
+    public var bytesPerPlasticSynapse: Double { wide ? 44 : 36 }
 }
 
 extension NetworkSpec {

@@ -218,7 +218,8 @@ final class STDPState<S: NeuralScalar> {
     @inline(__always)
     private func change(synapse s: Int, by x: S, potentiating: Bool, weights: UnsafeMutablePointer<S>) {
         if let eligibility {
-            eligibility.c[s] += x.double
+            eligibility.update(s, weights: weights)
+            eligibility.add(x.double, synapse: s)
             return
         }
         let w = weights[s]
@@ -245,48 +246,86 @@ final class STDPState<S: NeuralScalar> {
     }
 }
 
-/// R-STDP's eligibility traces and reward signal, and the exact one-step
-/// update of the weights they drive.
+/// R-STDP's eligibility traces and reward signal, and the weights they drive.
 ///
-/// The weight changes by a little every step, often less than a Float32 ulp
-/// of the weight, and `c` decays by a factor every step: in Float32 both
-/// errors would compound (measured against NEST: up to 7e-4 relative after
-/// 2 s). So `c` is Float64 and each weight carries a Kahan compensation term
-/// (the low-order part its last addition lost): 12 bytes per synapse.
+/// The weights are integrated **lazily**: a synapse's weight and `c` are
+/// brought up to date only when the synapse is used (a spike arrives, its
+/// target fires) or read, so a step costs nothing per synapse. This is exact:
+/// between two uses `c` only decays, `c(n) = c_a·α^(n−a)` (α = e^(−dt/τ_c)),
+/// so the per-step changes `c(n)·k(n)` sum to `c_a·α^(−a)·(G(n) − G(a))`,
+/// where `k(n)` is the step's factor (`d·τ_s(1 − e^(−dt/τ_s)) − b·τ_c(1 − e^(−dt/τ_c))`,
+/// times the learning rate) and `G(m) = Σ_{n<m} α^n·k(n)` one running sum for
+/// the whole projection. Clipping the sum once equals clipping every step as
+/// long as the path is monotone, that is while `k` keeps its sign: so the sum
+/// runs in **segments** of one sign of `k`, at most about 2 τ_c long (which
+/// bounds α^(−a) by e², keeping the cancellation in `G(n) − G(a)` to a few
+/// ulps), and every synapse is brought up to date at a segment's end.
+///
+/// `c` and the sums are Float64, and a weight takes each change rounded once:
+/// a per-step Float32 version was 7e-4 off NEST after 2 s, as the weight moves
+/// by less than an ulp on most steps.
 final class Eligibility<S: NeuralScalar> {
-    let c: StateBuffer<Double>
-    private let compensation: StateBuffer<S>
+    /// `c` as of the synapse's last update, after that step's timing events.
+    private let c: StateBuffer<Double>
+    /// That update's step, counted from the segment's first step.
+    private let touched: StateBuffer<Int32>
     private let count: Int
+    private let wMin: Double, wMax: Double
     /// The reward signal `d`, 1/ms.
     private(set) var d = 0.0
     /// The baseline `b`, 1/ms: constant, or following `d` by `bFollow` per step.
     private(set) var b: Double
     private let tauD: Double, initialBaseline: Double, bFollow: Double
-    private let cDecay: Double, dDecay: Double
+    private let dDecay: Double
     /// ∫₀^dt e^(−t/τ_c)·e^(−t/τ_d) dt and ∫₀^dt e^(−t/τ_c) dt, ms.
     private let overlap: Double, cIntegral: Double
+
+    /// Steps of the current segment integrated so far: the step under way.
+    private var now = 0
+    /// At most this many steps per segment.
+    private let segmentLength: Int
+    /// The sign of `k` in this segment (0 while every `k` was 0).
+    private var segmentSign = 0.0
+    /// `G(m)` for m = 0…now, `α^m` and `α^(−m)` for m = 0…segmentLength.
+    private let sums: StateBuffer<Double>
+    private let decay: StateBuffer<Double>
+    private let growth: StateBuffer<Double>
 
     init(rule: RewardSTDPRule, dt: Double, synapseCount: Int) {
         count = synapseCount
         c = StateBuffer(count: max(1, synapseCount), filling: 0)
-        compensation = StateBuffer(count: max(1, synapseCount), filling: 0)
+        touched = StateBuffer(count: max(1, synapseCount), filling: 0)
+        wMin = rule.timing.wMin
+        wMax = rule.timing.wMax
         tauD = rule.tauD
         initialBaseline = rule.baseline
         b = rule.baseline
         bFollow = rule.baselineTau.map { -expm1(-dt / $0) } ?? 0
-        cDecay = exp(-dt / rule.tauC)
         dDecay = exp(-dt / rule.tauD)
         let tauS = rule.tauC * rule.tauD / (rule.tauC + rule.tauD)
         overlap = -tauS * expm1(-dt / tauS)
         cIntegral = -rule.tauC * expm1(-dt / rule.tauC)
+        segmentLength = Int(min(Eligibility.longestSegment, max(1, (2 * rule.tauC / dt).rounded(.down))))
+        sums = StateBuffer(count: segmentLength + 1, filling: 0)
+        decay = StateBuffer(count: segmentLength + 1, filling: 0)
+        growth = StateBuffer(count: segmentLength + 1, filling: 0)
+        for m in 0...segmentLength {
+            decay[m] = exp(-Double(m) * dt / rule.tauC)
+            growth[m] = exp(Double(m) * dt / rule.tauC)
+        }
     }
 
-    /// Bytes per synapse: `c` and the compensation term.
-    static var bytesPerSynapse: Double { Double(8 + MemoryLayout<S>.stride) }
+    /// Steps; bounds the sum table when τ_c is many steps long.
+    static var longestSegment: Double { 16384 }
+
+    /// Bytes per synapse: `c` and the step of its last update.
+    static var bytesPerSynapse: Double { 12 }
 
     func restoreInitialState() {
         c.fill(0)
-        compensation.fill(0)
+        touched.fill(0)
+        now = 0
+        segmentSign = 0
         d = 0
         b = initialBaseline
     }
@@ -294,29 +333,56 @@ final class Eligibility<S: NeuralScalar> {
     /// A reward `r` at the start of this step: `d += r/τ_d`.
     func reward(_ r: Double) { d += r / tauD }
 
-    /// After the step's spikes changed `c`: `w` follows `c·(d − b)` exactly
-    /// over one step (c and d decay exponentially meanwhile), clipped; then
-    /// `c` and `d` decay to the next step.
-    func integrate(weights: UnsafeMutablePointer<S>, wMin: S, wMax: S, rate: S) {
+    /// What synapse `s`'s weight `w` and `c` have come to by the step under
+    /// way (before its timing events).
+    @inline(__always)
+    private func current(_ s: Int, weight w: S) -> (weight: S, c: Double) {
+        let a = Int(touched[s])
+        let ca = c[s]
+        guard a != now, ca != 0 else { return (w, ca) }
+        let change = ca * growth[a] * (sums[now] - sums[a])
+        let weight = change == 0 ? w : S(min(wMax, max(wMin, w.double + change)))
+        return (weight, ca * decay[now - a])
+    }
+
+    /// Brings synapse `s` up to the step under way; before its weight is
+    /// delivered or its `c` changed.
+    @inline(__always)
+    func update(_ s: Int, weights: UnsafeMutablePointer<S>) {
+        guard Int(touched[s]) != now else { return }
+        (weights[s], c[s]) = current(s, weight: weights[s])
+        touched[s] = Int32(now)
+    }
+
+    /// Adds a timing event's change to `c` of an updated synapse.
+    @inline(__always)
+    func add(_ x: Double, synapse s: Int) { c[s] += x }
+
+    /// The weight of synapse `s` now, without updating it (a read changes nothing).
+    func weight(_ s: Int, stored w: S) -> S { current(s, weight: w).weight }
+
+    /// `c` of synapse `s` now.
+    func trace(_ s: Int) -> Double { current(s, weight: 0).c }
+
+    /// Brings every synapse up to the step under way.
+    func updateAll(weights: UnsafeMutablePointer<S>) {
+        for s in 0..<count { update(s, weights: weights) }
+    }
+
+    /// The end of a step, after its timing events: adds the step's `k` to the
+    /// segment's sum (first closing the segment if `k` changed sign or the
+    /// segment is full), then `d` decays and `b` follows it.
+    func integrate(weights: UnsafeMutablePointer<S>, rate: S) {
         let k = (d * overlap - b * cIntegral) * rate.double
-        let c = c.base, lost = compensation.base, decay = cDecay
-        if k != 0 {
-            for s in 0..<count {
-                let w = weights[s]
-                let change = S(c[s] * k) - lost[s]
-                let sum = w + change
-                if sum > wMax || sum < wMin {
-                    weights[s] = min(wMax, max(wMin, sum))
-                    lost[s] = 0
-                } else {
-                    lost[s] = (sum - w) - change
-                    weights[s] = sum
-                }
-                c[s] *= decay
-            }
-        } else {
-            for s in 0..<count { c[s] *= decay }
+        if now == segmentLength || k * segmentSign < 0 {
+            updateAll(weights: weights)
+            touched.fill(0)
+            now = 0
+            segmentSign = 0
         }
+        if segmentSign == 0, k != 0 { segmentSign = k > 0 ? 1 : -1 }
+        sums[now + 1] = sums[now] + decay[now] * k
+        now += 1
         b += (d - b) * bFollow
         d *= dDecay
     }

@@ -169,6 +169,8 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     func restoreInitialState() {
+        // The weights are kept: first what they have not caught up with yet.
+        if let weights { stdp?.eligibility?.updateAll(weights: weights.base) }
         stdp?.restoreInitialState()
         historyCount?.fill(0)
     }
@@ -184,8 +186,14 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
 
     /// The weights in CSR order (pre-major, then connection order), mV.
     var weightValues: [Float] {
-        if let weights { return (0..<synapseCount).map { Float(weights[$0]) } }
+        if let weights { return (0..<synapseCount).map { Float(weight(of: $0, in: weights)) } }
         return Array(repeating: Float(constantWeight), count: synapseCount)
+    }
+
+    /// Synapse `s`'s weight now: reward_stdp's lag behind (`Eligibility`).
+    @inline(__always)
+    private func weight(of s: Int, in weights: StateBuffer<S>) -> S {
+        stdp?.eligibility?.weight(s, stored: weights[s]) ?? weights[s]
     }
 
     /// Copies the weights in CSR order into `destination` (at least
@@ -196,7 +204,7 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
         precondition(destination.count >= synapseCount)
         guard synapseCount > 0 else { return }
         if let weights {
-            for s in 0..<synapseCount { destination[s] = Float(weights[s]) }
+            for s in 0..<synapseCount { destination[s] = Float(weight(of: s, in: weights)) }
         } else {
             destination.baseAddress!.update(repeating: Float(constantWeight), count: synapseCount)
         }
@@ -228,6 +236,8 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
         guard synapseCount > 0 else { return }
         // Made by this projection's `prepare`, so of its scalar.
         let values = prepared.values.map { unsafeDowncast($0, to: StateBuffer<S>.self) }
+        // c decays up to now, so the new weights follow c from here on.
+        if let weights { stdp?.eligibility?.updateAll(weights: weights.base) }
         switch (weights, values) {
         case (let mine?, let theirs?): mine.base.update(from: theirs.base, count: synapseCount)
         case (let mine?, nil): mine.base.update(repeating: S(prepared.constant), count: synapseCount)
@@ -256,8 +266,8 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
     func value(of variable: String, synapse s: Int) -> Double? {
         guard s >= 0, s < synapseCount else { return nil }
         switch variable {
-        case "w": return weights.map { $0[s].double } ?? constantWeight.double
-        case "c": return stdp?.eligibility.map { $0.c[s] }
+        case "w": return weights.map { weight(of: s, in: $0).double } ?? constantWeight.double
+        case "c": return stdp?.eligibility.map { $0.trace(s) }
         default: return nil
         }
     }
@@ -357,6 +367,7 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
         let post = post.base, rows = rowStart.base, w = weights.unsafelyUnwrapped.base
         let variable = target.variable, gate = target.refractory
         let bySynapse = stdp.preTracePerSynapse
+        let eligibility = stdp.eligibility
         let delayRange = delays == nil ? constantDelay...constantDelay : 0...maxDelaySteps
         for d in delayRange where step - Int64(d) >= 0 {
             let slot = Int((step - Int64(d)) % length)
@@ -367,6 +378,7 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
                 for s in Int(rows[i])..<Int(rows[i + 1]) {
                     if let delays, Int(delays[s]) != d { continue }
                     let j = Int(post[s])
+                    eligibility?.update(s, weights: w)
                     if gate == nil || gate.unsafelyUnwrapped[j] == 0 { variable[j] += w[s] }
                     if bySynapse { stdp.preSpike(slot: s, step: step) }
                     stdp.depress(synapse: s, post: j, step: step, weights: w)
@@ -383,8 +395,7 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
     func learnFromTargetSpikes(_ spikes: SpikeList, step: Int64) {
         guard let stdp else { return }
         if spikes.count > 0 { stdp.postSpikes(spikes, step: step, weights: weights.unsafelyUnwrapped.base) }
-        stdp.eligibility?.integrate(weights: weights.unsafelyUnwrapped.base, wMin: stdp.wMin, wMax: stdp.wMax,
-                                    rate: stdp.learningRate)
+        stdp.eligibility?.integrate(weights: weights.unsafelyUnwrapped.base, rate: stdp.learningRate)
     }
 
     /// Whether the weights follow a reward (reward_stdp).

@@ -89,7 +89,7 @@ extension Bench {
                 FileHandle.standardError.write(Data("note: cyclictest is not installed (Debian: apt install rt-tests); its row is left out\n".utf8))
             }
             var cyclictestRounds: [Cyclictest.Result] = [], bareRounds: [BareLoopResult] = [], spinningRounds: [BareLoopResult] = []
-            var oursRounds: [TickHistograms] = [], ourTicks: Int64 = 0, ourOverruns: Int64 = 0
+            var oursRounds: [TickHistograms] = [], ourOverruns: Int64 = 0
             var synapses = 0, stepsPerTick = 0
             for _ in 0..<rounds {
                 // 0. cyclictest, the field's reference, with the same settings.
@@ -131,7 +131,6 @@ extension Bench {
                 daemon.waitUntilStopped(signals: false)
                 robot.join()
                 let stats = daemon.loopStats()
-                ourTicks += Int64(stats.ticks)
                 ourOverruns += Int64(stats.overruns)
                 oursRounds.append(daemon.totalHistograms)
                 synapses = daemon.loop.controller.network.synapseCount
@@ -139,6 +138,10 @@ extension Bench {
             }
             var ours = TickHistograms()
             oursRounds.forEach { ours.add($0) }
+            // Its wake-ups, as the other loops count theirs: every tick of the
+            // loop, also those before the robot's first frame and the stop's
+            // safe hold (the controller's tick count leaves those out).
+            let ourTicks = Int64(ours.lateness.totalCount)
 
             func us(_ ns: UInt64) -> String { String(format: "%9.1f", Double(ns) / 1000) }
             print(String(format: "tick loop at %.0f Hz for %.0f s each, network of %d LIF neurons (%d synapses), %d steps per tick",

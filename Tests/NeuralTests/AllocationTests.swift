@@ -49,7 +49,9 @@ let optimised = true
                            weight: .uniform(0, 1), delay: .uniform(0, 1),
                            plasticity: .rewardSTDP(RewardSTDPRule(timing: STDPRule(aPre: 0.01, aPost: -0.0105, tauPre: 20, tauPost: 20,
                                                                                    wMin: 0, wMax: 1),
-                                                                  tauC: 1000, tauD: 200, baseline: 0.001))),
+                                                                  // τ_c 100 ms: segments of 2000 steps at most, so the lazy
+                                                                  // weights catch up both at a sign change of k and at a full segment.
+                                                                  tauC: 100, tauD: 200, baseline: 0.001))),
         ], rewards: [SpikePairingRewardSpec(pre: NeuronAddress(population: "times", index: 0), post: NeuronAddress(population: "noise", index: 0),
                                             within: 5, reward: 1, delay: 1...30)])
         let net = try Network(spec)
