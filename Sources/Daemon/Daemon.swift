@@ -70,7 +70,7 @@ public final class Daemon: @unchecked Sendable {
             telemetry = .init(endpoint: endpoint, context: context, security: try Self.security(config.endpoints),
                               insecure: config.endpoints.insecure)
         }
-        stream = SessionStream(loop: loop, telemetry: telemetry, stats: { [unowned self] in loopStats() }, log: { [unowned self] in log($0) })
+        stream = SessionStream(loop: loop, telemetry: telemetry, stats: { [unowned self] in loopStats() }, log: { [unowned self] in self.log($0) })
     }
 
     /// Starts the threads; returns once the loop's sockets and the control
