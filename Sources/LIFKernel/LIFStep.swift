@@ -8,13 +8,14 @@
 ///
 /// The arguments are raw and positional so that every build of this file
 /// exports the same signature:
-/// - `buffers`: `v`, `g_e`, `g_i`, the refractory counters (integers as wide
-///   as the scalar), `rest`, and the spike indices written (`UInt32`);
+/// - `buffers`: `v`, `g_e`, `g_i`, the refractory counters (steps left, whole
+///   numbers in the scalar), `rest`, and the spike indices written (`UInt32`);
 /// - `constants`: `pvv, pve, pvi, pee, pii, v_threshold, k, a_e, b_e, a_i, b_i,
 ///   rest` in the scalar (the last used with `uniformRest`);
 /// - `count`: neurons, padded to whole vectors of 16;
 /// - `form`: `conductance`, `uniformRest` and `bothConductances` or'ed. Each
-///   form is its own loop.
+///   form is its own loop;
+/// - `refractorySteps`: a spike's counter (`Int64.max`: a period that never ends).
 ///
 /// Returns the number of spikes written.
 public enum LIFStep {
@@ -124,8 +125,7 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
                                    lanes range: Range<Int>, update: Update, uniformRest: Bool, refractorySteps: Int64,
                                    written: Int) -> Int {
     typealias L = SIMD16<S>
-    typealias Counter = S.SIMDMaskScalar
-    typealias C = SIMD16<Counter>
+    typealias C = SIMD16<S.SIMDMaskScalar>
     let constant = constants.assumingMemoryBound(to: S.self)
     let pvv = L(repeating: constant[0]), pve = L(repeating: constant[1]), pvi = L(repeating: constant[2])
     let pee = L(repeating: constant[3]), pii = L(repeating: constant[4])
@@ -134,11 +134,12 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
     let aE = L(repeating: constant[7]), bE = L(repeating: constant[8])
     let aI = L(repeating: constant[9]), bI = L(repeating: constant[10])
     let commonRest = L(repeating: constant[11])
-    let signShift = C(repeating: Counter(Counter.bitWidth - 1))
     let vp = buffers[0], gep = buffers[1], gip = buffers[2], rp = buffers[3], dp = UnsafeRawPointer(buffers[4])
     let out = buffers[5].assumingMemoryBound(to: UInt32.self)
-    let refractory = rp.assumingMemoryBound(to: Counter.self)
-    let refractoryAfterSpike = Counter(truncatingIfNeeded: refractorySteps)
+    let refractory = rp.assumingMemoryBound(to: S.self)
+    // Int64.max rounds to a scalar that subtracting 1 leaves as it is.
+    let refractoryAfterSpike = S(refractorySteps)
+    let one = L(repeating: 1), oneAndAHalf = L(repeating: 1.5)
     @inline(__always) func bits(_ x: L) -> C { unsafeBitCast(x, to: C.self) }
     var n = written
     var offset = range.lowerBound * MemoryLayout<S>.stride
@@ -148,14 +149,17 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
         let v0 = vp.load(fromByteOffset: offset, as: L.self)
         let e0 = gep.load(fromByteOffset: offset, as: L.self)
         let i0 = gip.load(fromByteOffset: offset, as: L.self)
-        let r0 = rp.load(fromByteOffset: offset, as: C.self)
+        let r0 = rp.load(fromByteOffset: offset, as: L.self)
         let c = uniformRest ? commonRest : dp.load(fromByteOffset: offset, as: L.self)
         // 1. State update; v is frozen while refractory ("unless refractory").
-        //    Masks are built with integer arithmetic: SIMD's generic
+        //    The counters are whole numbers in the scalar so that this mask
+        //    is one float compare, which LLVM keeps in a mask register and
+        //    folds into the blend, the threshold and the decrement below
+        //    (integer counters cost five more vector operations per vector).
+        //    Blends are written with bit operations: SIMD's generic
         //    `replacing(with:where:)` runs lane by lane.
-        let counted = r0 &- 1
-        let r1 = counted & ~(counted &>> signShift)  // max(r0 − 1, 0)
-        let integrating = (r1 &- 1) &>> signShift  // all ones where r1 == 0
+        let integrating = S.lanes(oneAndAHalf, above: r0)  // r1 = max(r0 − 1, 0) is 0
+        let r1 = bits(r0 - one) & ~integrating
         let updated: L
         switch update {
         case .current:
@@ -166,9 +170,12 @@ private func loop<S: KernelScalar>(_: S.Type, _ buffers: UnsafePointer<UnsafeMut
             updated = v0 + k * ((c - v0) + e0 * (aE - v0) + i0 * (aI - v0))
         }
         let v1 = unsafeBitCast((bits(updated) & integrating) | (bits(v0) & ~integrating), to: L.self)
-        // 2. Threshold, v > v_threshold. A spiking neuron is refractory from
-        //    now on, so input delivered later in this step is dropped.
-        let spiking = S.lanes(v1, above: threshold) & integrating
+        // 2. Threshold, v > v_threshold. A refractory neuron holds v_reset,
+        //    which the network checks is not above v_threshold, so it needs
+        //    no mask here (with one, AVX2 code packs masks to bytes and back).
+        //    A spiking neuron is refractory from now on, so input delivered
+        //    later in this step is dropped.
+        let spiking = S.lanes(v1, above: threshold)
         vp.storeBytes(of: v1, toByteOffset: offset, as: L.self)
         gep.storeBytes(of: pee * e0, toByteOffset: offset, as: L.self)
         gip.storeBytes(of: pii * i0, toByteOffset: offset, as: L.self)

@@ -30,12 +30,7 @@ final class StateBuffer<Element: BitwiseCopyable> {
 
 /// The number types a network computes in (``Precision``): one generic
 /// implementation of every population and projection, specialised for both.
-///
-/// A population's refractory counters are `Counter`s, integers as wide as
-/// the scalar, so that the state update builds its masks from them lane for
-/// lane without widening.
-protocol NeuralScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable
-where SIMDMaskScalar: FixedWidthInteger & SignedInteger {
+protocol NeuralScalar: BinaryFloatingPoint, SIMDScalar, Sendable, Codable {
     /// Probes, traces and weights leave the engine as Double.
     var double: Double { get }
     /// The LIF state update for this scalar, as built for this CPU.

@@ -17,8 +17,6 @@ import Darwin
 /// `v += dt/τ_m·(v_rest + R·I − v + g_e·(E_e − v) + g_i·(E_i − v))`,
 /// `g ← g − dt/τ·g` (a synapse without a reversal potential adds `g` instead).
 final class LIFPopulation<S: NeuralScalar>: SynapseHost {
-    typealias Counter = S.SIMDMaskScalar
-
     let name: String
     let size: Int
     let parameters: LIFParameters
@@ -26,14 +24,17 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
     /// COBA: integrated by forward Euler.
     let conductance: Bool
     let vReset: S
-    /// round(t_ref / dt), at least 1 so that input in the spike's own step is dropped, as in Brian2.
-    let refractorySteps: Counter
+    /// round(t_ref / dt), at least 1 so that input in the spike's own step is
+    /// dropped, as in Brian2; `Int64.max` (never ends) beyond the whole
+    /// numbers the scalar holds exactly (2²⁴ steps in float32, 2⁵³ in float64).
+    let refractorySteps: Int64
 
     let v: StateBuffer<S>
     let ge: StateBuffer<S>
     let gi: StateBuffer<S>
-    /// Steps of refractoriness left; 0 means integrating.
-    let refractory: StateBuffer<Counter>
+    /// Steps of refractoriness left, whole numbers in the scalar (the kernel's
+    /// masks come from one float compare); 0 means integrating.
+    let refractory: StateBuffer<S>
     /// `v_rest + R·I`, where `v` settles without synaptic input. The update
     /// is written about it, `rest + (v − rest)·pvv + …`, as Brian2 writes it:
     /// the form `pvv·v + rest·(1 − pvv)` puts Float32's rounding of `pvv`
@@ -82,8 +83,8 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
                          p.tauI.map { exp(-dt / $0) } ?? 0, p.vThreshold, 0, 0, 0, 0, 0, 0]
         }
         vReset = S(p.vReset)
-        // Beyond 2³¹ steps a refractory period is forever, which is what it says.
-        refractorySteps = Counter(exactly: max(1, (p.tRef / dt).rounded())) ?? .max
+        let steps = max(1, (p.tRef / dt).rounded())
+        refractorySteps = steps <= Double(1 << (S.significandBitCount + 1)) ? Int64(steps) : .max
 
         v = StateBuffer(count: size, filling: Self.padding)
         ge = StateBuffer(count: size, filling: 0)
@@ -121,7 +122,7 @@ final class LIFPopulation<S: NeuralScalar>: SynapseHost {
 
     /// Phases 1 and 2 in the LIF kernel built for this CPU (LIFKernelBuild).
     func updateAndThreshold(step: Int64) {
-        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, kernelForm, Int64(refractorySteps))
+        spikeCount = kernel(kernelBuffers, UnsafeRawPointer(kernelConstants.base), v.count, kernelForm, refractorySteps)
     }
 
     /// Injected current (nA) on top of `i_ext`, from the next step on.

@@ -58,6 +58,10 @@ public final class Network {
             guard seen.insert(p.name).inserted else { throw NetworkBuildError("population '\(p.name)' is defined twice") }
             guard p.size > 0 else { throw NetworkBuildError("population '\(p.name)': size must be ≥ 1, got \(p.size)") }
             var rng = RandomSource(seed: spec.seed, stream: "population/\(p.name)")
+            // The LIF kernel finds spikes among refractory neurons too: they hold v_reset.
+            if case .lif(let params) = p.model, params.vReset > params.vThreshold {
+                throw NetworkBuildError("population '\(p.name)': v_reset \(params.vReset) mV is above v_threshold \(params.vThreshold) mV; it must not be (the neuron would fire again whenever its refractory period ends, whatever its input)")
+            }
             switch (p.model, spec.precision) {
             case (.lif(let params), .float32):
                 built.append(LIFPopulation<Float>(name: p.name, size: p.size, parameters: params, dt: dt, rng: &rng))

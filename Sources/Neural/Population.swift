@@ -50,7 +50,7 @@ struct SynapticTarget<S: NeuralScalar> {
     let variable: UnsafeMutablePointer<S>
     /// Non-nil for `v` of a model with refractoriness: increments are dropped
     /// while the counter is non-zero.
-    let refractory: UnsafeMutablePointer<S.SIMDMaskScalar>?
+    let refractory: UnsafeMutablePointer<S>?
     let ring: DelayRing<S>?
 }
 
@@ -78,7 +78,7 @@ final class DelayRing<S: NeuralScalar> {
     /// Adds the slot due in `step` to `variable` (skipping refractory neurons
     /// when `refractory` is given) and clears it.
     func drain(step: Int64, into variable: UnsafeMutablePointer<S>,
-               refractory: UnsafeMutablePointer<S.SIMDMaskScalar>?, count: Int) {
+               refractory: UnsafeMutablePointer<S>?, count: Int) {
         let s = Int(step % Int64(length))
         guard dirty[s] != 0 else { return }
         dirty[s] = 0

@@ -317,7 +317,7 @@ final class Projection<S: NeuralScalar>: ProjectionDynamics {
             }
             return
         }
-        let gate: UnsafeMutablePointer<S.SIMDMaskScalar>?
+        let gate: UnsafeMutablePointer<S>?
         let dest: UnsafeMutablePointer<S>
         if constantDelay == 0 {
             dest = target.variable

@@ -118,4 +118,21 @@ import Testing
         #expect(abs(v0 - (-70)) < 1e-5)
         #expect(abs(v1 - (-70 + 5 * exp(-0.9 / 10))) < 1e-4)  // arrived in step 20, decayed over steps 21…29
     }
+
+    /// The kernel tests refractory neurons against the threshold too (they
+    /// hold v_reset), so a reset above threshold is refused, not run wrong.
+    @Test(arguments: [Precision.float32, .float64])
+    func resetAboveThresholdIsRefused(precision: Precision) throws {
+        func spec(vReset: Double) -> NetworkSpec {
+            NetworkSpec(dt: 0.1, precision: precision, populations: [
+                PopulationSpec(name: "n", size: 3, model: .lif(LIFParameters(tauM: 10, vRest: -70, vThreshold: -50, vReset: vReset, tRef: 2, vInit: .constant(-49)))),
+            ])
+        }
+        #expect(throws: NetworkBuildError("population 'n': v_reset -45.0 mV is above v_threshold -50.0 mV; it must not be (the neuron would fire again whenever its refractory period ends, whatever its input)")) {
+            try Network(spec(vReset: -45))
+        }
+        // At threshold (v > v_threshold fires) it runs: one spike, then silence.
+        let net = try Network(spec(vReset: -50))
+        #expect(runSpikes(net, steps: 200).map(\.step) == [0, 0, 0])
+    }
 }
