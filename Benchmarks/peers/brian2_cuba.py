@@ -14,6 +14,10 @@ E_i -80 mV, tau_e 5 ms, tau_i 10 ms, w_e 0.6, w_i 6.7 (units of the leak
 conductance), v0 uniform in [V_r, V_t], method 'euler' (Brian2's choice for
 these equations).
 
+--network FILE: instead of drawing its own connections and initial v, the
+network spikeloop drew (`spikeloop bench cuba|coba --network-out FILE`), so
+that both simulate the same one (Benchmarks/cuba passes it).
+
 The generated C++ is compiled into Benchmarks/peers/build/ and run once.
 Only the simulation is timed: wall_seconds is Brian2's own measurement of the
 network's run loop (``device._last_run_time``, written by the generated code
@@ -44,6 +48,8 @@ def main():
                              "(docs/plasticity.md: additive, all-to-all, a_pre 0.01 w_max, a_post -1.05 a_pre, "
                              "tau 20 ms, w in [0, 2 we])")
     parser.add_argument("--coba", action="store_true", help="the COBA network (conductance-based synapses)")
+    parser.add_argument("--network", type=Path, default=None,
+                        help="simulate this network (connections, initial v) from `spikeloop bench ... --network-out`")
     parser.add_argument("--build-dir", type=Path, default=None,
                         help="default: Benchmarks/peers/build/brian2_cuba_N")
     args = parser.parse_args()
@@ -54,7 +60,9 @@ def main():
 
     BrianLogger.log_level_warn()
     kind = "coba" if args.coba else "cuba"
-    build_dir = args.build_dir or HERE / "build" / f"brian2_{kind}_{args.neurons}{'_stdp' if args.stdp else ''}"
+    given = load_network(args.network, args.neurons) if args.network else None
+    build_dir = args.build_dir or HERE / "build" / (f"brian2_{kind}_{args.neurons}{'_stdp' if args.stdp else ''}"
+                                                    f"{'_given' if given else ''}")
     set_device("cpp_standalone", directory=str(build_dir), build_on_run=True)
     prefs.devices.cpp_standalone.openmp_threads = 0  # one thread, as the other systems
     defaultclock.dt = 0.1 * ms
@@ -103,10 +111,15 @@ def main():
     else:
         Ce = Synapses(P, P, on_pre="ge += we")
     Ci = Synapses(P, P, on_pre="gi += wi")
-    Ce.connect(f"i<{n_exc}", p=0.02)
+    if given:
+        P.v = given["v0"] * mV
+        Ce.connect(i=given["g_e"][0], j=given["g_e"][1])
+        Ci.connect(i=given["g_i"][0], j=given["g_i"][1])
+    else:
+        Ce.connect(f"i<{n_exc}", p=0.02)
+        Ci.connect(f"i>={n_exc}", p=0.02)
     if args.stdp:
         Ce.w = we
-    Ci.connect(f"i>={n_exc}", p=0.02)
     spikes = SpikeMonitor(P, record=False)  # counts only
 
     run(args.duration * second)
@@ -121,6 +134,22 @@ def main():
     }
     print(json.dumps(result))
     sys.stdout.flush()
+
+
+def load_network(path, neurons):
+    """spikeloop's drawn network: v0 (mV) and, per synaptic variable, the
+    (pre, post) index arrays over the whole group (excitatory neurons first)."""
+    import numpy as np
+    with open(path) as f:
+        drawn = json.load(f)
+    if len(drawn["v0"]) != neurons:
+        sys.exit(f"brian2_cuba: {path} has {len(drawn['v0'])} neurons, not --neurons {neurons}")
+    given = {"v0": np.array(drawn["v0"])}
+    for variable in ("g_e", "g_i"):
+        rows = [p for p in drawn["projections"] if p["variable"] == variable]
+        given[variable] = (np.concatenate([p["pre"] for p in rows]).astype(np.int32),
+                           np.concatenate([p["post"] for p in rows]).astype(np.int32))
+    return given
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ I_e 200 pA (Brian2's 20 mV drive: I·g_L), V_th -50 mV, V_reset -60 mV,
 t_ref 5 ms, E_ex 0 mV, E_in -80 mV, tau_syn 5 / 10 ms; weights 0.6 g_L = 6 nS
 and -6.7 g_L = -67 nS (NEST's sign marks the inhibitory port).
 
+--network FILE: instead of drawing its own connections and initial V_m, the
+network spikeloop drew (`spikeloop bench cuba|coba --network-out FILE`), so
+that both simulate the same one (Benchmarks/cuba passes it).
+
 Only nest.Simulate() is timed (wall clock).  Prints one JSON object:
 {"system": "nest", "neurons", "synapses", "spikes", "sim_seconds", "wall_seconds"}
 """
@@ -38,6 +42,8 @@ def main():
     parser.add_argument("--duration", type=float, default=10.0, help="simulated seconds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--coba", action="store_true", help="the COBA network (iaf_cond_exp)")
+    parser.add_argument("--network", default=None,
+                        help="simulate this network (connections, initial v) from `spikeloop bench ... --network-out`")
     args = parser.parse_args()
 
     os.environ.setdefault("PYNEST_QUIET", "1")
@@ -66,13 +72,27 @@ def main():
         pop = nest.Create("iaf_psc_exp", args.neurons, params=params)
         w_e = 1.62 * c_m / tau_m    # 20.25 pA
         w_i = -9.0 * c_m / tau_m    # -112.5 pA
-    pop.V_m = nest.random.uniform(-60.0, -50.0)
-    rule = {"rule": "pairwise_bernoulli", "p": 0.02, "allow_autapses": True}
     delay = nest.resolution
-    nest.Connect(pop[:n_exc], pop, rule, {"synapse_model": "static_synapse",
-                                          "weight": w_e, "delay": delay})
-    nest.Connect(pop[n_exc:], pop, rule, {"synapse_model": "static_synapse",
-                                          "weight": w_i, "delay": delay})
+    synapse = {"synapse_model": "static_synapse", "delay": delay}
+    if args.network:
+        import numpy as np
+        with open(args.network) as f:
+            drawn = json.load(f)
+        if len(drawn["v0"]) != args.neurons:
+            sys.exit(f"nest_cuba: {args.network} has {len(drawn['v0'])} neurons, not --neurons {args.neurons}")
+        pop.V_m = drawn["v0"]
+        ids = np.array(pop.tolist())
+        for projection in drawn["projections"]:
+            count = len(projection["pre"])
+            # Arrays of node IDs take their synapse parameters as arrays too.
+            nest.Connect(ids[projection["pre"]], ids[projection["post"]], "one_to_one",
+                         {"synapse_model": "static_synapse", "delay": np.full(count, delay),
+                          "weight": np.full(count, w_e if projection["variable"] == "g_e" else w_i)})
+    else:
+        pop.V_m = nest.random.uniform(-60.0, -50.0)
+        rule = {"rule": "pairwise_bernoulli", "p": 0.02, "allow_autapses": True}
+        nest.Connect(pop[:n_exc], pop, rule, {**synapse, "weight": w_e})
+        nest.Connect(pop[n_exc:], pop, rule, {**synapse, "weight": w_i})
     recorder = nest.Create("spike_recorder")
     nest.Connect(pop, recorder)
     synapses = nest.GetKernelStatus("num_connections") - args.neurons  # minus recorder links

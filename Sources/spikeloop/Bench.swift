@@ -104,13 +104,51 @@ struct BrianBenchmarkOptions: ParsableArguments {
     @Flag(help: "Print one JSON object (neurons, synapses, spikes, sim_seconds, wall_seconds, …).")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the network this seed draws (each projection's connections, every neuron's initial v) to this JSON file, so that the peers can simulate the same one (Benchmarks/cuba does).", valueName: "file"))
+    var networkOut: String?
+
     /// Builds the network of `neurons` from `seed`, runs it for `--duration` and prints the result.
     func measure(_ benchmark: String, _ network: (Int, UInt64) -> NetworkSpec) throws {
         guard neurons >= 5 else { throw ValidationError("--neurons must be at least 5") }
         let ms = try cliQuantity(duration, .time, option: "--duration")
         var spec = network(neurons, seed)
         spec.precision = precision
+        if let networkOut { try writeNetwork(spec, to: networkOut) }
         try spikeloop.measure(benchmark, spec, milliseconds: ms, countResidentMemory: false).emit(json: json)
+    }
+
+    /// The drawn network in the populations' order: neuron indices run on
+    /// from one population to the next; `v0` as drawn, before rounding.
+    private func writeNetwork(_ spec: NetworkSpec, to path: String) throws {
+        struct Drawn: Encodable {
+            struct Population: Encodable { var name: String; var size: Int; var first: Int }
+            struct Projection: Encodable { var source: String; var target: String; var variable: String; var pre: [Int]; var post: [Int] }
+            var populations: [Population] = []
+            var v0: [Double] = []
+            var projections: [Projection] = []
+        }
+        let net = try Network(spec)
+        var drawn = Drawn()
+        var first: [String: Int] = [:]
+        for (p, name) in net.populationNames.enumerated() {
+            first[name] = drawn.v0.count
+            drawn.populations.append(.init(name: name, size: net.size(ofPopulation: p), first: drawn.v0.count))
+            guard let v = net.restingState(ofPopulation: p)?.v else {
+                throw ValidationError("population '\(name)' has no initial v to write")
+            }
+            drawn.v0 += v
+        }
+        for projection in spec.projections {
+            let pairs = net.connections(ofProjection: net.projectionIndex(named: projection.name)!)
+            drawn.projections.append(.init(source: projection.source, target: projection.target, variable: projection.variable.rawValue,
+                                           pre: pairs.map { first[projection.source]! + $0.pre },
+                                           post: pairs.map { first[projection.target]! + $0.post }))
+        }
+        do {
+            try JSONEncoder().encode(drawn).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw ValidationError("--network-out \(path): \(error.localizedDescription)")
+        }
     }
 }
 
