@@ -140,10 +140,8 @@ def load_network(path, neurons):
     """spikeloop's drawn network: v0 (mV) and, per synaptic variable, the
     (pre, post) index arrays over the whole group (excitatory neurons first)."""
     import numpy as np
-    with open(path) as f:
-        drawn = json.load(f)
-    if len(drawn["v0"]) != neurons:
-        sys.exit(f"brian2_cuba: {path} has {len(drawn['v0'])} neurons, not --neurons {neurons}")
+    import drawn_network
+    drawn = drawn_network.read(path, neurons, "brian2_cuba")
     given = {"v0": np.array(drawn["v0"])}
     for variable in ("g_e", "g_i"):
         rows = [p for p in drawn["projections"] if p["variable"] == variable]

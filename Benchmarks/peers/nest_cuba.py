@@ -76,10 +76,8 @@ def main():
     synapse = {"synapse_model": "static_synapse", "delay": delay}
     if args.network:
         import numpy as np
-        with open(args.network) as f:
-            drawn = json.load(f)
-        if len(drawn["v0"]) != args.neurons:
-            sys.exit(f"nest_cuba: {args.network} has {len(drawn['v0'])} neurons, not --neurons {args.neurons}")
+        import drawn_network
+        drawn = drawn_network.read(args.network, args.neurons, "nest_cuba")
         pop.V_m = drawn["v0"]
         ids = np.array(pop.tolist())
         for projection in drawn["projections"]:
