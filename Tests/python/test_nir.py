@@ -677,15 +677,26 @@ def test_import_writes_a_network_file_that_runs_spike_for_spike(tmp_path):
             f.write(",".join(f"input:{i}" for i in range(x.shape[1])) + "\n")
             for row in x:
                 f.write(",".join(repr(float(v)) for v in row) + "\n")
-        spikes = []
+        # Every neuron's membrane is compared, not only the spikes: a drawn network may
+        # stay below threshold for these 5 ms, and its membranes are still compared.
+        nodes = nir.read(model).nodes
+        layers = {next(n for n in nodes if n in (str(k), f"{k}.lif")): module.threshold.numel()
+                  for k, module in enumerate(net) if isinstance(module, snn.SpikingNeuron)}
+        probes = [a for name, size in layers.items() for j in range(size) for a in ("--probe", f"{name}:v:{j}")]
+        spikes, membranes = [], []
         for source, extra in ((model, ["--reset", "subtract"]), (out, [])):
-            csv_path = tmp_path / f"spikes{len(spikes)}.csv"
+            csv_path, probes_path = tmp_path / f"spikes{len(spikes)}.csv", tmp_path / f"v{len(spikes)}.csv"
             run = subprocess.run([binary, "simulate", str(source), *extra, "--input-values", str(values),
-                                  "--duration", "5ms", "--spikes", str(csv_path)], capture_output=True, text=True, timeout=60)
+                                  "--duration", "5ms", "--spikes", str(csv_path), "--probes", str(probes_path), *probes],
+                                 capture_output=True, text=True, timeout=60)
             assert run.returncode == 0, run.stderr
             spikes.append(csv_path.read_text())
+            membranes.append(probes_path.read_text())
         assert spikes[0] == spikes[1], f"seed {seed}, case {case}: the imported network spikes differently"
-        assert spikes[0].count("\n") > 1, f"seed {seed}, case {case}: nothing spiked; nothing is compared"
+        assert membranes[0] == membranes[1], f"seed {seed}, case {case}: the imported network's membranes differ"
+        v = np.loadtxt(probes_path, delimiter=",", skiprows=1)[:, 1:]
+        assert v.shape == (50, sum(layers.values())), f"seed {seed}, case {case}: probes {v.shape}"
+        assert np.abs(v).max() > 0, f"seed {seed}, case {case}: no membrane moved; nothing is compared"
     graph, _ = random_graph(rng)
     every = tmp_path / "every.nir"
     nir.write(every, graph)
