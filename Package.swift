@@ -42,6 +42,7 @@ let package = Package(
         .library(name: "Control", targets: ["Control"]),
         .library(name: "Daemon", targets: ["Daemon"]),
         .library(name: "Recording", targets: ["Recording"]),
+        .library(name: "NIR", targets: ["NIR"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

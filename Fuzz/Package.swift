@@ -44,6 +44,13 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "Recording", package: "spikeloop")]
         ),
         .executableTarget(
+            name: "fuzz-nir",
+            dependencies: [
+                "FuzzSupport", .product(name: "NIR", package: "spikeloop"),
+                .product(name: "Neural", package: "spikeloop"),
+            ]
+        ),
+        .executableTarget(
             name: "fuzz-weights",
             dependencies: ["FuzzSupport", .product(name: "Recording", package: "spikeloop")]
         ),

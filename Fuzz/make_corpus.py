@@ -1,12 +1,13 @@
 """Writes the seed corpora of the fuzz harnesses (Fuzz/Corpus/<harness>/).
 
-    .venv/bin/python Fuzz/make_corpus.py [--mcap-tool .build/release/mcap-tool]
+    .venv/bin/python Fuzz/make_corpus.py [--mcap-tool .build/release/mcap-tool] [--spikeloop .build/release/spikeloop]
 
 Seeds are small real inputs: wire messages encoded by the Python client's
 generated protobuf module, the repository's configuration, robot and network
 files, MCAP files from the `mcap` package (and one rewritten by spikeloop's own
-writer through `mcap-tool recover`, when that tool is built), and weight
-snapshots written as docs/weights.md describes. Rerunning rewrites the same
+writer through `mcap-tool recover`, when that tool is built), weight
+snapshots written as docs/weights.md describes, and NIR graphs written by the
+`nir` package as `spikeloop nir-probe` encodes them. Rerunning rewrites the same
 files; files the fuzzer added by hand (Tools/fuzz --merge) are left alone.
 """
 
@@ -282,14 +283,103 @@ def weights():
     put("fuzz-weights", "unicode-name.slw", weights_file([("vorwärts→µ", 1, 1, [(0, 0)], [0.125])]))
 
 
+# ---------------------------------------------------------------- fuzz-nir
+
+
+def nir_graphs():
+    """Small graphs of every node type spikeloop imports, written by the nir package."""
+    import nir
+    import numpy as np
+    rng = np.random.default_rng(1)
+
+    def lif(n):
+        return nir.LIF(tau=rng.uniform(0.001, 0.02, n), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n))
+
+    graphs = {
+        "affine-lif": nir.NIRGraph(nodes={
+            "input": nir.Input(input_type=np.array([3])),
+            "affine": nir.Affine(weight=rng.normal(0, 1, (4, 3)), bias=rng.normal(0, 0.1, 4)),
+            "lif": lif(4), "output": nir.Output(output_type=np.array([4]))},
+            edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")]),
+        "recurrent-cuba": nir.NIRGraph(nodes={
+            "input": nir.Input(input_type=np.array([2])),
+            "linear": nir.Linear(weight=rng.normal(0, 1, (3, 2))),
+            "cuba": nir.CubaLIF(tau_mem=np.full(3, 0.01), tau_syn=np.full(3, 0.005), r=np.ones(3), v_leak=np.zeros(3),
+                                v_threshold=np.ones(3), w_in=np.ones(3)),
+            "back": nir.Linear(weight=rng.normal(0, 0.5, (3, 3))),
+            "li": nir.LI(tau=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3)),
+            "output": nir.Output(output_type=np.array([3]))},
+            edges=[("input", "linear"), ("linear", "cuba"), ("cuba", "back"), ("back", "cuba"), ("cuba", "li"),
+                   ("li", "output")]),
+        "conv-pool": nir.NIRGraph(nodes={
+            "input": nir.Input(input_type=np.array([1, 6, 6])),
+            "conv": nir.Conv2d(input_shape=np.array([6, 6]), weight=rng.normal(0, 1, (2, 1, 3, 3)), stride=np.array([1, 1]),
+                               padding=np.array([1, 1]), dilation=np.array([1, 1]), groups=1, bias=np.zeros(2)),
+            "if": nir.IF(r=np.ones((2, 6, 6)), v_threshold=np.ones((2, 6, 6))),
+            "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+            "flatten": nir.Flatten(input_type={"input": np.array([2, 3, 3])}, start_dim=0, end_dim=-1),
+            "scale": nir.Scale(scale=np.full(18, 0.5)),
+            "threshold": nir.Threshold(threshold=np.full(18, 0.5)),
+            "output": nir.Output(output_type=np.array([18]))},
+            edges=[("input", "conv"), ("conv", "if"), ("if", "pool"), ("pool", "flatten"), ("flatten", "scale"),
+                   ("scale", "threshold"), ("threshold", "output")]),
+        "conv1d-delay-integrator": nir.NIRGraph(nodes={
+            "input": nir.Input(input_type=np.array([2, 5])),
+            "conv": nir.Conv1d(input_shape=5, weight=rng.normal(0, 1, (2, 2, 2)), stride=1, padding=0, dilation=1,
+                               groups=1, bias=np.zeros(2)),
+            "delay": nir.Delay(delay=np.full((2, 4), 0.0003)),
+            "flatten": nir.Flatten(input_type={"input": np.array([2, 4])}, start_dim=0, end_dim=-1),
+            "integrator": nir.I(r=np.ones(8)),
+            "output": nir.Output(output_type=np.array([8]))},
+            edges=[("input", "conv"), ("conv", "delay"), ("delay", "flatten"), ("flatten", "integrator"),
+                   ("integrator", "output")]),
+        "sum-pool": nir.NIRGraph(nodes={
+            "input": nir.Input(input_type=np.array([1, 4, 4])),
+            "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+            "lif": nir.LIF(tau=np.full((1, 2, 2), 0.01), r=np.ones((1, 2, 2)), v_leak=np.zeros((1, 2, 2)),
+                           v_threshold=np.ones((1, 2, 2))),
+            "output": nir.Output(output_type=np.array([1, 2, 2]))},
+            edges=[("input", "pool"), ("pool", "lif"), ("lif", "output")]),
+    }
+    inner = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([3])), "affine": nir.Affine(weight=np.eye(3), bias=np.zeros(3)),
+        "lif": lif(3), "output": nir.Output(output_type=np.array([3]))},
+        edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")])
+    graphs["nested"] = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([3])), "sub": inner, "output": nir.Output(output_type=np.array([3]))},
+        edges=[("input", "sub"), ("sub", "output")])
+    return graphs
+
+
+def nir_files(spikeloop):
+    """Each graph as `spikeloop nir-probe` hands it to the process that runs it (the
+    HDF5 tree in its byte form), after one options byte (Fuzz/Sources/fuzz-nir)."""
+    import nir
+    if not os.path.exists(spikeloop):
+        print(f"fuzz-nir: no {spikeloop}; its seeds are left as they are (build spikeloop first)", file=sys.stderr)
+        return
+
+    def encoded(path):
+        with open(path, "rb") as f:
+            return subprocess.run([spikeloop, "nir-probe"], stdin=f, capture_output=True, check=True).stdout
+
+    with tempfile.TemporaryDirectory() as scratch:
+        for k, (name, graph) in enumerate(sorted(nir_graphs().items())):
+            path = os.path.join(scratch, name + ".nir")
+            nir.write(path, graph)
+            put("fuzz-nir", name, bytes([k]) + encoded(path))  # each seed its own options
+    put("fuzz-nir", "cartpole-trained", bytes([0]) + encoded(os.path.join(ROOT, "Config", "networks", "cartpole-trained.nir")))
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mcap-tool", default=os.path.join(ROOT, ".build", "release", "mcap-tool"))
+    parser.add_argument("--spikeloop", default=os.path.join(ROOT, ".build", "release", "spikeloop"))
     args = parser.parse_args()
     wire()
     yaml_files()
     mcap_files(args.mcap_tool)
     weights()
+    nir_files(args.spikeloop)
     total = 0
     for harness in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, harness))

@@ -335,9 +335,10 @@ private struct Lowering {
         case "Flatten", "Reshape":
             let s = try source()
             if node.opType == "Reshape" {
-                let target = try constant(1, "shape").values.map { Int($0) }
-                guard target.count == 2, target[1] == -1 || target[1] == s.shape.reduce(1, *) else {
-                    throw error(node, "reshapes to \(target); only flattening ([batch, -1]) is converted")
+                let target = try constant(1, "shape").values
+                guard target.count == 2, target[1] == -1 || target[1] == Double(s.shape.reduce(1, *)) else {
+                    let shown = target.map { abs($0) < 1e15 && $0 == $0.rounded() ? String(Int($0)) : String($0) }
+                    throw error(node, "reshapes to [\(shown.joined(separator: ", "))]; only flattening ([batch, -1]) is converted")
                 }
             } else if int(node, "axis", 1) != 1 {
                 throw error(node, "axis \(int(node, "axis", 1)); only axis 1 (keep the batch) is converted")

@@ -18,8 +18,13 @@ public indirect enum HDF5Tree: Sendable {
     /// that a recording's copy serves as well as the disk); errors name `path`
     /// and the object that failed.
     public static func read(bytes: [UInt8], path: String) throws(NIRError) -> HDF5Tree {
+        if let isolatedReader { return try isolatedReader(bytes, path) }
+        return try readHere(bytes: bytes, path: path)
+    }
+
+    /// Reads the file with libhdf5 in this process: what ``isolatedReader`` runs in its child.
+    public static func readHere(bytes: [UInt8], path: String) throws(NIRError) -> HDF5Tree {
         guard !bytes.isEmpty else { throw NIRError(file: path, "is empty; a NIR file is an HDF5 file written by nir.write") }
-        try readerGuard?(bytes, path)
         let file = bytes.withUnsafeBytes { chdf5_open_image($0.baseAddress, $0.count) }
         guard file >= 0 else { throw NIRError(file: path, "cannot be read as HDF5 (truncated, or not an HDF5 file)") }
         defer { chdf5_close_file(file) }
@@ -29,12 +34,13 @@ public indirect enum HDF5Tree: Sendable {
         return try readGroup(root, at: "", file: path, depth: 0)
     }
 
-    /// Run before libhdf5 reads a file in this process. libhdf5 crashes or
-    /// hangs on some malformed files; the `spikeloop` command sets a guard that
-    /// reads the bytes in a child process first, so that such a file is an
-    /// error, not the end of a daemon that is controlling a robot. Set once, at
-    /// start-up, before any file is read.
-    nonisolated(unsafe) public static var readerGuard: ((_ bytes: [UInt8], _ path: String) throws(NIRError) -> Void)?
+    /// Reads a file instead of libhdf5 in this process. libhdf5 crashes, hangs
+    /// or corrupts memory (and crashes later, or not at all) on some malformed
+    /// files; the `spikeloop` command sets a reader that runs libhdf5 in a child
+    /// process and takes the tree back in its byte form (``init(encoded:path:)``),
+    /// so that such a file is an error, not the end of a daemon that is
+    /// controlling a robot. Set once, at start-up, before any file is read.
+    nonisolated(unsafe) public static var isolatedReader: ((_ bytes: [UInt8], _ path: String) throws(NIRError) -> HDF5Tree)?
 
     /// Deeper nesting than this is refused rather than followed (a file can nest without end).
     static let maximumDepth = 32
@@ -113,5 +119,10 @@ public struct NIRError: Error, CustomStringConvertible, Sendable {
 
     public init(file: String, _ message: String) {
         description = "\(file): \(message)"
+    }
+
+    /// An error whose whole text is given (one reported by a child process).
+    public init(description: String) {
+        self.description = description
     }
 }

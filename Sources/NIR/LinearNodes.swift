@@ -68,9 +68,7 @@ struct LinearNode {
     private func spatialInput(_ x: Signal, channels: Int, dims: Int) throws(NIRError) -> [Int] {
         var shape = x.shape
         if shape.count != dims + 1, node.has("input_shape") {
-            let given = try node.numbers("input_shape").values
-            guard given.allSatisfy({ $0 >= 1 && $0 < 1e9 }) else { throw node.error("input_shape", "\(given); sizes must be positive") }
-            shape = [channels] + given.map { Int($0) }
+            shape = [channels] + (try node.wholeNumbers("input_shape", in: 1...maximumPopulation))
         }
         guard shape.count == dims + 1, elementCount(shape) == x.size, shape[0] == channels else {
             throw node.error("input_shape", "the input has shape \(x.shape) (\(x.size) values); a \(node.type) needs [\(channels), \(dims == 1 ? "length" : "height, width")] — give input_shape or feed it a layer of that shape")
@@ -82,8 +80,8 @@ struct LinearNode {
     /// An integer pair from a field that holds one value or one per dimension.
     private func pair(_ field: String, dims: Int, default value: Int) throws(NIRError) -> (Int, Int) {
         guard node.has(field) else { return (dims == 1 ? 1 : value, value) }
-        let v = try node.numbers(field).values.map { Int($0) }
-        guard v.count == 1 || v.count == dims, v.allSatisfy({ $0 >= 0 }) else {
+        let v = try node.wholeNumbers(field, in: 0...maximumPopulation)
+        guard v.count == 1 || v.count == dims else {
             throw node.error(field, "\(v); must be one non-negative integer or \(dims)")
         }
         if dims == 1 { return (field == "padding" ? 0 : 1, v[0]) }
@@ -94,9 +92,10 @@ struct LinearNode {
         let dims = node.type == "Conv1d" ? 1 : 2
         let (wShape, w) = try node.numbers("weight")
         guard wShape.count == dims + 2 else { throw node.error("weight", "shape \(wShape); must be [C_out, C_in / groups, \(dims == 1 ? "k" : "kH, kW")]") }
-        let groups = node.has("groups") ? Int(try node.numbers("groups").values.first ?? 1) : 1
+        guard wShape.allSatisfy({ $0 >= 1 }) else { throw node.error("weight", "shape \(wShape); every size must be at least 1") }
+        let groups = node.has("groups") ? try node.wholeNumbers("groups", in: 1...maximumPopulation).first ?? 1 : 1
         let cOut = wShape[0], cInGroup = wShape[1]
-        guard groups >= 1, cOut % groups == 0 else { throw node.error("groups", "\(groups) does not divide \(cOut) output channels") }
+        guard cOut % groups == 0 else { throw node.error("groups", "\(groups) does not divide \(cOut) output channels") }
         let input = try spatialInput(x, channels: cInGroup * groups, dims: dims)
         let (h, wd) = (input[1], input[2])
         let (kh, kw) = dims == 1 ? (1, wShape[2]) : (wShape[2], wShape[3])

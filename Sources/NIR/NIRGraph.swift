@@ -29,13 +29,24 @@ public struct NIRGraph: Sendable {
         }
         var nodes: [String: NIRNode] = [:]
         var edges: [(String, String)] = []
-        try Self.flatten(top, prefix: "", path: "/node", file: file, nodes: &nodes, edges: &edges)
+        var interfaces: Set<String> = []
+        try Self.flatten(top, prefix: "", path: "/node", file: file, nodes: &nodes, edges: &edges, interfaces: &interfaces)
+        // A nested graph's Input and Output only pass values through: each is
+        // replaced by edges from what feeds it to what it feeds.
+        for name in interfaces.sorted() {
+            let feeding = edges.filter { $0.1 == name }.map(\.0), fed = edges.filter { $0.0 == name }.map(\.1)
+            edges.removeAll { $0.0 == name || $0.1 == name }
+            for from in feeding { for to in fed { edges.append((from, to)) } }
+            nodes[name] = nil
+        }
         self.nodes = nodes
         self.edges = edges
     }
 
+    /// `interfaces` receives the names of nested graphs' Inputs and Outputs.
     private static func flatten(_ tree: HDF5Tree, prefix: String, path: String, file: String,
-                                nodes: inout [String: NIRNode], edges: inout [(String, String)]) throws(NIRError) {
+                                nodes: inout [String: NIRNode], edges: inout [(String, String)],
+                                interfaces: inout Set<String>) throws(NIRError) {
         guard case .group(let graph) = tree else { throw NIRError(file: file, "\(path) is not a group") }
         guard case .group(let members)? = graph["nodes"] else { throw NIRError(file: file, "\(path): no group 'nodes'") }
         guard case .strings(let shape, let names)? = graph["edges"] else {
@@ -63,9 +74,11 @@ public struct NIRGraph: Sendable {
                 throw NIRError(file: file, "\(path)/nodes/\(name): no 'type' (every NIR node names its type)")
             }
             if kind == "NIRGraph" {
-                try flatten(member, prefix: prefix + name + ".", path: "\(path)/nodes/\(name)", file: file, nodes: &nodes, edges: &edges)
+                try flatten(member, prefix: prefix + name + ".", path: "\(path)/nodes/\(name)", file: file, nodes: &nodes, edges: &edges,
+                            interfaces: &interfaces)
             } else {
                 nodes[prefix + name] = NIRNode(name: prefix + name, type: kind, fields: fields, file: file)
+                if !prefix.isEmpty && (kind == "Input" || kind == "Output") { interfaces.insert(prefix + name) }
             }
         }
 
@@ -103,6 +116,17 @@ public struct NIRNode: Sendable {
             throw error(field, "element \(bad) is \(values[bad]); NaN and infinities cannot be run")
         }
         return (shape, values)
+    }
+
+    /// A field of whole numbers from `range` (strides, paddings, groups):
+    /// files hold them as floats or integers, and converting 1e30 or 2^63 to
+    /// `Int` would trap, so each is checked first.
+    func wholeNumbers(_ field: String, in range: ClosedRange<Int>) throws(NIRError) -> [Int] {
+        let (shape, values) = try numbers(field)
+        if let bad = values.firstIndex(where: { $0 != $0.rounded() || $0 < Double(range.lowerBound) || $0 > Double(range.upperBound) }) {
+            throw error(field, "element \(bad) of shape \(shape) is \(values[bad]); must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return values.map { Int($0) }
     }
 
     /// A per-neuron field of a layer of `size` neurons (a scalar applies to all).

@@ -199,7 +199,10 @@ struct DenseInput {
         case lists(starts: [Int], targets: [UInt32], weights: [Float])
     }
     private let storage: Storage
-    private let source: any PopulationDynamics
+    /// Not retained: a recurrent layer is its own source, and the network
+    /// that owns every population outlives its inputs (retained, such a
+    /// network was never freed: a daemon leaked it at each reload; fuzz-nir).
+    private unowned(unsafe) let source: any PopulationDynamics
     private let values: UnsafePointer<Float>?
     private let sourceSize: Int
 

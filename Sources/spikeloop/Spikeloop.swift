@@ -28,8 +28,8 @@ struct Spikeloop: ParsableCommand {
 
 extension Spikeloop {
     static func main() {
-        // libhdf5 reads NIR files first in a child process (NIRProbe): a malformed file is an error, not a crash.
-        HDF5Tree.readerGuard = NIRProbe.guardReading
+        // libhdf5 reads NIR files in a child process only (NIRProbe): a malformed file is an error, not a crash.
+        HDF5Tree.isolatedReader = NIRProbe.read
         main(nil)
     }
 }

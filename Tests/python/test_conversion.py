@@ -1,6 +1,6 @@
 """ANN -> SNN conversion (`spikeloop convert`, docs/conversion.md): networks trained
-here in PyTorch and scikit-learn, exported to ONNX by their own exporters, score
-within a point of the ANN after 100 steps; bad models are refused by name and
+here in PyTorch and scikit-learn, exported to ONNX by their own exporters, classify
+as their ANNs do after 100 steps; bad models are refused by name and
 nothing is written."""
 
 import random
@@ -21,17 +21,25 @@ from onnx import TensorProto, helper  # noqa: E402
 
 def test_converted_digits_classifiers_score_like_their_anns():
     """A PyTorch MLP, a PyTorch CNN and a scikit-learn MLP, each trained from a seed
-    drawn here: the converted SNN is within 1 point of its ANN at 100 steps."""
+    drawn here: at 100 steps the converted SNN classifies at least 98 % of the 360 test
+    images as its ANN does, the measure of the conversion itself.
+
+    Not "accuracy within 1 point": 1 point is 3.6 images, and the CNN's SNN differs
+    from its ANN on 1.2 images per seed on average (99.67 %, docs/conversion.md), in
+    either direction; 4 net losses, about 1 seed in 50, would fail that without any
+    defect. 98 % is 7 images, beyond which the count of such disagreements goes about
+    once in 10^4 seeds; a broken conversion disagrees on tens to hundreds."""
     seed = random.randrange(1000)
     result = subprocess.run([sys.executable, str(ROOT / "Tools" / "train" / "convert_digits.py"), "--seed", str(seed),
                              "--steps", "20,100", "--epochs", "25", "--spikeloop", str(spikeloop_binary())],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
-    gaps = {m: (float(a), float(s)) for m, a, s in re.findall(r"^(\w+): ANN ([0-9.]+) %, SNN ([0-9.]+) % at 100 steps", result.stdout, re.M)}
-    assert set(gaps) == {"mlp", "cnn", "sklearn"}, result.stdout
-    for model, (ann, snn) in gaps.items():
+    found = re.findall(r"^(\w+): ANN ([0-9.]+) %, SNN [0-9.]+ % at 100 steps .*, as its ANN on ([0-9.]+) %$", result.stdout, re.M)
+    figures = {m: (float(ann), float(agree)) for m, ann, agree in found}
+    assert set(figures) == {"mlp", "cnn", "sklearn"}, result.stdout
+    for model, (ann, agree) in figures.items():
         assert ann >= 85, f"seed {seed}: the {model} ANN did not learn ({ann} %)\n{result.stdout}"
-        assert snn >= ann - 1, f"seed {seed}: {model} SNN {snn} % vs ANN {ann} %\n{result.stdout}"
+        assert agree >= 98, f"seed {seed}: the {model} SNN classifies {agree} % of the images as its ANN does\n{result.stdout}"
 
 
 def graph_model(nodes, initializers, shape=(None, 4), outputs=("y", 3)):
@@ -59,6 +67,14 @@ def inits(w=None):
     (graph_model(GEMM, inits(np.ones((3, 5)))), "operator Gemm (node 'h'): weight [3, 5] takes 5 inputs; it receives 4"),
     (graph_model([helper.make_node("Gemm", ["x", "w", "b"], ["h"], transB=1), helper.make_node("Relu", ["h"], ["r"]),
                   helper.make_node("Add", ["r", "r"], ["y"])], inits()), "only biases are converted"),
+    # Found by reading after fuzz-nir: an int64 shape of 2^63 - 1 stopped the process converting it to Int.
+    (graph_model([helper.make_node("Reshape", ["x", "s"], ["f"]), helper.make_node("Gemm", ["f", "w", "b"], ["h"], transB=1),
+                  helper.make_node("Relu", ["h"], ["y"])],
+                 [helper.make_tensor("s", TensorProto.INT64, [2], [1, 2**63 - 1]), *inits()], outputs=("y", 3)),
+     "operator Reshape (node 'f'): reshapes to [1, 9.223372036854776e+18]; only flattening ([batch, -1]) is converted"),
+    (graph_model([helper.make_node("Conv", ["x", "c"], ["h"], strides=[2**63 - 1, 2**63 - 1]), helper.make_node("Relu", ["h"], ["y"])],
+                 [weight("c", np.ones((2, 1, 3, 3)))], shape=(None, 1, 4, 4), outputs=("y", 2)),
+     "field 'stride': element 0 of shape [2] is 9.223372036854776e+18; must be a whole number from 0 to 4194304"),
 ])
 def test_bad_models_are_refused_by_name_and_nothing_is_written(tmp_path, model, expected):
     path = tmp_path / "model.onnx"

@@ -133,9 +133,12 @@ def test_snn_follows_the_law(name, bound):
     motor = robot.motors[0]
     gains, ranges = design["law"][motor.name], design["ranges"]
     names = [c.name for c in robot.sensors]
-    rng = np.random.default_rng()
+    # 200 states: the fitted slope's spread is then 0.008, so the 0.05 bound on a
+    # slope documented at 0.99 is five spreads away (with 40 it was 1 run in 200).
+    seed = random.randrange(2**32)
+    rng = np.random.default_rng(seed)
     states = []
-    while len(states) < 40:
+    while len(states) < 200:
         x = [rng.uniform(-0.5, 0.5) * ranges[n] for n in names]
         if abs(sum(gains[n] * v for n, v in zip(names, x))) <= 0.8 * motor.max:
             states.append(x)
@@ -143,8 +146,8 @@ def test_snn_follows_the_law(name, bound):
     pairs = law_and_snn(folder, states, hold)
     error = math.sqrt(np.mean((pairs[:, 1] - pairs[:, 0]) ** 2)) / motor.max
     slope = np.polyfit(pairs[:, 0], pairs[:, 1], 1)[0]
-    assert error <= bound, f"rms {error:.4f} of the motor range (bound {bound}); slope {slope:.3f}"
-    assert abs(slope - 1) < 0.05, slope
+    assert error <= bound, f"seed {seed}: rms {error:.4f} of the motor range (bound {bound}); slope {slope:.3f}"
+    assert abs(slope - 1) < 0.05, f"seed {seed}: slope {slope:.3f}"
 
 
 def test_refusals_name_what_is_wrong(tmp_path):

@@ -163,13 +163,15 @@ def compare_with_snntorch(tmp_path, make, kind, reset):
         ours, our_v = run_spikeloop(tmp_path, model, x, {names[k]: theirs[k].shape[1] for k in theirs},
                                     output, out_size, our_reset(kind, reset))
         first = STEPS  # the first step at which some layer spikes differently
-        for k in theirs:
+        for k in sorted(theirs):  # upstream first: a layer feeds only the layers after it
             total += theirs[k].size
             same += int((ours[names[k]] == theirs[k]).sum())
             spikes += int(theirs[k].sum())
             differ = np.argwhere(ours[names[k]] != theirs[k])
             if len(differ):
                 t, j = differ[0]
+                if first <= t:
+                    continue  # an upstream layer differed at this step or before: its input did too
                 # float32 sums in another order may decide a crossing within rounding of
                 # the threshold differently; anything else is a real difference.
                 margin = float(np.array(margins[k])[t, j])
@@ -240,6 +242,42 @@ def test_a_file_written_from_the_format_runs(tmp_path):
     result = simulate(model)
     assert result.returncode == 0, result.stderr
     assert "neurons      7" in result.stdout
+
+
+def test_a_nested_graph_runs_as_its_flat_twin(tmp_path):
+    """A NIRGraph node inside the graph (nir's nesting): its Input and Output pass
+    values through, so the file runs spike for spike as the same graph written flat.
+    (Refused before fuzz-nir: the inner Input was taken for an input fed by an edge.)"""
+    rng = np.random.default_rng()
+    # The outer layer's weights positive, so that it spikes and the nested one is driven.
+    w1, w2 = np.abs(rng.normal(0, 1.5, (5, 3))), rng.normal(0, 1.5, (4, 5))
+
+    def lif_node(n):
+        return nir.LIF(tau=np.full(n, 0.005), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.full(n, 0.5))
+
+    inner = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([5])),
+                                "fc": nir.Affine(weight=w2, bias=np.zeros(4)), "lif": lif_node(4),
+                                "output": nir.Output(output_type=np.array([4]))},
+                         edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    outer = {"input": nir.Input(input_type=np.array([3])), "fc": nir.Affine(weight=w1, bias=np.zeros(5)),
+             "lif": lif_node(5), "output": nir.Output(output_type=np.array([4]))}
+    nested = nir.NIRGraph(nodes={**outer, "sub": inner},
+                          edges=[("input", "fc"), ("fc", "lif"), ("lif", "sub"), ("sub", "output")])
+    flat = nir.NIRGraph(nodes={**outer, "sub.fc": nir.Affine(weight=w2, bias=np.zeros(4)), "sub.lif": lif_node(4)},
+                        edges=[("input", "fc"), ("fc", "lif"), ("lif", "sub.fc"), ("sub.fc", "sub.lif"), ("sub.lif", "output")])
+    values = tmp_path / "x.csv"
+    values.write_text("input:0,input:1,input:2\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rng.uniform(0, 2, (100, 3))))
+    runs = []
+    for name, graph in (("nested", nested), ("flat", flat)):
+        nir.write(tmp_path / f"{name}.nir", graph)
+        spikes, probes = tmp_path / f"{name}.csv", tmp_path / f"{name}-v.csv"
+        result = simulate(tmp_path / f"{name}.nir", "--input-values", str(values), "--duration", "10ms", "--spikes", str(spikes),
+                          "--probes", str(probes), *[a for j in range(4) for a in ("--probe", f"sub.lif:v:{j}")])
+        assert result.returncode == 0, result.stderr
+        runs.append((spikes.read_text(), probes.read_text()))
+    assert runs[0] == runs[1]
+    v = np.loadtxt(tmp_path / "flat-v.csv", delimiter=",", skiprows=1)[:, 1:]
+    assert np.abs(v).max() > 0, "the nested layer's membranes never moved; nothing is compared"
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -818,8 +856,11 @@ FIXTURES = ROOT / "Tests" / "python" / "fixtures" / "nir"
 def test_a_file_that_crashes_libhdf5_is_refused_by_a_running_daemon(tmp_path):
     """libhdf5-abort.nir (a random mutation of a policy file that makes libhdf5
     abort) given to a running daemon by reload: refused with the reason, and the
-    daemon goes on controlling; libhdf5-hang.nir (one it loops on) is refused
-    after the probe's 10 s."""
+    daemon goes on controlling; so is libhdf5-heap.nir (a mutation found by
+    test_corrupted_files_are_refused_never_crash, seed 3383271068) on which libhdf5
+    corrupts memory without crashing, then crashed the process when it read the file
+    itself after the probe; libhdf5-hang.nir (one it loops on) is refused after the
+    probe's 10 s."""
     from spikeloop_client import LockstepClient, Operator
     from spikeloop_client.client import SpikeloopError
     from spikeloop_client.robot import load_robot
@@ -845,11 +886,18 @@ def test_a_file_that_crashes_libhdf5_is_refused_by_a_running_daemon(tmp_path):
                 operator.reload()
             for tick in range(101, 201):
                 assert sim.step([0.0, 0.0, 0.01, 0.0]).sensor_sequence == tick
+            model.write_bytes((FIXTURES / "libhdf5-heap.nir").read_bytes())
+            with pytest.raises(SpikeloopError, match="edge to 'in', which is no node of the graph"):
+                operator.reload()
+            for tick in range(201, 301):
+                assert sim.step([0.0, 0.0, 0.01, 0.0]).sensor_sequence == tick
         assert daemon.poll() is None
         operator.close()
     finally:
         daemon.terminate()
         daemon.communicate(timeout=30)
+    result = simulate(FIXTURES / "libhdf5-heap.nir")
+    assert result.returncode == 1 and "which is no node of the graph" in result.stderr, result.stderr[-2000:]
     result = simulate(FIXTURES / "libhdf5-hang.nir")
     assert result.returncode == 1 and "did not finish reading it within 10 s" in result.stderr, result.stderr
 
@@ -885,6 +933,33 @@ def test_graphs_too_large_to_run_are_refused_before_they_are_built(tmp_path, cha
     result = simulate(model)
     assert result.returncode == 1, result.stderr[-2000:]
     assert expected in result.stderr, result.stderr
+
+
+def conv_nodes(**override):
+    conv = {"type": "Conv2d", "weight": np.ones((2, 1, 3, 3), np.float32), "bias": np.zeros(2, np.float32),
+            "stride": np.array([1, 1]), "padding": np.array([1, 1]), "dilation": np.array([1, 1]), "groups": np.array(1)}
+    conv.update(override)
+    return {"input": {"type": "Input", "shape": np.array([1, 4, 4])}, "conv": conv, "lif": lif(32),
+            "output": {"type": "Output", "shape": np.array([32])}}
+
+
+@pytest.mark.parametrize("override,expected", [
+    # Found by fuzz-nir: each of these stopped the process converting a float to Int.
+    ({"stride": np.array([1e30, 1e30])}, "field 'stride': element 0 of shape [2] is 1e+30; must be a whole number from 0 to 4194304"),
+    ({"padding": np.array([2**62, 2**62], np.int64)}, "field 'padding': element 0 of shape [2] is 4.611686018427388e+18"),
+    ({"dilation": np.array([2**63 - 1, 1], np.int64)}, "field 'dilation': element 0"),
+    ({"groups": np.array(1e300)}, "field 'groups': element 0 of shape [] is 1e+300; must be a whole number from 1 to 4194304"),
+    ({"stride": np.array([1.5, 1])}, "field 'stride': element 0 of shape [2] is 1.5; must be a whole number"),
+    ({"weight": np.ones((2, 0, 3, 3), np.float32)}, "field 'weight': shape [2, 0, 3, 3]; every size must be at least 1"),
+])
+def test_integer_fields_out_of_range_are_refused_naming_the_field(tmp_path, override, expected):
+    model = tmp_path / "bad.nir"
+    write_graph(model, conv_nodes(**override), [["input", "conv"], ["conv", "lif"], ["lif", "output"]])
+    result = simulate(model)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "node 'conv' (Conv2d)" in result.stderr and expected in result.stderr, result.stderr
+    write_graph(model, conv_nodes(), [["input", "conv"], ["conv", "lif"], ["lif", "output"]])
+    assert simulate(model).returncode == 0
 
 
 def test_a_bad_graph_is_reported_in_the_same_pass_as_a_missing_loop(tmp_path):

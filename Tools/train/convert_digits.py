@@ -215,11 +215,12 @@ def main():
         table(f"digits: {count} test images, seed {seed}; converted SNN accuracy (%) after t steps of {DT_MS} ms",
               results, steps, 1)
         table(f"seed {seed}: test images classified as the ANN classifies them (%)", results, steps, 2)
-        for kind, (ann, snn, _) in results.items():
+        for kind, (ann, snn, agree) in results.items():
             if "(" in kind:
                 continue
             at = 100 if 100 in snn else max(t for t in steps if t <= 100)
-            print(f"{kind}: ANN {ann:.2f} %, SNN {snn[at]:.2f} % at {at} steps (gap {ann - snn[at]:+.2f} points)")
+            print(f"{kind}: ANN {ann:.2f} %, SNN {snn[at]:.2f} % at {at} steps (gap {ann - snn[at]:+.2f} points), "
+                  f"as its ANN on {agree[at]:.2f} %")
             if kind + " (Sinabs)" in results:
                 peer = results[kind + " (Sinabs)"][1]
                 zero = results[kind + " (spikeloop, v from 0)"][1]
