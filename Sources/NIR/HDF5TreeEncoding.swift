@@ -103,15 +103,9 @@ extension HDF5Tree {
         mutating func shape(_ place: String, itemBytes size: Int) throws(NIRError) -> (shape: [Int], elements: Int) {
             let rank = try count(place, atMost: 32)
             var shape: [Int] = []
-            var elements = 1
-            for _ in 0..<rank {
-                let d = try count(place, atMost: HDF5Tree.maximumElements)
-                let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= HDF5Tree.maximumElements else {
-                    throw error(place, "more than \(HDF5Tree.maximumElements) elements")
-                }
-                shape.append(d)
-                elements = product
+            for _ in 0..<rank { shape.append(try count(place, atMost: HDF5Tree.maximumElements)) }
+            guard let elements = elementCount(shape), elements <= HDF5Tree.maximumElements else {
+                throw error(place, "\(shape) is more than \(HDF5Tree.maximumElements) elements")
             }
             guard elements <= left / size else { throw error(place, "\(elements) elements where \(left) bytes are left") }
             return (shape, elements)
